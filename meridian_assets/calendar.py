@@ -1,0 +1,86 @@
+"""The NYSE trading calendar (exchange_calendars' XNYS), as plain dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import exchange_calendars as xc
+import numpy as np
+
+NEW_YORK = ZoneInfo("America/New_York")
+MARKET_CLOSE = dt.time(16, 0)
+
+
+@lru_cache(maxsize=1)
+def _calendar() -> xc.ExchangeCalendar:
+    return xc.get_calendar("XNYS", start="1995-01-03", end=f"{dt.date.today().year + 2}-12-31")
+
+
+@lru_cache(maxsize=1)
+def _all_sessions() -> np.ndarray:
+    return np.array([d.date() for d in _calendar().sessions], dtype=object)
+
+
+def sessions(start: dt.date, end: dt.date) -> list[dt.date]:
+    """Trading sessions in [start, end], inclusive."""
+    s = _all_sessions()
+    lo, hi = np.searchsorted(s, start, "left"), np.searchsorted(s, end, "right")
+    return list(s[lo:hi])
+
+
+def is_session(d: dt.date) -> bool:
+    s = _all_sessions()
+    i = np.searchsorted(s, d)
+    return bool(i < len(s) and s[i] == d)
+
+
+def session_on_or_after(d: dt.date) -> dt.date:
+    s = _all_sessions()
+    return s[np.searchsorted(s, d, "left")]
+
+
+def session_on_or_before(d: dt.date) -> dt.date:
+    s = _all_sessions()
+    return s[np.searchsorted(s, d, "right") - 1]
+
+
+def next_session(d: dt.date) -> dt.date:
+    s = _all_sessions()
+    return s[np.searchsorted(s, d, "right")]
+
+
+def previous_session(d: dt.date) -> dt.date:
+    s = _all_sessions()
+    return s[np.searchsorted(s, d, "left") - 1]
+
+
+def add_sessions(d: dt.date, n: int) -> dt.date:
+    """The session n sessions after (n < 0: before) the session on or before ``d``."""
+    s = _all_sessions()
+    i = np.searchsorted(s, session_on_or_before(d), "left") + n
+    return s[max(0, min(i, len(s) - 1))]
+
+
+def known_session(accepted_at: dt.datetime) -> dt.date:
+    """The first session whose end-of-day computation may use something published at ``accepted_at``.
+
+    Published during or before a session's trading hours: that session; after the 16:00 ET close or on a
+    non-trading day: the next session.
+    """
+    local = accepted_at.astimezone(NEW_YORK) if accepted_at.tzinfo else accepted_at
+    d = local.date()
+    if is_session(d) and local.time() < MARKET_CLOSE:
+        return d
+    return next_session(d)
+
+
+def last_completed_session(now: dt.datetime | None = None) -> dt.date:
+    """The latest session whose close has passed at ``now`` (default: the current time)."""
+    now = now or dt.datetime.now(tz=NEW_YORK)
+    local = now.astimezone(NEW_YORK)
+    d = local.date()
+    if is_session(d) and local.time() >= dt.time(16, 30):
+        return d
+    return previous_session(d) if is_session(d) else session_on_or_before(d)

@@ -1,0 +1,442 @@
+"""Meridian's configuration: one validated `meridian.yaml`.
+
+Every tunable of every layer lives here with the specification's default, so code never carries its own
+literals. The file is validated at load time; an unknown or mistyped key fails with a message that names
+it (``ConfigError: meridian.yaml: portfolio.num_longs: Input should be a valid integer``).
+
+Secrets are *not* configuration: API keys come only from environment variables (see `.env.example`) and
+are read by the resources in `resources/`.
+
+Where the file is looked up, first match wins:
+1. the path in ``MERIDIAN_CONFIG``;
+2. ``meridian.yaml`` in the project root (the directory holding ``pyproject.toml``);
+3. built-in defaults (identical to the committed ``meridian.yaml``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from meridian_assets.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Block(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------------- top level
+class PathsConfig(_Block):
+    """Where Meridian keeps its state, relative to ``MERIDIAN_HOME`` (default: ``.meridian`` in the project)."""
+
+    database: str = "meridian.duckdb"
+    output_dir: str = "output"
+    halt_lock: str = "risk_halt.lock"
+    risk_state: str = "risk_state.json"
+    edgar_cache: str = "edgar"
+    stress_cache: str = "stress"
+
+
+class HistoryConfig(_Block):
+    """The span of history loaded by `make demo` and the first backfill."""
+
+    years: int = Field(3, ge=1, le=30)
+    # Last trading day to load; `latest` = the last completed NYSE session before now.
+    end_date: dt.date | Literal["latest"] = "latest"
+    # First date partitions exist for (backfills can reach back this far).
+    partitions_start: dt.date = dt.date(2014, 1, 2)
+
+
+class ProvidersConfig(_Block):
+    """Which provider serves each kind of data: synthetic (embedded market), files, alpaca, edgar."""
+
+    universe: Literal["synthetic", "files"] = "synthetic"
+    prices: Literal["synthetic", "files", "alpaca"] = "synthetic"
+    fundamentals: Literal["synthetic", "files", "edgar"] = "synthetic"
+    filings: Literal["synthetic", "files", "edgar"] = "synthetic"
+    estimates: Literal["synthetic", "files"] = "synthetic"
+    transcripts: Literal["synthetic", "files"] = "synthetic"
+    macro: Literal["synthetic", "files"] = "synthetic"
+    # What a real provider does when its key is missing or its service unreachable.
+    on_unavailable: Literal["fail", "fallback_synthetic"] = "fail"
+
+
+class SyntheticConfig(_Block):
+    """The embedded deterministic market (see `meridian_assets/ingest/synthetic`)."""
+
+    seed: int = 20240601
+    n_tickers: int = Field(500, ge=22, le=2000)
+    # The market is simulated from this date on; values on a day never depend on the requested range.
+    epoch: dt.date = dt.date(2018, 1, 2)
+
+
+class FilesConfig(_Block):
+    """The `files` provider: a folder of CSV/Parquet in the documented schema (see README)."""
+
+    root: str = "../shared/realdata"
+    prices: str = "prices/sp500_daily_2014_2024.parquet"
+    benchmarks: str = "prices/etf_index_daily.parquet"
+    constituents: str = "constituents/constituents.csv"
+    constituents_history: str = "constituents/history"
+
+
+class TrackedFund(_Block):
+    name: str
+    cik: int
+
+
+class SecConfig(_Block):
+    """SEC EDGAR access. Identity comes from the SEC_USER_AGENT_EMAIL environment variable."""
+
+    max_requests_per_second: float = Field(8.0, gt=0, le=10)
+    forms: tuple[str, ...] = ("10-K", "10-Q", "8-K", "4")
+    form4_lookback_days: int = 90
+    filings_lookback_days: int = 400
+    tracked_funds: tuple[TrackedFund, ...] = (
+        TrackedFund(name="Berkshire Hathaway", cik=1067983),
+        TrackedFund(name="Bridgewater Associates", cik=1350694),
+        TrackedFund(name="Renaissance Technologies", cik=1037389),
+        TrackedFund(name="Citadel Advisors", cik=1423053),
+        TrackedFund(name="Two Sigma Investments", cik=1179392),
+        TrackedFund(name="D. E. Shaw & Co.", cik=1009207),
+        TrackedFund(name="Millennium Management", cik=1273087),
+        TrackedFund(name="AQR Capital Management", cik=1167557),
+        TrackedFund(name="Pershing Square Capital Management", cik=1336528),
+    )
+
+
+class RetryConfig(_Block):
+    max_attempts: int = Field(3, ge=1)
+    backoff_base_seconds: float = Field(1.0, ge=0)
+    backoff_max_seconds: float = Field(30.0, ge=0)
+
+
+class QualityConfig(_Block):
+    """Thresholds of the warning-severity data checks (the blocking ones have no knobs)."""
+
+    max_abs_daily_move: float = 0.5
+    max_gap_sessions: int = 5
+
+
+# --------------------------------------------------------------------------------------------- layers
+class ScoringConfig(_Block):
+    composite_weights: dict[str, float] = {
+        "momentum": 0.20,
+        "value": 0.15,
+        "quality": 0.20,
+        "growth": 0.10,
+        "revisions": 0.10,
+        "short_interest": 0.10,
+        "insider": 0.10,
+        "institutional": 0.05,
+    }
+    regime_weights_enabled: bool = False
+    regime_weights: dict[str, dict[str, float]] = {
+        "high_vix": {"momentum": 0.10, "quality": 0.30, "value": 0.15},
+        "low_vix": {"momentum": 0.25, "quality": 0.15},
+    }
+    vix_high: float = 25.0
+    vix_low: float = 15.0
+    quintile: float = 0.20
+    momentum_lookback_days: int = 252
+    momentum_skip_days: int = 21
+    revisions_min_days: int = 30
+    factor_return_window_days: int = 60
+    crowding_baselines: dict[str, float] = {
+        "momentum|value": -0.40,
+        "quality|value": -0.20,
+        "momentum|quality": 0.10,
+        "growth|value": -0.30,
+    }
+    crowding_deviation: float = 0.30
+    sector_etfs: dict[str, str] = {
+        "Communication Services": "XLC",
+        "Consumer Discretionary": "XLY",
+        "Consumer Staples": "XLP",
+        "Energy": "XLE",
+        "Financials": "XLF",
+        "Health Care": "XLV",
+        "Industrials": "XLI",
+        "Information Technology": "XLK",
+        "Materials": "XLB",
+        "Real Estate": "XLRE",
+        "Utilities": "XLU",
+    }
+
+    @field_validator("composite_weights")
+    @classmethod
+    def _weights_sum_to_one(cls, v: dict[str, float]) -> dict[str, float]:
+        total = sum(v.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"composite weights must sum to 1.0, got {total:.4f}")
+        return v
+
+
+class ModelPrice(_Block):
+    """USD per million tokens."""
+
+    input: float
+    output: float
+    cache_write: float
+    cache_read: float
+
+
+class AnalysisConfig(_Block):
+    provider: Literal["anthropic", "openai"] = "anthropic"
+    model: str = "claude-sonnet-4-6"
+    max_tokens: int = 4096
+    cost_ceiling_usd: float = 25.0
+    cache_ttl_days: int = 30
+    candidates_long: int = 20
+    candidates_short: int = 20
+    transcript_max_chars: int = 120_000
+    risk_factors_max_chars: int = 80_000
+    insider_lookback_days: int = 90
+    quant_weight: float = 0.6
+    llm_weight: float = 0.4
+    pricing: dict[str, ModelPrice] = {
+        "claude-sonnet-4-6": ModelPrice(input=3.0, output=15.0, cache_write=3.75, cache_read=0.30),
+        "claude-haiku-4-5": ModelPrice(input=1.0, output=5.0, cache_write=1.25, cache_read=0.10),
+        "claude-opus-4-1": ModelPrice(input=15.0, output=75.0, cache_write=18.75, cache_read=1.50),
+        "gpt-4o-mini": ModelPrice(input=0.15, output=0.60, cache_write=0.15, cache_read=0.075),
+    }
+
+
+class PortfolioConfig(_Block):
+    num_longs: int = 20
+    num_shorts: int = 20
+    long_exposure: float = 0.80
+    short_exposure: float = 0.70
+    gross_exposure: float = 1.50
+    net_exposure_min: float = 0.0
+    net_exposure_max: float = 0.10
+    min_position_pct: float = 0.005
+    max_position_pct: float = 0.05
+    max_sector_side_pct: float = 0.25
+    max_sector_net_pct: float = 0.05
+    max_beta: float = 0.15
+    turnover_budget: float = 0.30
+    optimize_method: Literal["mvo", "conviction"] = "mvo"
+    mvo_risk_aversion: float = 1.0
+    expected_return_range: float = 0.15
+    capital_base: float = 10_000_000.0
+    beta_lookback_days: int = 60
+    covariance_lookback_days: int = 120
+    adv_lookback_days: int = 20
+    max_adv_pct: float = 0.05
+    earnings_half_size_days: int = 5
+    tilt_top5_multiplier: float = 1.5
+    tilt_top10_multiplier: float = 1.25
+    commission_bps: float = 0.0
+    spread_fraction_of_range: float = 0.05
+    impact_coefficient: float = 0.10
+    fomc_dates: tuple[dt.date, ...] = (
+        dt.date(2026, 1, 28),
+        dt.date(2026, 3, 18),
+        dt.date(2026, 4, 29),
+        dt.date(2026, 6, 17),
+        dt.date(2026, 7, 29),
+        dt.date(2026, 9, 16),
+        dt.date(2026, 10, 28),
+        dt.date(2026, 12, 9),
+    )
+    advisory_earnings_days: int = 2
+    advisory_fomc_days: int = 5
+    advisory_opex_days: int = 3
+
+
+class StressScenario(_Block):
+    name: str
+    kind: Literal["historical", "sector_shock", "momentum_reversal", "short_squeeze"]
+    shock: float = 0.0
+
+
+class RiskConfig(_Block):
+    factor_lookback_days: int = 120
+    style_factors: tuple[str, ...] = ("beta", "momentum", "size", "value", "volatility", "quality")
+    feed_to_mvo: bool = True
+    # pre-trade limits
+    earnings_blackout_days: int = 5
+    earnings_blackout_size_fraction: float = 0.5
+    max_adv_pct: float = 0.05
+    max_position_pct: float = 0.05
+    max_sector_side_pct: float = 0.25
+    max_gross: float = 1.65
+    net_min: float = -0.10
+    net_max: float = 0.15
+    max_beta: float = 0.15
+    # circuit breakers
+    daily_loss_size_down: float = 0.015
+    daily_loss_close_all: float = 0.025
+    weekly_loss_size_down: float = 0.04
+    drawdown_kill: float = 0.08
+    single_position_force_close: float = 0.03
+    size_down_fraction: float = 0.30
+    # monitors
+    factor_z_alert: float = 2.0
+    correlation_alert: float = 0.60
+    correlation_window_days: int = 60
+    vix_reduce: float = 25.0
+    vix_reduce_fraction: float = 0.20
+    vix_severe: float = 35.0
+    vix_severe_fraction: float = 0.50
+    credit_spread_sigma: float = 1.0
+    credit_spread_window_days: int = 252
+    credit_spread_reduce_fraction: float = 0.20
+    stress_scenarios: tuple[StressScenario, ...] = (
+        StressScenario(name="2008 Crisis", kind="historical"),
+        StressScenario(name="2020 Covid", kind="historical"),
+        StressScenario(name="2022 Rate Hikes", kind="historical"),
+        StressScenario(name="Sector Shock", kind="sector_shock", shock=-0.30),
+        StressScenario(name="Momentum Reversal", kind="momentum_reversal", shock=0.20),
+        StressScenario(name="Short Squeeze", kind="short_squeeze", shock=0.30),
+    )
+
+
+class ExecutorConfig(_Block):
+    limit_offset_pct: float = 0.001
+    chunk_max_adv_pct: float = 0.02
+    time_in_force_seconds: int = 120
+    poll_seconds: int = 5
+    max_retries: int = 3
+
+
+class ExecutionConfig(_Block):
+    mode: Literal["paper", "live"] = "paper"
+    broker: Literal["simulated", "alpaca"] = "simulated"
+    sync_on_startup: bool = True
+    retries: RetryConfig = RetryConfig()
+    short_check_cache_days: int = 7
+    executor: ExecutorConfig = ExecutorConfig()
+    max_requests_per_minute: int = 200
+    slippage_window_days: int = 30
+    slippage_worst_n: int = 5
+
+
+class FundIdentity(_Block):
+    name: str = "Meridian Capital Partners"
+    domicile: str = "Delaware, USA"
+    inception: dt.date = dt.date(2024, 1, 2)
+    doc_id_prefix: str = "MCP-IM"
+
+
+class ReportingConfig(_Block):
+    output_subdir: str = "reports"
+    risk_free_rate: float = 0.04
+    rolling_sharpe_days: int = 252
+    holding_buckets_days: tuple[int, ...] = (5, 20, 60)
+    vix_low: float = 15.0
+    vix_high: float = 25.0
+    short_term_tax_rate: float = 0.37
+    long_term_tax_rate: float = 0.20
+    turnover_annualisation: int = 12
+    commentary_weekday: Literal["Mon", "Tue", "Wed", "Thu", "Fri"] = "Fri"
+    commentary_provider: Literal["anthropic", "openai"] = "anthropic"
+    commentary_model: str = "claude-sonnet-4-6"
+    commentary_cost_ceiling_usd: float = 5.0
+    fund: FundIdentity = FundIdentity()
+
+
+# --------------------------------------------------------------------------------------------- root
+class MeridianConfig(_Block):
+    paths: PathsConfig = PathsConfig()
+    history: HistoryConfig = HistoryConfig()
+    providers: ProvidersConfig = ProvidersConfig()
+    synthetic: SyntheticConfig = SyntheticConfig()
+    files: FilesConfig = FilesConfig()
+    sec: SecConfig = SecConfig()
+    retries: RetryConfig = RetryConfig()
+    quality: QualityConfig = QualityConfig()
+    benchmarks: tuple[str, ...] = (
+        "SPY", "XLB", "XLC", "XLE", "XLF", "XLI", "XLK", "XLP", "XLRE", "XLU", "XLV", "XLY", "^VIX",
+    )
+    macro_series: tuple[str, ...] = ("DGS3MO", "DGS2", "DGS10", "T10Y2Y", "BAMLH0A0HYM2", "FEDFUNDS")
+    scoring: ScoringConfig = ScoringConfig()
+    analysis: AnalysisConfig = AnalysisConfig()
+    portfolio: PortfolioConfig = PortfolioConfig()
+    risk: RiskConfig = RiskConfig()
+    execution: ExecutionConfig = ExecutionConfig()
+    reporting: ReportingConfig = ReportingConfig()
+
+    # ---- derived locations
+    def home(self) -> Path:
+        return meridian_home()
+
+    def database_path(self) -> Path:
+        return self.home() / self.paths.database
+
+    def output_dir(self) -> Path:
+        return self.home() / self.paths.output_dir
+
+    def halt_lock_path(self) -> Path:
+        return self.home() / self.paths.halt_lock
+
+    def files_root(self) -> Path:
+        root = Path(self.files.root)
+        return root if root.is_absolute() else (PROJECT_ROOT / root).resolve()
+
+
+def meridian_home() -> Path:
+    """The folder holding the DuckDB file, the Dagster instance and outputs (``MERIDIAN_HOME``)."""
+    return Path(os.environ.get("MERIDIAN_HOME", PROJECT_ROOT / ".meridian")).resolve()
+
+
+def _format_validation_error(source: str, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(root)"
+        lines.append(f"{source}: {where}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(raw: dict | None, source: str = "meridian.yaml") -> MeridianConfig:
+    """Validate a raw mapping into a `MeridianConfig`, naming every bad key in the error."""
+    try:
+        return MeridianConfig.model_validate(raw or {})
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(source, err)) from None
+
+
+def config_path() -> Path | None:
+    env = os.environ.get("MERIDIAN_CONFIG")
+    if env:
+        return Path(env)
+    default = PROJECT_ROOT / "meridian.yaml"
+    return default if default.exists() else None
+
+
+def load_config(path: str | Path | None = None) -> MeridianConfig:
+    """Load and validate `meridian.yaml` (see the module docstring for the lookup order)."""
+    p = Path(path) if path is not None else config_path()
+    if p is None:
+        return MeridianConfig()
+    if not p.exists():
+        raise ConfigError(f"{p}: configuration file not found (MERIDIAN_CONFIG points at it)")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{p}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping of blocks, got {type(raw).__name__}")
+    return parse_config(raw, source=p.name)
+
+
+@lru_cache(maxsize=8)
+def _cached(path: str | None, mtime: float) -> MeridianConfig:
+    return load_config(path)
+
+
+def get_config() -> MeridianConfig:
+    """The active configuration, re-read when the file changes."""
+    p = config_path()
+    if p is None or not p.exists():
+        return _cached(None, 0.0)
+    return _cached(str(p), p.stat().st_mtime)
