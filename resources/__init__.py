@@ -1,0 +1,6 @@
+"""Every ConfigurableResource Meridian uses."""
+
+from resources.duckdb import DUCKDB_POOL, DuckDBStore
+from resources.settings import MarketDataResource, MeridianSettings
+
+__all__ = ["DUCKDB_POOL", "DuckDBStore", "MarketDataResource", "MeridianSettings"]

@@ -1,0 +1,114 @@
+"""`meridian data`, `meridian demo` and `meridian summary`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+
+import duckdb
+
+from meridian_assets import calendar
+from meridian_assets.cli.runner import failures, prepare_instance, run_assets
+from meridian_assets.config import PROJECT_ROOT, MeridianConfig, get_config
+from meridian_assets.errors import MeridianError
+from meridian_assets.ingest.assets import INGEST_ASSETS
+from meridian_assets.ingest.jobs import FILINGS_ASSETS, THIRTEEN_F_ASSETS
+from meridian_assets.summary import render_summary
+
+CONFIGURABLE = ("universe", "daily_prices", "corporate_actions", "fundamentals_raw", "sec_filings",
+                "insider_transactions", "institutional_holdings", "short_interest", "analyst_estimates",
+                "earnings_calendar", "earnings_transcripts", "macro_series")
+REAL_DATA_ASSETS = ("universe", "daily_prices", "run_log", "ingest_errors")
+
+
+def history_window(cfg: MeridianConfig) -> tuple[dt.date, dt.date]:
+    """[first, last] sessions of the configured history (history.years ending history.end_date)."""
+    end = calendar.last_completed_session() if cfg.history.end_date == "latest" else cfg.history.end_date
+    end = calendar.session_on_or_before(end)
+    start = calendar.session_on_or_after(end.replace(year=end.year - cfg.history.years) + dt.timedelta(days=1))
+    return start, end
+
+
+def last_loaded_session(cfg: MeridianConfig) -> dt.date | None:
+    db = cfg.database_path()
+    if not db.exists():
+        return None
+    try:
+        conn = duckdb.connect(str(db), read_only=True)
+    except duckdb.IOException as err:
+        raise MeridianError(f"{db} is busy (another run is writing it): {err}") from None
+    try:
+        has = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name='daily_prices'").fetchone()[0]
+        return conn.execute("SELECT max(date) FROM daily_prices").fetchone()[0] if has else None
+    finally:
+        conn.close()
+
+
+def select_assets(no_filings: bool, no_13f: bool, forms: list[str] | None) -> list[str]:
+    names = [k.to_user_string() for a in INGEST_ASSETS for k in a.keys]
+    drop: set[str] = set()
+    if no_filings:
+        drop |= set(FILINGS_ASSETS)
+    if no_13f:
+        drop |= set(THIRTEEN_F_ASSETS)
+    if forms is not None and "4" not in forms:
+        drop |= {"insider_transactions", "insider_cluster_flags"}
+    return [n for n in names if n not in drop]
+
+
+def _execute(assets: list[str], start: dt.date, end: dt.date, op_config: dict, cfg: MeridianConfig) -> int:
+    from meridian_assets.definitions import build_definitions
+
+    instance = prepare_instance()
+    defs = build_definitions(config_path=os.environ.get("MERIDIAN_CONFIG"))
+    n_sessions = len(calendar.sessions(start, end))
+    print(f"Loading {len(assets)} tables for {start}..{end} ({n_sessions} sessions) into {cfg.database_path()}",
+          flush=True)
+    result = run_assets(defs, "ingest_job", assets, start, end, op_config=op_config, instance=instance)
+    problems = failures(result)
+    print(render_summary(cfg, run_id=result.run_id, dagster_home=os.environ.get("DAGSTER_HOME")))
+    if problems or not result.success:
+        print("\nThe run did not complete:", file=sys.stderr)
+        for line in problems:
+            print(f"- {line}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_data(args: argparse.Namespace) -> int:
+    cfg = get_config()
+    hist_start, hist_end = history_window(cfg)
+    end = calendar.session_on_or_before(args.end) if args.end else hist_end
+    if args.start:
+        start = calendar.session_on_or_after(args.start)
+    else:
+        last = last_loaded_session(cfg)
+        start = hist_start if last is None else min(calendar.next_session(last), end)
+    if start > end:
+        raise MeridianError(f"--start {start} is after --end {end}")
+    forms = [f.strip() for f in args.forms.split(",")] if args.forms else None
+    assets = select_assets(args.no_filings, args.no_13f, forms)
+    config = {k: v for k, v in (("limit", args.limit), ("forms", forms), ("force", args.force)) if v}
+    op_config = {a: config for a in assets if a in CONFIGURABLE} if config else {}
+    return _execute(assets, start, end, op_config, cfg)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    if args.real:
+        os.environ["MERIDIAN_CONFIG"] = str(PROJECT_ROOT / "meridian.real.yaml")
+        cfg = get_config()
+        if not cfg.files_root().exists():
+            raise MeridianError(f"real data folder not found: {cfg.files_root()} (files.root in meridian.real.yaml)")
+        assets = list(REAL_DATA_ASSETS)
+    else:
+        cfg = get_config()
+        assets = select_assets(False, False, None)
+    start, end = history_window(cfg)
+    return _execute(assets, start, end, {"universe": {"force": True}}, cfg)
+
+
+def print_summary() -> int:
+    print(render_summary(get_config(), dagster_home=os.environ.get("DAGSTER_HOME")))
+    return 0

@@ -1,0 +1,64 @@
+"""Running asset jobs from the CLI on the project's Dagster instance, so the runs show up in the UI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+
+from meridian_assets.config import PROJECT_ROOT, meridian_home
+
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def prepare_instance() -> dg.DagsterInstance:
+    """The project-local instance (DAGSTER_HOME, default `$MERIDIAN_HOME/dagster`) with the committed dagster.yaml."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(meridian_home() / "dagster")))
+    home.mkdir(parents=True, exist_ok=True)
+    target, source = home / "dagster.yaml", PROJECT_ROOT / "dagster.yaml"
+    if source.exists() and not target.exists():
+        shutil.copyfile(source, target)
+    return dg.DagsterInstance.get()
+
+
+def run_assets(
+    defs: dg.Definitions,
+    job_name: str,
+    assets: list[str],
+    start: dt.date,
+    end: dt.date,
+    op_config: dict[str, dict] | None = None,
+    instance: dg.DagsterInstance | None = None,
+    log_level: str = "INFO",
+) -> dg.ExecuteInProcessResult:
+    """Materialize ``assets`` of ``job_name`` for the sessions [start, end] in one run."""
+    job = defs.resolve_job_def(job_name)
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    if op_config:
+        run_config["ops"] = {name: {"config": cfg} for name, cfg in op_config.items()}
+    return job.execute_in_process(
+        run_config=run_config,
+        instance=instance or prepare_instance(),
+        tags={RANGE_START: start.isoformat(), RANGE_END: end.isoformat(), "meridian/source": "cli"},
+        asset_selection=[dg.AssetKey(a) for a in assets],
+        raise_on_error=False,
+    )
+
+
+def failures(result: dg.ExecuteInProcessResult) -> list[str]:
+    """Readable lines for each failed step and failed blocking check of a run."""
+    lines = []
+    for ev in result.all_events:
+        if ev.event_type_value == "ASSET_CHECK_EVALUATION":
+            data = ev.event_specific_data
+            if not data.passed and data.severity == dg.AssetCheckSeverity.ERROR:
+                lines.append(f"check {data.asset_key.to_user_string()}:{data.check_name} failed:\n"
+                             f"{data.description or ''}")
+        elif ev.event_type_value == "STEP_FAILURE":
+            err = ev.event_specific_data.error
+            msg = err.message.strip() if err else "unknown error"
+            lines.append(f"step {ev.step_key} failed: {msg}")
+    return lines

@@ -1,0 +1,31 @@
+"""The Meridian code location: merges each domain's Definitions and binds the resources."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from meridian_assets.config import get_config, load_config
+from meridian_assets.ingest import definitions as ingest
+from resources import DuckDBStore, MarketDataResource, MeridianSettings
+from schedules import SCHEDULES
+from sensors import SENSORS
+
+
+def build_resources(config_path: str | None = None, database: str | None = None) -> dict:
+    cfg = load_config(config_path) if config_path else get_config()
+    settings = MeridianSettings(config_path=config_path)
+    return {
+        "settings": settings,
+        "db": DuckDBStore(database=database or str(cfg.database_path())),
+        "market": MarketDataResource(settings=settings),
+    }
+
+
+def build_definitions(config_path: str | None = None, database: str | None = None) -> dg.Definitions:
+    return dg.Definitions.merge(
+        ingest.defs(),
+        dg.Definitions(schedules=SCHEDULES, sensors=SENSORS, resources=build_resources(config_path, database)),
+    )
+
+
+defs = build_definitions()

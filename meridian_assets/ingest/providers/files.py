@@ -1,0 +1,696 @@
+"""The `files` provider: a folder of CSV/Parquet in a documented schema (see docs/files_provider.md).
+
+It serves the real data in ``../shared/realdata`` as it is, and any licensed data a user brings in the same
+shape:
+
+- ``daily_prices`` from the stock-price file and the benchmark (ETF/index) file of `FilesConfig`; the
+  benchmark file has no ``adj_close`` (its close is already adjusted), so ``adj_close = close`` there.
+- ``universe(as_of)``: point-in-time S&P 500 membership intervals from the dated snapshots in
+  ``constituents/history`` (only snapshots dated on or before ``as_of`` are read), GICS metadata from
+  ``constituents/constituents.csv``, plus the configured benchmarks present in the benchmark file.
+- every other Layer-1 table from ``<table_name>.parquet`` or ``<table_name>.csv`` in the root folder, in
+  the columns of `schemas.TABLES[table_name]`, filtered on the table's partition column.
+
+**Tickers** follow one convention everywhere (`normalize_ticker`): upper case, share classes separated by
+a dot (``BRK.B``, ``BF.B``; ``BRK-B`` and ``BRK/B`` are rewritten), index symbols keep their caret
+(``^VIX``). It is the convention of the S&P constituents files and of Alpaca.
+
+Data are passed through as they are (gaps, zero-volume days, large moves): the data-quality checks classify
+them. Only rows that cannot be keyed (null date or ticker) and exact duplicate rows are dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from meridian_assets.config import FilesConfig, MeridianConfig
+from meridian_assets.errors import ProviderError, ProviderUnavailable, ProviderUnsupported
+from meridian_assets.ingest.providers.base import FetchError, FetchResult, UnsupportedMixin
+from meridian_assets.ingest.schemas import DAILY_PRICES, TABLES, UNIVERSE, TableSchema
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FilesProvider", "normalize_ticker", "ticker_variants", "GICS_SECTORS"]
+
+# The 11 GICS sectors, and the names older snapshots use for one of them.
+GICS_SECTORS: frozenset[str] = frozenset(
+    {
+        "Communication Services",
+        "Consumer Discretionary",
+        "Consumer Staples",
+        "Energy",
+        "Financials",
+        "Health Care",
+        "Industrials",
+        "Information Technology",
+        "Materials",
+        "Real Estate",
+        "Utilities",
+    }
+)
+_LEGACY_SECTORS = {
+    "Telecommunications Services": "Communication Services",
+    "Telecommunication Services": "Communication Services",
+}
+
+_BENCHMARK_NAMES = {
+    "SPY": "SPDR S&P 500 ETF Trust",
+    "XLB": "Materials Select Sector SPDR Fund",
+    "XLC": "Communication Services Select Sector SPDR Fund",
+    "XLE": "Energy Select Sector SPDR Fund",
+    "XLF": "Financial Select Sector SPDR Fund",
+    "XLI": "Industrial Select Sector SPDR Fund",
+    "XLK": "Technology Select Sector SPDR Fund",
+    "XLP": "Consumer Staples Select Sector SPDR Fund",
+    "XLRE": "Real Estate Select Sector SPDR Fund",
+    "XLU": "Utilities Select Sector SPDR Fund",
+    "XLV": "Health Care Select Sector SPDR Fund",
+    "XLY": "Consumer Discretionary Select Sector SPDR Fund",
+    "QQQ": "Invesco QQQ Trust",
+    "IWM": "iShares Russell 2000 ETF",
+    "TLT": "iShares 20+ Year Treasury Bond ETF",
+    "^VIX": "CBOE Volatility Index",
+    "^TNX": "CBOE 10-Year Treasury Note Yield",
+    "^RUT": "Russell 2000 Index",
+    "^DJI": "Dow Jones Industrial Average",
+}
+BENCHMARK_SECTOR = "Benchmark"  # sector of benchmarks that track no single GICS sector (SPY, ^VIX, ...)
+UNKNOWN_SECTOR = "Unknown"  # a member whose sector no file gives (the column is NOT NULL)
+
+_SNAPSHOT_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:_[^.]*)?\.csv$", re.IGNORECASE)
+_SYMBOL_FIELD = re.compile(r"^\s*([A-Za-z][A-Za-z0-9]*(?:[.\-/][A-Za-z]{1,3})?)\s*(?:\(.*\))?\s*$")
+_VALID_TICKER = re.compile(r"^[A-Z][A-Z0-9]{0,5}(?:\.[A-Z]{1,3})?$")
+
+
+# --------------------------------------------------------------------------------------------- tickers
+def normalize_ticker(ticker: str) -> str:
+    """Meridian's ticker convention: upper case, share class after a dot (``BRK-B`` -> ``BRK.B``)."""
+    t = str(ticker).strip().upper()
+    if t.startswith("^"):
+        return t
+    return t.replace("-", ".").replace("/", ".").replace(" ", ".")
+
+
+def ticker_variants(ticker: str) -> set[str]:
+    """The spellings of one ticker a source may use (``BRK.B``, ``BRK-B``, ``BRK/B``, ``BRK B``)."""
+    t = normalize_ticker(ticker)
+    if "." not in t:
+        return {t}
+    return {t, t.replace(".", "-"), t.replace(".", "/"), t.replace(".", " ")}
+
+
+def _normalize_ticker_expr(col: str = "ticker") -> pl.Expr:
+    c = pl.col(col).cast(pl.Utf8).str.strip_chars().str.to_uppercase()
+    return (
+        pl.when(c.str.starts_with("^"))
+        .then(c)
+        .otherwise(c.str.replace_all(r"[-/ ]", "."))
+        .alias(col)
+    )
+
+
+def _sector(value: str | None) -> str | None:
+    if value is None:
+        return None
+    v = value.strip()
+    if v in GICS_SECTORS:
+        return v
+    return _LEGACY_SECTORS.get(v)
+
+
+# --------------------------------------------------------------------------------------------- snapshots
+@dataclass
+class _Entry:
+    name: str | None
+    sector: str | None
+    sub_industry: str | None = None
+    cik: int | None = None
+
+
+@dataclass
+class _Snapshot:
+    date: dt.date
+    path: Path
+    entries: dict[str, _Entry] = field(default_factory=dict)
+    # rows whose symbol field is not a ticker (e.g. a company name typed into it): (raw field, entry)
+    unresolved: list[tuple[str, _Entry]] = field(default_factory=list)
+
+    @property
+    def tickers(self) -> set[str]:
+        return set(self.entries)
+
+
+def _to_int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    v = value.strip()
+    try:
+        return int(float(v)) if v else None
+    except ValueError:
+        return None
+
+
+def _read_text(path: Path) -> str:
+    return path.read_bytes().decode("utf-8-sig", errors="replace")
+
+
+def _parse_snapshot(path: Path, date: dt.date) -> _Snapshot:
+    """One constituent list. Robust to unquoted commas and extra fields in old files: the symbol is the
+    first field and the sector the last field that is a GICS sector name."""
+    snap = _Snapshot(date=date, path=path)
+    rows = [r for r in csv.reader(io.StringIO(_read_text(path))) if any(x.strip() for x in r)]
+    if not rows:
+        return snap
+    header = [h.strip().lower() for h in rows[0]]
+    idx = {h: i for i, h in enumerate(header)}
+    name_i = next((idx[k] for k in ("security", "name", "company") if k in idx), 1)
+    sector_i = next((idx[k] for k in ("gics sector", "sector") if k in idx), None)
+    sub_i = idx.get("gics sub-industry")
+    cik_i = idx.get("cik")
+    for r in rows[1:]:
+        raw_symbol = r[0]
+        if len(r) == len(header):
+            name = r[name_i].strip() if name_i < len(r) else None
+            sector = _sector(r[sector_i]) if sector_i is not None else None
+            sub = r[sub_i].strip() if sub_i is not None else None
+            cik = _to_int(r[cik_i]) if cik_i is not None else None
+            if sector is None and sector_i is not None and sub_i is None:
+                # old layout with a stray value in the Sector column: look for a sector elsewhere
+                sector = next((s for s in map(_sector, reversed(r[1:])) if s), None)
+        else:
+            # malformed row (unquoted commas, trailing fields): first field = symbol, last sector field
+            pos = next((i for i in range(len(r) - 1, 0, -1) if _sector(r[i])), None)
+            sector = _sector(r[pos]) if pos is not None else None
+            name = ",".join(r[1:pos] if pos is not None else r[1:2]).strip() or None
+            sub, cik = None, None
+        entry = _Entry(name=name or None, sector=sector, sub_industry=sub or None, cik=cik)
+        m = _SYMBOL_FIELD.match(raw_symbol)
+        ticker = normalize_ticker(m.group(1)) if m else None
+        if ticker and _VALID_TICKER.match(ticker):
+            snap.entries.setdefault(ticker, entry)
+        else:
+            snap.unresolved.append((raw_symbol.strip(), entry))
+    return snap
+
+
+def _deglitch(snaps: list[_Snapshot], max_days: int) -> list[set[str]]:
+    """The member sets of the lists, glitches of the source removed. Between two lists at most ``max_days``
+    apart, a name missing from the one list between them (while both name it) is kept, and a name only the
+    list between them gives (while neither does) is dropped: the index does not drop and re-add a name, or
+    add and drop one, within weeks; a mistyped row or an edit reverted the next day does. Only lists dated
+    on or before as_of are passed in, so a glitch in the latest list cannot be seen yet."""
+    raw = [s.tickers for s in snaps]
+    members = [set(t) for t in raw]
+    for i in range(1, len(snaps) - 1):
+        if (snaps[i + 1].date - snaps[i - 1].date).days > max_days:
+            continue
+        both = raw[i - 1] & raw[i + 1]
+        members[i] |= both - raw[i]
+        members[i] -= raw[i] - raw[i - 1] - raw[i + 1]
+    return members
+
+
+def _simple_name(name: str | None) -> str:
+    return re.sub(r"[^a-z0-9]", "", (name or "").lower())
+
+
+def _successor(old: _Entry | None, added: list[str], snap: _Snapshot) -> str | None:
+    """The ticker added in the same list that is the same company (same CIK, or the same name)."""
+    if old is None:
+        return None
+    for t in added:
+        new = snap.entries.get(t)
+        if new is None:
+            continue
+        if old.cik and new.cik and old.cik == new.cik:
+            return t
+        if old.name and new.name and _simple_name(old.name) == _simple_name(new.name):
+            return t
+    return None
+
+
+@dataclass
+class _Membership:
+    """The constituent snapshots, one per date, in date order."""
+
+    dates: list[dt.date]
+    snapshots: list[_Snapshot]
+
+
+def _collapse_same_day(group: list[_Snapshot], previous: set[str] | None) -> _Snapshot:
+    """Several versions of the list dated the same day: order them as a chain of edits starting from the
+    previous day's list (each step the version closest to the last one) and keep the last as the day's
+    list. Uses no later snapshot. Name/sector of a ticker: the first version that gives one, last first."""
+    if len(group) == 1:
+        return group[0]
+    remaining = list(group)
+    current = previous if previous is not None else set()
+    chain: list[_Snapshot] = []
+    while remaining:
+        best = min(remaining, key=lambda s: (len(s.tickers ^ current), s.path.name))
+        chain.append(best)
+        remaining.remove(best)
+        current = best.tickers
+    final = chain[-1]
+    merged = _Snapshot(date=final.date, path=final.path, unresolved=list(final.unresolved))
+    for t, e in final.entries.items():
+        entry = _Entry(e.name, e.sector, e.sub_industry, e.cik)
+        for other in reversed(chain[:-1]):
+            o = other.entries.get(t)
+            if o is not None:
+                entry.name = entry.name or o.name
+                entry.sector = entry.sector or o.sector
+                entry.sub_industry = entry.sub_industry or o.sub_industry
+                entry.cik = entry.cik or o.cik
+        merged.entries[t] = entry
+    return merged
+
+
+def _load_membership(folder: Path) -> _Membership:
+    by_date: dict[dt.date, list[_Snapshot]] = {}
+    for path in sorted(folder.iterdir()):
+        m = _SNAPSHOT_NAME.match(path.name)
+        if not m or not path.is_file():
+            if path.is_file():
+                log.debug("files provider: ignoring %s (not YYYY-MM-DD[_id].csv)", path)
+            continue
+        try:
+            date = dt.date.fromisoformat(m.group(1))
+        except ValueError:
+            log.warning("files provider: ignoring %s (bad date in file name)", path)
+            continue
+        by_date.setdefault(date, []).append(_parse_snapshot(path, date))
+    dates = sorted(by_date)
+    snapshots: list[_Snapshot] = []
+    for d in dates:
+        prev = snapshots[-1] if snapshots else None
+        snap = _collapse_same_day(by_date[d], prev.tickers if prev else None)
+        # a row whose symbol field holds a company name: resolve it by the previous list's names
+        if snap.unresolved:
+            by_name = {e.name.lower(): t for t, e in (prev.entries.items() if prev else []) if e.name}
+            for raw, entry in snap.unresolved:
+                t = by_name.get(raw.lower()) or by_name.get((entry.name or "").lower())
+                if t and t not in snap.entries:
+                    prev_entry = prev.entries[t]  # type: ignore[union-attr]
+                    snap.entries[t] = _Entry(prev_entry.name, entry.sector or prev_entry.sector)
+                else:
+                    log.info("files provider: %s: dropping row with symbol %r", snap.path.name, raw)
+            snap.unresolved = []
+        snapshots.append(snap)
+    return _Membership(dates=dates, snapshots=snapshots)
+
+
+# --------------------------------------------------------------------------------------------- frames
+def _norm_colname(c: str) -> str:
+    return re.sub(r"[\s\-]+", "_", c.strip().lower())
+
+
+def _scan(path: Path) -> pl.LazyFrame:
+    """A lazy scan of a Parquet or CSV file, column names normalised (``Adj Close`` -> ``adj_close``)."""
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        lf = pl.scan_parquet(path)
+    elif suffix in (".csv", ".txt"):
+        lf = pl.scan_csv(path, infer_schema=False)  # all text; cast to the schema below
+    else:
+        raise ProviderError(f"{path}: unsupported file type (use .parquet or .csv)")
+    names = lf.collect_schema().names()
+    renames = {c: _norm_colname(c) for c in names if _norm_colname(c) != c}
+    return lf.rename(renames) if renames else lf
+
+
+_TRUE = ("true", "t", "1", "yes", "y")
+_FALSE = ("false", "f", "0", "no", "n")
+
+
+def _coerce(lf: pl.LazyFrame, schema: TableSchema) -> pl.LazyFrame:
+    """Cast the columns the schema knows to its types (dates from text or datetimes, booleans from text)."""
+    have = lf.collect_schema()
+    exprs = []
+    for col, target in schema.columns.items():
+        if col not in have:
+            continue
+        src = have[col]
+        c = pl.col(col)
+        if src == target:
+            continue
+        if target == pl.Date:
+            if src == pl.Utf8:
+                e = c.str.strip_chars().str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+            elif isinstance(src, pl.Datetime):
+                e = c.dt.date()
+            else:
+                e = c.cast(pl.Date, strict=False)
+        elif target == pl.Boolean and src == pl.Utf8:
+            low = c.str.strip_chars().str.to_lowercase()
+            e = pl.when(low.is_in(_TRUE)).then(True).when(low.is_in(_FALSE)).then(False).otherwise(None)
+        elif src == pl.Utf8 and target in (pl.Float64, pl.Int64):
+            s = c.str.strip_chars().str.replace_all(",", "")
+            e = s.cast(pl.Float64, strict=False) if target == pl.Float64 else s.cast(pl.Float64, strict=False).cast(
+                pl.Int64, strict=False
+            )
+        else:
+            e = c.cast(target, strict=False)
+        exprs.append(e.alias(col))
+    return lf.with_columns(exprs) if exprs else lf
+
+
+def _as_date(d: dt.date | dt.datetime | str) -> dt.date:
+    if isinstance(d, dt.datetime):
+        return d.date()
+    if isinstance(d, dt.date):
+        return d
+    return dt.date.fromisoformat(str(d)[:10])
+
+
+# --------------------------------------------------------------------------------------------- provider
+class FilesProvider(UnsupportedMixin):
+    """Serves Layer-1 tables from a folder of CSV/Parquet files (layout: docs/files_provider.md)."""
+
+    name = "files"
+
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        prices: str | None = None,
+        benchmarks: str | None = None,
+        constituents: str | None = None,
+        constituents_history: str | None = None,
+        benchmark_tickers: Sequence[str] | None = None,
+        sector_etfs: dict[str, str] | None = None,
+        glitch_max_days: int = 120,
+    ) -> None:
+        cfg = MeridianConfig()
+        defaults = FilesConfig()
+        self.root = Path(root) if root is not None else cfg.files_root()
+        self.prices_path = self.root / (prices or defaults.prices)
+        self.benchmarks_path = self.root / (benchmarks or defaults.benchmarks)
+        self.constituents_path = self.root / (constituents or defaults.constituents)
+        self.history_path = self.root / (constituents_history or defaults.constituents_history)
+        self.benchmark_tickers = tuple(
+            normalize_ticker(t) for t in (benchmark_tickers if benchmark_tickers is not None else cfg.benchmarks)
+        )
+        etfs = sector_etfs if sector_etfs is not None else cfg.scoring.sector_etfs
+        self._etf_sector = {normalize_ticker(etf): sector for sector, etf in etfs.items()}
+        self.glitch_max_days = glitch_max_days
+        self._membership: _Membership | None = None
+        self._meta: dict[str, dict] | None = None
+
+    def __repr__(self) -> str:
+        return f"FilesProvider(root={str(self.root)!r})"
+
+    # ------------------------------------------------------------------ helpers
+    def _check_root(self) -> None:
+        if not self.root.is_dir():
+            raise ProviderUnavailable(
+                f"the 'files' provider's folder {self.root} does not exist; set files.root in meridian.yaml "
+                "to a folder laid out as in docs/files_provider.md"
+            )
+
+    def _table_file(self, table: str) -> Path | None:
+        for ext in (".parquet", ".csv"):
+            p = self.root / f"{table}{ext}"
+            if p.is_file():
+                return p
+        return None
+
+    def _missing_table(self, table: str, extra: Iterable[Path] = ()) -> ProviderUnsupported:
+        looked = [*map(str, extra), str(self.root / f"{table}.parquet"), str(self.root / f"{table}.csv")]
+        return ProviderUnsupported(
+            f"the 'files' provider has no {table} data: none of {', '.join(looked)} exists "
+            f"(columns: docs/files_provider.md#{table})"
+        )
+
+    # ------------------------------------------------------------------ daily prices
+    def _price_frame(self, path: Path, tickers: set[str], start: dt.date, end: dt.date) -> pl.DataFrame:
+        lf = _scan(path)
+        cols = lf.collect_schema().names()
+        missing = [c for c in ("date", "ticker", "close") if c not in cols]
+        if missing:
+            raise ProviderError(f"{path}: missing column(s) {', '.join(missing)} (docs/files_provider.md#daily_prices)")
+        variants = sorted({v for t in tickers for v in ticker_variants(t)})
+        lf = lf.filter(pl.col("ticker").is_in(variants))
+        lf = _coerce(lf, DAILY_PRICES)
+        if "adj_close" not in cols:  # the benchmark file: its close is already adjusted
+            lf = lf.with_columns(pl.col("close").alias("adj_close"))
+        lf = lf.filter(pl.col("date").is_between(start, end) & pl.col("date").is_not_null())
+        df = lf.select([c for c in DAILY_PRICES.columns if c in lf.collect_schema().names()]).collect()
+        df = df.with_columns(_normalize_ticker_expr())
+        return DAILY_PRICES.conform(df)
+
+    def daily_prices(self, tickers: Sequence[str], start: dt.date, end: dt.date) -> FetchResult:
+        self._check_root()
+        start, end = _as_date(start), _as_date(end)
+        wanted = list(dict.fromkeys(normalize_ticker(t) for t in tickers if t and str(t).strip()))
+        if not wanted:
+            return FetchResult(DAILY_PRICES.empty())
+        sources = [p for p in (self.prices_path, self.benchmarks_path) if p.is_file()]
+        generic = self._table_file("daily_prices")
+        if generic is not None and generic not in sources:
+            sources.append(generic)
+        if not sources:
+            raise self._missing_table("daily_prices", extra=(self.prices_path, self.benchmarks_path))
+        frames, remaining = [], set(wanted)
+        for path in sources:  # a ticker is served by the first file that has it
+            if not remaining:
+                break
+            df = self._price_frame(path, remaining, start, end)
+            if df.height:
+                frames.append(df)
+                remaining -= set(df["ticker"].unique().to_list())
+        frame = pl.concat(frames) if frames else DAILY_PRICES.empty()
+        frame = (
+            frame.filter(pl.col("date").is_not_null() & pl.col("ticker").is_not_null())
+            .unique(maintain_order=True)
+            .sort("ticker", "date")
+        )
+        names = ", ".join(p.name for p in sources)
+        errors = [
+            FetchError(t, f"no price rows for {t} between {start} and {end} in {names}")
+            for t in wanted
+            if t in remaining
+        ]
+        return FetchResult(DAILY_PRICES.conform(frame), errors)
+
+    # ------------------------------------------------------------------ universe
+    def _load_meta(self) -> dict[str, dict]:
+        if self._meta is None:
+            meta: dict[str, dict] = {}
+            if self.constituents_path.is_file():
+                rows = list(csv.DictReader(io.StringIO(_read_text(self.constituents_path))))
+                for r in rows:
+                    r = {(k or "").strip().lower(): (v or "").strip() for k, v in r.items() if k is not None}
+                    sym = r.get("symbol")
+                    if not sym:
+                        continue
+                    added = None
+                    try:
+                        added = dt.date.fromisoformat(r.get("date added", "")[:10])
+                    except ValueError:
+                        pass
+                    meta[normalize_ticker(sym)] = {
+                        "name": r.get("security") or r.get("name") or None,
+                        "sector": _sector(r.get("gics sector")),
+                        "sub_industry": r.get("gics sub-industry") or None,
+                        "cik": _to_int(r.get("cik")),
+                        "date_added": added,
+                    }
+            else:
+                log.warning("files provider: %s not found; sectors come from the history files only", self.constituents_path)
+            self._meta = meta
+        return self._meta
+
+    def _load_history(self) -> _Membership:
+        if self._membership is None:
+            self._membership = _load_membership(self.history_path)
+        return self._membership
+
+    def _benchmark_rows(self, as_of: dt.date) -> list[dict]:
+        if not self.benchmark_tickers or not self.benchmarks_path.is_file():
+            return []
+        variants = sorted({v for t in self.benchmark_tickers for v in ticker_variants(t)})
+        lf = _coerce(_scan(self.benchmarks_path).filter(pl.col("ticker").is_in(variants)), DAILY_PRICES)
+        firsts = (
+            lf.filter(pl.col("date") <= as_of)
+            .with_columns(_normalize_ticker_expr())
+            .group_by("ticker")
+            .agg(pl.col("date").min().alias("first"))
+            .collect()
+        )
+        first = dict(zip(firsts["ticker"].to_list(), firsts["first"].to_list(), strict=True))
+        rows = []
+        for t in self.benchmark_tickers:
+            if t not in first:
+                continue
+            rows.append(
+                {
+                    "ticker": t,
+                    "name": _BENCHMARK_NAMES.get(t, t),
+                    "sector": self._etf_sector.get(t, BENCHMARK_SECTOR),
+                    "is_benchmark": True,
+                    "asset_type": "index" if t.startswith("^") else "etf",
+                    "start_date": first[t],
+                }
+            )
+        return rows
+
+    def _generic_universe(self, as_of: dt.date) -> pl.DataFrame:
+        path = self._table_file("universe")
+        if path is None:
+            raise self._missing_table("universe", extra=(self.history_path,))
+        lf = _coerce(_scan(path), UNIVERSE).filter(pl.col("start_date") <= as_of)
+        df = lf.collect()
+        if "end_date" in df.columns:  # an end after as_of was not known yet
+            df = df.with_columns(
+                pl.when(pl.col("end_date") > as_of).then(None).otherwise(pl.col("end_date")).alias("end_date")
+            )
+        if "ticker" in df.columns:
+            df = df.with_columns(_normalize_ticker_expr())
+        return UNIVERSE.conform(df)
+
+    def universe(self, as_of: dt.date) -> pl.DataFrame:
+        """Membership intervals from the snapshots dated on or before ``as_of``, then the benchmarks."""
+        self._check_root()
+        as_of = _as_date(as_of)
+        if not self.history_path.is_dir():
+            return self._generic_universe(as_of)
+        hist = self._load_history()
+        snaps = [s for s in hist.snapshots if s.date <= as_of]
+        if not snaps:
+            log.warning("files provider: no constituent snapshot on or before %s (first: %s)", as_of, hist.dates[:1])
+        members = _deglitch(snaps, self.glitch_max_days)
+        # intervals: open at the first list naming the ticker, closed at the first list that no longer does
+        open_: dict[str, dt.date] = {}
+        intervals: list[tuple[str, dt.date, dt.date | None, str | None]] = []
+        latest: dict[str, _Entry] = {}  # latest name, sector, CIK seen for each ticker (<= as_of)
+        for snap, tickers in zip(snaps, members, strict=True):
+            added = [t for t in tickers if t not in open_]
+            removed = [t for t in open_ if t not in tickers]
+            for t in removed:
+                intervals.append((t, open_.pop(t), snap.date, _successor(latest.get(t), added, snap)))
+            for t in added:
+                open_[t] = snap.date
+            for t, e in snap.entries.items():
+                prev = latest.get(t)
+                latest[t] = _Entry(
+                    e.name or (prev.name if prev else None),
+                    e.sector or (prev.sector if prev else None),
+                    e.sub_industry or (prev.sub_industry if prev else None),
+                    e.cik or (prev.cik if prev else None),
+                )
+        intervals += [(t, s, None, None) for t, s in open_.items()]
+        meta = self._load_meta()
+        rows = []
+        for t, s, e, successor in intervals:
+            m = meta.get(t)
+            h = latest.get(t) or _Entry(None, None)
+            # constituents.csv describes today's company with that ticker; an interval that ended before
+            # that company was added belongs to an earlier listing: describe it from the history files.
+            if m is not None and (e is None or m["date_added"] is None or e > m["date_added"]):
+                name, sector, sub, cik = m["name"] or h.name, m["sector"] or h.sector, m["sub_industry"], m["cik"]
+            else:
+                name, sector, sub, cik = h.name, h.sector, h.sub_industry, h.cik
+            rows.append(
+                {
+                    "ticker": t,
+                    "name": name,
+                    "sector": sector or UNKNOWN_SECTOR,
+                    "sub_industry": sub,
+                    "cik": cik,
+                    "is_benchmark": False,
+                    "asset_type": "stock",
+                    "start_date": s,
+                    "end_date": e,
+                    "successor": successor,
+                }
+            )
+        rows.sort(key=lambda r: (r["ticker"], r["start_date"]))
+        rows += self._benchmark_rows(as_of)
+        if not rows:
+            return UNIVERSE.empty()
+        return UNIVERSE.conform(pl.DataFrame(rows, schema_overrides=UNIVERSE.columns, strict=False))
+
+    # ------------------------------------------------------------------ generic tables
+    def read_table(
+        self,
+        table: str,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        *,
+        tickers: Sequence[str] | None = None,
+        filters: dict[str, Sequence] | None = None,
+    ) -> pl.DataFrame:
+        """``<table>.parquet`` or ``<table>.csv`` of the root folder, in `schemas.TABLES[table]`'s columns,
+        rows whose partition column is in [start, end] (and ticker / other columns in the given values)."""
+        self._check_root()
+        schema = TABLES.get(table)
+        if schema is None:
+            raise ValueError(f"unknown table '{table}'")
+        path = self._table_file(table)
+        if path is None:
+            raise self._missing_table(table)
+        lf = _coerce(_scan(path), schema)
+        cols = lf.collect_schema().names()
+        required = [c for c in schema.not_null if c not in cols]
+        if required:
+            raise ProviderError(
+                f"{path}: missing required column(s) {', '.join(required)} (docs/files_provider.md#{table})"
+            )
+        if tickers is not None and "ticker" in cols:
+            variants = sorted({v for t in tickers for v in ticker_variants(t)})
+            lf = lf.filter(pl.col("ticker").is_in(variants))
+        for col, values in (filters or {}).items():
+            if col in cols:
+                lf = lf.filter(pl.col(col).is_in(list(values)))
+        part = schema.partition_column
+        if part is not None and start is not None and end is not None:
+            lf = lf.filter(pl.col(part).is_between(_as_date(start), _as_date(end)))
+        df = lf.collect()
+        if "ticker" in df.columns:
+            df = df.with_columns(_normalize_ticker_expr())
+        key_cols = [c for c in (*schema.key, *([part] if part else [])) if c in df.columns]
+        if key_cols:  # a row that cannot be keyed cannot be stored
+            df = df.drop_nulls(list(dict.fromkeys(key_cols)))
+        return schema.conform(df).unique(maintain_order=True)
+
+    def _generic(self, table: str, tickers, start, end, **filters) -> FetchResult:
+        return FetchResult(self.read_table(table, start, end, tickers=tickers, filters=filters or None))
+
+    def corporate_actions(self, tickers, start, end) -> FetchResult:
+        return self._generic("corporate_actions", tickers, start, end)
+
+    def fundamentals(self, tickers, start, end) -> FetchResult:
+        return self._generic("fundamentals_raw", tickers, start, end)
+
+    def sec_filings(self, tickers, start, end, forms) -> FetchResult:
+        return self._generic("sec_filings", tickers, start, end, form=list(forms))
+
+    def insider_transactions(self, tickers, start, end) -> FetchResult:
+        return self._generic("insider_transactions", tickers, start, end)
+
+    def institutional_holdings(self, funds, tickers, start, end) -> FetchResult:
+        return self._generic("institutional_holdings", tickers, start, end, fund_cik=[int(c) for _, c in funds])
+
+    def short_interest(self, tickers, start, end) -> FetchResult:
+        return self._generic("short_interest", tickers, start, end)
+
+    def analyst_estimates(self, tickers, start, end) -> FetchResult:
+        return self._generic("analyst_estimates", tickers, start, end)
+
+    def earnings_calendar(self, tickers, start, end) -> FetchResult:
+        return self._generic("earnings_calendar", tickers, start, end)
+
+    def earnings_transcripts(self, tickers, start, end) -> FetchResult:
+        return self._generic("earnings_transcripts", tickers, start, end)
+
+    def macro_series(self, series, start, end) -> FetchResult:
+        return self._generic("macro_series", None, start, end, series_id=list(series))

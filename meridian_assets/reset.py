@@ -1,0 +1,101 @@
+"""The four reset tiers (plain functions: a plan of what would be removed, then its execution).
+
+| tier    | removes                                                                                  | keeps |
+|---------|------------------------------------------------------------------------------------------|-------|
+| --halt  | the kill-switch halt lock                                                                | everything else |
+| --state | portfolio / risk / execution state tables, risk_state.json, the halt lock, generated letters, commentary, reports, attribution CSV and tear sheet | market data, scores, analysis cache, EDGAR and stress caches |
+| --db    | the DuckDB file, risk_state.json, the halt lock, everything under output/ but run.log      | EDGAR cache, stress cache, output/run.log, the Dagster instance |
+| --all   | the whole Meridian home (database, caches, outputs, Dagster run history)                 | nothing |
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+
+from meridian_assets.config import MeridianConfig
+
+Tier = Literal["halt", "state", "db", "all"]
+
+STATE_TABLES = (
+    "portfolio_positions", "portfolio_history", "position_approvals", "portfolio_factor_exposures",
+    "execution_fills", "short_availability",
+)
+STATE_OUTPUTS = ("letters", "commentary", "reports_*", "daily_attribution.csv", "tear_sheet_latest.md")
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: Literal["delete_file", "delete_dir", "drop_table"]
+    target: str
+
+    def describe(self) -> str:
+        verb = {"delete_file": "delete file", "delete_dir": "delete folder", "drop_table": "drop table"}[self.kind]
+        return f"{verb} {self.target}"
+
+
+def _existing_tables(db: Path) -> set[str]:
+    if not db.exists():
+        return set()
+    conn = duckdb.connect(str(db), read_only=True)
+    try:
+        return {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    finally:
+        conn.close()
+
+
+def reset_plan(tier: Tier, cfg: MeridianConfig) -> list[Action]:
+    """What a reset of ``tier`` would remove, listing only what exists."""
+    home, out, db = cfg.home(), cfg.output_dir(), cfg.database_path()
+    lock, risk_state = cfg.halt_lock_path(), home / cfg.paths.risk_state
+    actions: list[Action] = []
+
+    def file(p: Path) -> None:
+        if p.exists():
+            actions.append(Action("delete_dir" if p.is_dir() else "delete_file", str(p)))
+
+    if tier == "halt":
+        file(lock)
+    elif tier == "state":
+        tables = _existing_tables(db)
+        actions += [Action("drop_table", t) for t in STATE_TABLES if t in tables]
+        file(risk_state)
+        file(lock)
+        for pattern in STATE_OUTPUTS:
+            for p in sorted(out.glob(pattern)) if out.exists() else []:
+                file(p)
+    elif tier == "db":
+        file(db)
+        file(db.with_suffix(db.suffix + ".wal"))
+        file(risk_state)
+        file(lock)
+        if out.exists():
+            for p in sorted(out.iterdir()):
+                if p.name != "run.log":
+                    file(p)
+    elif tier == "all":
+        file(home)
+    else:
+        raise ValueError(f"unknown reset tier {tier!r}")
+    return actions
+
+
+def execute(actions: list[Action], cfg: MeridianConfig) -> None:
+    drops = [a.target for a in actions if a.kind == "drop_table"]
+    if drops:
+        conn = duckdb.connect(str(cfg.database_path()))
+        try:
+            for t in drops:
+                conn.execute(f'DROP TABLE IF EXISTS "{t}"')
+        finally:
+            conn.close()
+    for a in actions:
+        p = Path(a.target)
+        if a.kind == "delete_dir":
+            shutil.rmtree(p, ignore_errors=True)
+        elif a.kind == "delete_file":
+            p.unlink(missing_ok=True)

@@ -1,0 +1,138 @@
+"""Writing and reading DuckDB tables: the only place SQL writes are issued.
+
+Every write is idempotent. Partitioned tables are written *delete-then-insert* for the window being
+loaded, inside one transaction, so re-running a partition (or a backfill of a range) never duplicates rows
+and a failure leaves the previous rows in place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import duckdb
+import polars as pl
+
+from meridian_assets.ingest.schemas import TableSchema
+
+
+def ensure_table(conn: duckdb.DuckDBPyConnection, schema: TableSchema) -> None:
+    conn.execute(schema.ddl())
+
+
+def _insert(conn: duckdb.DuckDBPyConnection, schema: TableSchema, df: pl.DataFrame) -> int:
+    if df.height == 0:
+        return 0
+    frame = schema.conform(df)  # noqa: F841  (referenced by name in the SQL below)
+    cols = ", ".join(f'"{c}"' for c in schema.columns)
+    conn.execute(f'INSERT INTO "{schema.name}" ({cols}) SELECT {cols} FROM frame')
+    return frame.height
+
+
+def replace_window(
+    conn: duckdb.DuckDBPyConnection,
+    schema: TableSchema,
+    df: pl.DataFrame,
+    start: dt.date,
+    end: dt.date,
+    *,
+    tickers: Sequence[str] | None = None,
+) -> int:
+    """Delete the rows of ``[start, end]`` on the table's partition column, then insert ``df``.
+
+    With ``tickers`` only those tickers' rows in the window are replaced (a run limited to some names
+    leaves the others' rows alone). Rows of ``df`` outside the window are refused: a provider that returns
+    them has a bug, and writing them would break idempotency of other partitions.
+    """
+    col = schema.partition_column
+    if col is None:
+        raise ValueError(f"{schema.name} is not partitioned; use replace_all")
+    frame = schema.conform(df)
+    if frame.height:
+        outside = frame.filter((pl.col(col) < start) | (pl.col(col) > end) | pl.col(col).is_null())
+        if outside.height:
+            first = outside.row(0, named=True)
+            raise ValueError(
+                f"{schema.name}: {outside.height} rows have {col} outside {start}..{end} "
+                f"(first: ticker={first.get('ticker')} {col}={first.get(col)})"
+            )
+    ensure_table(conn, schema)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        where = f'"{col}" BETWEEN ? AND ?'
+        params: list = [start, end]
+        if tickers is not None and "ticker" in schema.columns:
+            where += " AND ticker IN (SELECT unnest(?))"
+            params.append(list(tickers))
+        conn.execute(f'DELETE FROM "{schema.name}" WHERE {where}', params)
+        n = _insert(conn, schema, frame)
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise
+    return n
+
+
+def replace_all(conn: duckdb.DuckDBPyConnection, schema: TableSchema, df: pl.DataFrame) -> int:
+    """Replace the whole table with ``df`` in one transaction."""
+    ensure_table(conn, schema)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(f'DELETE FROM "{schema.name}"')
+        n = _insert(conn, schema, df)
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise
+    return n
+
+
+def replace_where(
+    conn: duckdb.DuckDBPyConnection, schema: TableSchema, df: pl.DataFrame, column: str, value: object
+) -> int:
+    """Delete the rows where ``column = value`` and insert ``df`` (e.g. one run's rows of a log table)."""
+    ensure_table(conn, schema)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(f'DELETE FROM "{schema.name}" WHERE "{column}" = ?', [value])
+        n = _insert(conn, schema, df)
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise
+    return n
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchone()[0]
+    )
+
+
+def read(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence | None = None) -> pl.DataFrame:
+    """Run a query and return its result as a polars frame (through Arrow, no copies of large columns)."""
+    return pl.from_arrow(conn.execute(sql, params or []).to_arrow_table())  # type: ignore[return-value]
+
+
+def read_window(
+    conn: duckdb.DuckDBPyConnection,
+    schema: TableSchema,
+    start: dt.date,
+    end: dt.date,
+    column: str | None = None,
+) -> pl.DataFrame:
+    """Rows of a table whose ``column`` (default: the partition column) lies in ``[start, end]``."""
+    col = column or schema.partition_column
+    if not table_exists(conn, schema.name):
+        return schema.empty()
+    df = read(conn, f'SELECT * FROM "{schema.name}" WHERE "{col}" BETWEEN ? AND ?', [start, end])
+    return schema.conform(df) if df.height else schema.empty()
+
+
+def row_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    names = [r[0] for r in conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
+    ).fetchall()]
+    return {n: conn.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}

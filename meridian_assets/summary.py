@@ -1,0 +1,70 @@
+"""The run summary printed at the end of `meridian data` / `make demo` (plain function over DuckDB)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from meridian_assets.config import MeridianConfig
+from meridian_assets.ingest.schemas import TABLES
+
+DATE_COLUMNS = ("date", "known_at", "start_date")
+
+
+def table_stats(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, int, str]]:
+    """(table, rows, 'first..last' of its date column) for every table in the database."""
+    names = [r[0] for r in conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema='main' ORDER BY 1").fetchall()]
+    out = []
+    for name in names:
+        n = conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+        schema = TABLES.get(name)
+        col = schema.partition_column if schema and schema.partition_column else None
+        if col is None:
+            cols = {r[0] for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [name]).fetchall()}
+            col = next((c for c in DATE_COLUMNS if c in cols), None)
+        span = ""
+        if col and n:
+            lo, hi = conn.execute(f'SELECT min("{col}"), max("{col}") FROM "{name}"').fetchone()
+            span = f"{lo}..{hi}"
+        out.append((name, n, span))
+    return out
+
+
+def render_summary(cfg: MeridianConfig, run_id: str | None = None, dagster_home: str | None = None) -> str:
+    db = cfg.database_path()
+    lines = ["=== Meridian data refresh complete ==="]
+    if not db.exists():
+        return "\n".join(lines + [f"No database yet at {db}: run `meridian data` or `make demo`."])
+    conn = duckdb.connect(str(db), read_only=True)
+    try:
+        last = None
+        if conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name='run_log'").fetchone()[0]:
+            q = "SELECT * FROM run_log " + ("WHERE run_id = ?" if run_id else "ORDER BY finished_at DESC LIMIT 1")
+            rows = conn.execute(q, [run_id] if run_id else []).fetchall()
+            cols = [d[0] for d in conn.description]
+            last = dict(zip(cols, rows[0])) if rows else None
+        if last:
+            lines += [
+                f"Window:              {last['start_date']}..{last['end_date']}",
+                f"Tickers updated:     {last['tickers_updated']:,}",
+                f"Price bars added:    {last['price_bars_added']:,}",
+                f"Filings cached:      {last['filings_cached']:,}",
+                f"Insider txns parsed: {last['insider_txns_parsed']:,}",
+                f"Errors:              {last['errors']:,} (table ingest_errors, run {last['run_id'][:8]})",
+            ]
+        lines += ["", f"{'table':<26}{'rows':>12}  span"]
+        for name, n, span in table_stats(conn):
+            lines.append(f"{name:<26}{n:>12,}  {span}")
+    finally:
+        conn.close()
+    lines += [
+        "",
+        f"Database:        {db}",
+        f"Dagster home:    {dagster_home or Path(cfg.home(), 'dagster')}",
+        f"Outputs:         {cfg.output_dir()}",
+        "Asset graph, runs, checks and backfills: `make ui` then http://127.0.0.1:3000",
+    ]
+    return "\n".join(lines)
