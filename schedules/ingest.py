@@ -3,7 +3,6 @@
 Stopped by default (the demo instance); running when MERIDIAN_PROFILE=deployment.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 import os

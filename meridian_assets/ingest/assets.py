@@ -6,7 +6,6 @@ DuckDB is in the `duckdb` pool; every daily table loads a range of partitions in
 (`BackfillPolicy.single_run()`), so three years of history is one run.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 import time

@@ -6,7 +6,6 @@ pass with the findings listed in their metadata. The rules themselves are plain 
 `meridian_assets.ingest.quality`; this module only reads the rows just written and reports.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 

@@ -1,0 +1,69 @@
+"""Shared fixtures: a small embedded market in a temporary Meridian home."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+import yaml
+
+from meridian_assets.ingest.assets import INGEST_ASSETS
+from meridian_assets.ingest.checks import INGEST_CHECKS
+
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+SMALL_N = 40
+RANGE = (dt.date(2024, 1, 2), dt.date(2024, 3, 28))
+
+
+def write_config(home: Path, **overrides) -> Path:
+    raw = {"synthetic": {"n_tickers": SMALL_N}, "history": {"years": 1, "end_date": RANGE[1].isoformat()}}
+    for block, values in overrides.items():
+        raw.setdefault(block, {}).update(values)
+    path = home / "meridian.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture
+def meridian_home(tmp_path, monkeypatch) -> Path:
+    """A fresh MERIDIAN_HOME / DAGSTER_HOME with a 40-name embedded-market config."""
+    monkeypatch.setenv("MERIDIAN_HOME", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    (tmp_path / "dagster").mkdir()
+    cfg = write_config(tmp_path)
+    monkeypatch.setenv("MERIDIAN_CONFIG", str(cfg))
+    return tmp_path
+
+
+def range_tags(start: dt.date, end: dt.date) -> dict[str, str]:
+    return {"dagster/asset_partition_range_start": start.isoformat(),
+            "dagster/asset_partition_range_end": end.isoformat()}
+
+
+def materialize_ingest(resources: dict, start: dt.date, end: dt.date, selection=None, instance=None):
+    return dg.materialize(
+        [*INGEST_ASSETS, *INGEST_CHECKS],
+        resources=resources,
+        tags=range_tags(start, end),
+        selection=selection,
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def query(db_path: Path, sql: str) -> pl.DataFrame:
+    conn = duckdb.connect(str(db_path), read_only=True)
+    try:
+        return pl.from_arrow(conn.execute(sql).to_arrow_table())
+    finally:
+        conn.close()
+
+
+def table_names(db_path: Path) -> set[str]:
+    if not db_path.exists():
+        return set()
+    return set(query(db_path, "SELECT table_name FROM information_schema.tables")["table_name"].to_list())

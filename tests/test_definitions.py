@@ -1,0 +1,65 @@
+"""The whole code location loads, and its public surface is pinned: renaming an asset, check, job or
+schedule (or changing a cron) shows up here. Regenerate deliberately with UPDATE_SNAPSHOTS=1."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from meridian_assets.definitions import defs
+from resources import DUCKDB_POOL
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
+
+
+def surface(d: dg.Definitions) -> dict:
+    repo = d.get_repository_def()
+    graph = repo.asset_graph
+    return {
+        "assets": sorted(k.to_user_string() for k in graph.get_all_asset_keys()),
+        "checks": sorted(f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys),
+        "jobs": sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__")),
+        "schedules": {s.name: s.cron_schedule for s in repo.schedule_defs},
+        "sensors": sorted(s.name for s in repo.sensor_defs),
+    }
+
+
+def test_definitions_load():
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_surface_matches_snapshot():
+    current = surface(defs)
+    if os.environ.get("UPDATE_SNAPSHOTS") or not SNAPSHOT.exists():
+        SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    assert current == json.loads(SNAPSHOT.read_text())
+
+
+def test_every_duckdb_asset_and_check_is_in_the_single_writer_pool():
+    graph = defs.get_repository_def().asset_graph
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        if "duckdb" in (node.kinds or set()):
+            assert node.pools == {DUCKDB_POOL}, key
+    for check_key in graph.asset_check_keys:
+        assert graph.assets_def_for_key(check_key).op.pool == DUCKDB_POOL, check_key
+
+
+def test_daily_tables_backfill_in_a_single_run():
+    graph = defs.get_repository_def().asset_graph
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        if node.partitions_def is not None:
+            assert node.backfill_policy == dg.BackfillPolicy.single_run(), key
+
+
+def test_committed_instance_config_limits_the_pool_to_one():
+    import yaml
+
+    cfg = yaml.safe_load((Path(__file__).parents[1] / "dagster.yaml").read_text())
+    assert cfg["concurrency"]["pools"]["default_limit"] == 1
+    assert cfg["run_monitoring"]["enabled"] is True
+    assert cfg["run_monitoring"]["free_slots_after_run_end_seconds"] > 0

@@ -1,0 +1,179 @@
+"""Wiring: the Layer-1 assets materialized on a small embedded market into a DuckDB in tmp_path."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from meridian_assets.definitions import build_resources
+from meridian_assets.ingest import schemas as S
+from meridian_assets.ingest.providers.base import FetchError, FetchResult
+from resources import MarketDataResource
+from tests.conftest import RANGE, materialize_ingest, query, table_names
+
+SHORT = (dt.date(2024, 2, 1), dt.date(2024, 2, 29))
+
+
+@pytest.fixture
+def resources(meridian_home):
+    return build_resources(str(meridian_home / "meridian.yaml"), str(meridian_home / "m.duckdb"))
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    """One full load of RANGE shared by the read-only tests of this module."""
+    home = tmp_path_factory.mktemp("loaded")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MERIDIAN_HOME", str(home))
+    from tests.conftest import write_config
+
+    cfg = write_config(home)
+    res = build_resources(str(cfg), str(home / "m.duckdb"))
+    result = materialize_ingest(res, *RANGE)
+    yield home / "m.duckdb", result
+    mp.undo()
+
+
+def test_full_load_succeeds_and_fills_every_table(loaded):
+    db, result = loaded
+    assert result.success
+    counts = {t: query(db, f'SELECT count(*) n FROM "{t}"')["n"][0] for t in S.TABLES}
+    empty = [t for t, n in counts.items() if n == 0 and t != "ingest_errors"]
+    assert not empty, f"empty tables: {empty}"
+    # 40 stocks + 13 benchmarks over the window's sessions
+    n_sessions = query(db, "SELECT count(DISTINCT date) n FROM daily_prices")["n"][0]
+    assert n_sessions == 61
+
+
+def test_every_check_passed(loaded):
+    _, result = loaded
+    evals = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert len(evals) >= 16
+    failed = [(e.asset_key.to_user_string(), e.check_name, e.description) for e in evals
+              if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+    assert not failed
+
+
+def test_known_at_rows_fall_in_the_loaded_window(loaded):
+    db, _ = loaded
+    for schema in S.TABLES.values():
+        if schema.partition_column:
+            lo, hi = query(db, f'SELECT min("{schema.partition_column}") lo, max("{schema.partition_column}") hi '
+                               f'FROM "{schema.name}"').row(0)
+            assert RANGE[0] <= lo and hi <= RANGE[1], schema.name
+
+
+def test_no_fundamental_ratio_uses_a_later_filing(loaded):
+    db, _ = loaded
+    bad = query(db, """SELECT r.ticker, r.period_end FROM fundamental_ratios r JOIN fundamentals_raw f
+                       USING (ticker, period_end, period_type) WHERE r.known_at < f.known_at""")
+    assert bad.height == 0
+
+
+def test_run_log_summarises_the_run(loaded):
+    db, result = loaded
+    row = query(db, f"SELECT * FROM run_log WHERE run_id = '{result.run_id}'").row(0, named=True)
+    prices = query(db, "SELECT count(*) n, count(DISTINCT ticker) t FROM daily_prices").row(0, named=True)
+    assert row["price_bars_added"] == prices["n"]
+    assert row["tickers_updated"] == prices["t"]
+    assert row["filings_cached"] == query(db, "SELECT count(*) n FROM sec_filings")["n"][0]
+    assert (row["start_date"], row["end_date"]) == (RANGE[0], RANGE[1])
+
+
+def test_rematerializing_a_partition_gives_the_same_rows(resources, meridian_home):
+    db = meridian_home / "m.duckdb"
+    assert materialize_ingest(resources, *SHORT).success
+    first = {t: query(db, f'SELECT * FROM "{t}"') for t in S.TABLES if S.TABLES[t].partition_column}
+    assert materialize_ingest(resources, dt.date(2024, 2, 12), dt.date(2024, 2, 12)).success
+    assert materialize_ingest(resources, *SHORT).success
+    for t, before in first.items():
+        after = query(db, f'SELECT * FROM "{t}"')
+        key = list(S.TABLES[t].key) or before.columns
+        assert after.sort(key).equals(before.sort(key)), t
+
+
+# ------------------------------------------------------------------------- bad input and failures
+class CorruptingMarket(MarketDataResource):
+    """The configured provider, with one bad value injected into daily prices."""
+
+    ticker: str = ""
+    field: str = "close"
+    value: float = -1.0
+
+    def provider(self, kind: str):
+        inner = super().provider(kind)
+        outer = self
+
+        class Corrupt:
+            name = f"corrupt-{inner.name}"
+
+            def __getattr__(self, item):
+                return getattr(inner, item)
+
+            def daily_prices(self, tickers, start, end):
+                r = inner.daily_prices(tickers, start, end)
+                f = r.frame.with_columns(
+                    pl.when((pl.col("ticker") == outer.ticker) & (pl.col("date") == pl.col("date").max()))
+                    .then(pl.lit(outer.value)).otherwise(pl.col(outer.field)).alias(outer.field))
+                return FetchResult(f, r.errors)
+
+        return Corrupt()
+
+
+def _victim(resources) -> tuple[str, dt.date]:
+    prov = resources["market"].provider("prices")
+    u = prov.universe(SHORT[1])
+    ticker = u.filter(~pl.col("is_benchmark")).sort("ticker")["ticker"][0]
+    return ticker, SHORT[1]
+
+
+@pytest.mark.parametrize("field,value,rule", [("close", -1.0, "must be > 0"), ("high", 0.5, "")])
+def test_bad_price_blocks_downstream_and_names_the_row(resources, meridian_home, field, value, rule):
+    ticker, day = _victim(resources)
+    res = {**resources, "market": CorruptingMarket(settings=resources["settings"], ticker=ticker, field=field,
+                                                   value=value)}
+    result = materialize_ingest(res, *SHORT)
+    assert not result.success
+    evals = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    failed = [e for e in evals if not e.passed and e.asset_key == dg.AssetKey("daily_prices")]
+    assert failed, "the blocking price check did not fail"
+    text = failed[0].description
+    assert "daily_prices" in text and ticker in text and day.isoformat() in text and field in text
+    assert rule in text
+    # Nothing downstream of daily_prices was written in that run.
+    db = meridian_home / "m.duckdb"
+    assert "fundamental_ratios" not in table_names(db)
+    assert "run_log" not in table_names(db)
+
+
+def test_per_ticker_failures_are_counted_and_the_run_completes(resources, meridian_home):
+    class FlakyMarket(MarketDataResource):
+        def provider(self, kind):
+            inner = super().provider(kind)
+
+            class Flaky:
+                name = "flaky"
+
+                def __getattr__(self, item):
+                    return getattr(inner, item)
+
+                def short_interest(self, tickers, start, end):
+                    bad = tickers[0]
+                    r = inner.short_interest([t for t in tickers if t != bad], start, end)
+                    return FetchResult(r.frame, [FetchError(bad, "HTTP 503 from the vendor")])
+
+            return Flaky()
+
+    res = {**resources, "market": FlakyMarket(settings=resources["settings"])}
+    result = materialize_ingest(res, *SHORT)
+    assert result.success
+    mat = [e.event_specific_data.materialization for e in result.all_events
+           if e.event_type_value == "ASSET_MATERIALIZATION"
+           and e.event_specific_data.materialization.asset_key == dg.AssetKey("short_interest")][0]
+    assert mat.metadata["errors"].value == 1
+    errs = query(meridian_home / "m.duckdb", "SELECT * FROM ingest_errors")
+    assert errs.select("table_name", "message").row(0) == ("short_interest", "HTTP 503 from the vendor")
+    assert query(meridian_home / "m.duckdb", "SELECT errors FROM run_log")["errors"][0] == 1
