@@ -108,6 +108,25 @@ def ticker_variants(ticker: str) -> set[str]:
     return {t, t.replace(".", "-"), t.replace(".", "/"), t.replace(".", " ")}
 
 
+def _ticker_in(tickers: Iterable[str], col: str = "ticker") -> pl.Expr:
+    """Rows whose ticker is one of ``tickers`` in any spelling (upper or lower case, ``-``/``/`` for the
+    class dot). A plain membership test, so Parquet scans stay fast."""
+    variants = {v for t in tickers for v in ticker_variants(t)}
+    return pl.col(col).is_in(sorted(variants | {v.lower() for v in variants}))
+
+
+def _variant_map(tickers: Iterable[str]) -> dict[str, str]:
+    """Each non-canonical spelling _ticker_in accepts -> the canonical ticker."""
+    out = {}
+    for t in tickers:
+        canon = normalize_ticker(t)
+        for v in ticker_variants(canon):
+            for w in (v, v.lower()):
+                if w != canon:
+                    out[w] = canon
+    return out
+
+
 def _normalize_ticker_expr(col: str = "ticker") -> pl.Expr:
     c = pl.col(col).cast(pl.Utf8).str.strip_chars().str.to_uppercase()
     return (
@@ -202,20 +221,23 @@ def _parse_snapshot(path: Path, date: dt.date) -> _Snapshot:
     return snap
 
 
-def _deglitch(snaps: list[_Snapshot], max_days: int) -> list[set[str]]:
-    """The member sets of the lists, glitches of the source removed. Between two lists at most ``max_days``
-    apart, a name missing from the one list between them (while both name it) is kept, and a name only the
-    list between them gives (while neither does) is dropped: the index does not drop and re-add a name, or
-    add and drop one, within weeks; a mistyped row or an edit reverted the next day does. Only lists dated
-    on or before as_of are passed in, so a glitch in the latest list cannot be seen yet."""
+def _deglitch(snaps: list[_Snapshot], bridge_max_days: int, drop_max_days: int) -> list[set[str]]:
+    """The member sets of the lists with the source's glitches removed.
+
+    A name missing from one list while the lists either side of it (at most ``bridge_max_days`` apart)
+    both name it is kept: the index does not drop and re-add a name within months, a mistyped row or a
+    stale edit does. A name only one list gives, while the lists either side (at most ``drop_max_days``
+    apart) do not, is dropped: an edit reverted within days. Only lists dated on or before ``as_of`` are
+    passed in, so a glitch in the latest list cannot be seen yet (no look-ahead).
+    """
     raw = [s.tickers for s in snaps]
     members = [set(t) for t in raw]
     for i in range(1, len(snaps) - 1):
-        if (snaps[i + 1].date - snaps[i - 1].date).days > max_days:
-            continue
-        both = raw[i - 1] & raw[i + 1]
-        members[i] |= both - raw[i]
-        members[i] -= raw[i] - raw[i - 1] - raw[i + 1]
+        span = (snaps[i + 1].date - snaps[i - 1].date).days
+        if span <= bridge_max_days:
+            members[i] |= (raw[i - 1] & raw[i + 1]) - raw[i]
+        if span <= drop_max_days:
+            members[i] -= raw[i] - raw[i - 1] - raw[i + 1]
     return members
 
 
@@ -387,7 +409,8 @@ class FilesProvider(UnsupportedMixin):
         constituents_history: str | None = None,
         benchmark_tickers: Sequence[str] | None = None,
         sector_etfs: dict[str, str] | None = None,
-        glitch_max_days: int = 120,
+        bridge_max_days: int = 400,
+        drop_max_days: int = 31,
     ) -> None:
         cfg = MeridianConfig()
         defaults = FilesConfig()
@@ -401,7 +424,7 @@ class FilesProvider(UnsupportedMixin):
         )
         etfs = sector_etfs if sector_etfs is not None else cfg.scoring.sector_etfs
         self._etf_sector = {normalize_ticker(etf): sector for sector, etf in etfs.items()}
-        self.glitch_max_days = glitch_max_days
+        self.bridge_max_days, self.drop_max_days = bridge_max_days, drop_max_days
         self._membership: _Membership | None = None
         self._meta: dict[str, dict] | None = None
 
@@ -437,14 +460,14 @@ class FilesProvider(UnsupportedMixin):
         missing = [c for c in ("date", "ticker", "close") if c not in cols]
         if missing:
             raise ProviderError(f"{path}: missing column(s) {', '.join(missing)} (docs/files_provider.md#daily_prices)")
-        variants = sorted({v for t in tickers for v in ticker_variants(t)})
-        lf = lf.filter(pl.col("ticker").is_in(variants))
-        lf = _coerce(lf, DAILY_PRICES)
+        lf = _coerce(lf.filter(_ticker_in(tickers)), DAILY_PRICES)
         if "adj_close" not in cols:  # the benchmark file: its close is already adjusted
             lf = lf.with_columns(pl.col("close").alias("adj_close"))
         lf = lf.filter(pl.col("date").is_between(start, end) & pl.col("date").is_not_null())
         df = lf.select([c for c in DAILY_PRICES.columns if c in lf.collect_schema().names()]).collect()
-        df = df.with_columns(_normalize_ticker_expr())
+        spellings = _variant_map(tickers)
+        if df["ticker"].is_in(list(spellings)).any():
+            df = df.with_columns(pl.col("ticker").replace(spellings))
         return DAILY_PRICES.conform(df)
 
     def daily_prices(self, tickers: Sequence[str], start: dt.date, end: dt.date) -> FetchResult:
@@ -468,11 +491,11 @@ class FilesProvider(UnsupportedMixin):
                 frames.append(df)
                 remaining -= set(df["ticker"].unique().to_list())
         frame = pl.concat(frames) if frames else DAILY_PRICES.empty()
-        frame = (
-            frame.filter(pl.col("date").is_not_null() & pl.col("ticker").is_not_null())
-            .unique(maintain_order=True)
-            .sort("ticker", "date")
-        )
+        frame = frame.filter(pl.col("date").is_not_null() & pl.col("ticker").is_not_null())
+        # exact duplicate rows share their key: look for repeated keys first (cheap), dedupe only then
+        if frame.height and frame.select(pl.struct("ticker", "date").is_duplicated().any()).item():
+            frame = frame.unique(maintain_order=True)
+        frame = frame.sort("ticker", "date")
         names = ", ".join(p.name for p in sources)
         errors = [
             FetchError(t, f"no price rows for {t} between {start} and {end} in {names}")
@@ -505,7 +528,7 @@ class FilesProvider(UnsupportedMixin):
                         "date_added": added,
                     }
             else:
-                log.warning("files provider: %s not found; sectors come from the history files only", self.constituents_path)
+                log.warning("files provider: %s not found; sectors from the history files only", self.constituents_path)
             self._meta = meta
         return self._meta
 
@@ -517,8 +540,7 @@ class FilesProvider(UnsupportedMixin):
     def _benchmark_rows(self, as_of: dt.date) -> list[dict]:
         if not self.benchmark_tickers or not self.benchmarks_path.is_file():
             return []
-        variants = sorted({v for t in self.benchmark_tickers for v in ticker_variants(t)})
-        lf = _coerce(_scan(self.benchmarks_path).filter(pl.col("ticker").is_in(variants)), DAILY_PRICES)
+        lf = _coerce(_scan(self.benchmarks_path).filter(_ticker_in(self.benchmark_tickers)), DAILY_PRICES)
         firsts = (
             lf.filter(pl.col("date") <= as_of)
             .with_columns(_normalize_ticker_expr())
@@ -567,16 +589,17 @@ class FilesProvider(UnsupportedMixin):
         snaps = [s for s in hist.snapshots if s.date <= as_of]
         if not snaps:
             log.warning("files provider: no constituent snapshot on or before %s (first: %s)", as_of, hist.dates[:1])
-        members = _deglitch(snaps, self.glitch_max_days)
+        members = _deglitch(snaps, self.bridge_max_days, self.drop_max_days)
         # intervals: open at the first list naming the ticker, closed at the first list that no longer does
         open_: dict[str, dt.date] = {}
-        intervals: list[tuple[str, dt.date, dt.date | None, str | None]] = []
+        intervals: list[tuple[str, dt.date, dt.date | None, str | None, _Entry | None]] = []
         latest: dict[str, _Entry] = {}  # latest name, sector, CIK seen for each ticker (<= as_of)
         for snap, tickers in zip(snaps, members, strict=True):
             added = [t for t in tickers if t not in open_]
             removed = [t for t in open_ if t not in tickers]
             for t in removed:
-                intervals.append((t, open_.pop(t), snap.date, _successor(latest.get(t), added, snap)))
+                last = latest.get(t)  # as the last list naming it described it
+                intervals.append((t, open_.pop(t), snap.date, _successor(last, added, snap), last))
             for t in added:
                 open_[t] = snap.date
             for t, e in snap.entries.items():
@@ -587,12 +610,12 @@ class FilesProvider(UnsupportedMixin):
                     e.sub_industry or (prev.sub_industry if prev else None),
                     e.cik or (prev.cik if prev else None),
                 )
-        intervals += [(t, s, None, None) for t, s in open_.items()]
+        intervals += [(t, s, None, None, latest.get(t)) for t, s in open_.items()]
         meta = self._load_meta()
         rows = []
-        for t, s, e, successor in intervals:
+        for t, s, e, successor, last in intervals:
             m = meta.get(t)
-            h = latest.get(t) or _Entry(None, None)
+            h = last or _Entry(None, None)
             # constituents.csv describes today's company with that ticker; an interval that ended before
             # that company was added belongs to an earlier listing: describe it from the history files.
             if m is not None and (e is None or m["date_added"] is None or e > m["date_added"]):
@@ -646,8 +669,7 @@ class FilesProvider(UnsupportedMixin):
                 f"{path}: missing required column(s) {', '.join(required)} (docs/files_provider.md#{table})"
             )
         if tickers is not None and "ticker" in cols:
-            variants = sorted({v for t in tickers for v in ticker_variants(t)})
-            lf = lf.filter(pl.col("ticker").is_in(variants))
+            lf = lf.filter(_ticker_in(tickers))
         for col, values in (filters or {}).items():
             if col in cols:
                 lf = lf.filter(pl.col(col).is_in(list(values)))
