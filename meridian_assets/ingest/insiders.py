@@ -23,6 +23,8 @@ becomes known later never changes an earlier row (it can only add rows at its ow
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 from meridian_assets.ingest.schemas import INSIDER_CLUSTER_FLAGS
@@ -30,6 +32,7 @@ from meridian_assets.ingest.schemas import INSIDER_CLUSTER_FLAGS
 # CEO or CFO titles: 'CEO', 'Co-CEO', 'Chief Executive ...', 'CFO', 'Chief Financial ...' (any case).
 # 'Chief Operating Officer', 'Chief Technology Officer' etc. do not match.
 CEO_CFO_PATTERN = r"(?i)\bceo\b|\bcfo\b|chief\s+executive|chief\s+financial"
+_CEO_CFO_RE = re.compile(CEO_CFO_PATTERN)  # same syntax in Python's re and polars' (Rust) regex
 
 
 def is_ceo_cfo(title: str | None) -> bool:
@@ -40,7 +43,7 @@ def is_ceo_cfo(title: str | None) -> bool:
     """
     if not title:
         return False
-    return bool(pl.Series([title]).str.contains(CEO_CFO_PATTERN)[0])
+    return _CEO_CFO_RE.search(title) is not None
 
 
 def ceo_cfo_expr(title: str | pl.Expr = "insider_title") -> pl.Expr:

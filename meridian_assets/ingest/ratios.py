@@ -88,7 +88,6 @@ DEFAULT_TAX_RATE = 0.21
 # Items averaged with the prior period, and items compared with the year-ago period.
 _AVG_ITEMS = ("total_equity", "total_assets", "invested_capital", "inventory", "receivables")
 _YOY_ITEMS = ("revenue", "eps_diluted", "net_income", "fcf")
-_KEY = ("ticker", "period_end", "period_type")
 
 # Score bands -> traffic-light colours for reports.
 BAND_COLOURS: dict[str, str] = {
