@@ -112,8 +112,8 @@ def table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 
 def read(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence | None = None) -> pl.DataFrame:
-    """Run a query and return its result as a polars frame (through Arrow, no copies of large columns)."""
-    return pl.from_arrow(conn.execute(sql, params or []).to_arrow_table())  # type: ignore[return-value]
+    """Run a query and return its result as a polars frame."""
+    return conn.sql(sql, params=list(params) if params else None).pl()
 
 
 def read_window(

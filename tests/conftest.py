@@ -58,7 +58,7 @@ def materialize_ingest(resources: dict, start: dt.date, end: dt.date, selection=
 def query(db_path: Path, sql: str) -> pl.DataFrame:
     conn = duckdb.connect(str(db_path), read_only=True)
     try:
-        return pl.from_arrow(conn.execute(sql).to_arrow_table())
+        return conn.sql(sql).pl()
     finally:
         conn.close()
 

@@ -30,7 +30,7 @@ CHECKED_TABLES = (
 )
 
 
-def _result(violations: list[quality.Violation], n_rows: int, *, warn: bool = False) -> dg.AssetCheckResult:
+def _result(violations: quality.Violations, n_rows: int, *, warn: bool = False) -> dg.AssetCheckResult:
     passed = warn or not violations
     text = quality.format_violations(violations, limit=20)
     return dg.AssetCheckResult(
@@ -39,8 +39,8 @@ def _result(violations: list[quality.Violation], n_rows: int, *, warn: bool = Fa
         description=(text if violations else f"{n_rows} rows checked, no violations")[:4000],
         metadata={
             "rows_checked": dg.MetadataValue.int(n_rows),
-            "violations": dg.MetadataValue.int(len(violations)),
-            "by_rule": dg.MetadataValue.json(quality.count_by_rule(violations)),
+            "violations": dg.MetadataValue.int(violations.total),
+            "by_rule": dg.MetadataValue.json(dict(violations.counts)),
             "first_violations": dg.MetadataValue.md(
                 preview_markdown(quality.violations_frame(violations[:20]), n=20, max_chars=80)
             ),
@@ -88,16 +88,10 @@ def daily_prices_suspicious(
         prices = read_window(conn, S.DAILY_PRICES, start - dt.timedelta(days=10), end)
         actions = read_window(conn, S.CORPORATE_ACTIONS, start - dt.timedelta(days=10), end) if table_exists(
             conn, "corporate_actions") else S.CORPORATE_ACTIONS.empty()
-    violations = quality.price_violations(
-        prices, blocking=False, corporate_actions=actions,
-        max_abs_daily_move=q.max_abs_daily_move, max_gap_sessions=q.max_gap_sessions,
-    )
-    violations = [v for v in violations if v.date is None or _as_date(v.date) >= start]
-    return _result(violations, prices.filter(pl.col("date") >= start).height, warn=True)
-
-
-def _as_date(d) -> dt.date:
-    return d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d))
+    # Judge only the window's bars; the earlier ones are there to give the first day its previous close.
+    violations = quality.price_violations(prices, blocking=False, corporate_actions=actions, quality=q)
+    in_window = quality.Violations(v for v in violations if v.date is None or v.date >= start)
+    return _result(in_window, prices.filter(pl.col("date") >= start).height, warn=True)
 
 
 @dg.asset_check(asset="universe", name=VALID, blocking=True, pool=DUCKDB_POOL,
