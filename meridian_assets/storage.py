@@ -107,7 +107,7 @@ def table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(
         conn.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     )
 
 
@@ -135,4 +135,4 @@ def row_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     names = [r[0] for r in conn.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
     ).fetchall()]
-    return {n: conn.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
+    return {n: conn.execute(f'SELECT count(*) FROM "{n}"').fetchall()[0][0] for n in names}

@@ -18,7 +18,7 @@ def table_stats(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, int, str]]:
         "SELECT table_name FROM information_schema.tables WHERE table_schema='main' ORDER BY 1").fetchall()]
     out = []
     for name in names:
-        n = conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+        n = conn.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
         schema = TABLES.get(name)
         col = schema.partition_column if schema and schema.partition_column else None
         if col is None:
@@ -27,8 +27,8 @@ def table_stats(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, int, str]]:
             col = next((c for c in DATE_COLUMNS if c in cols), None)
         span = ""
         if col and n:
-            lo, hi = conn.execute(f'SELECT min("{col}"), max("{col}") FROM "{name}"').fetchone()
-            span = f"{lo}..{hi}"
+            lo, hi = conn.execute(f'SELECT min("{col}"), max("{col}") FROM "{name}"').fetchall()[0]
+            span = f"{lo}..{hi}" if lo is not None else ""
         out.append((name, n, span))
     return out
 
@@ -41,7 +41,7 @@ def render_summary(cfg: MeridianConfig, run_id: str | None = None, dagster_home:
     conn = duckdb.connect(str(db), read_only=True)
     try:
         last = None
-        if conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name='run_log'").fetchone()[0]:
+        if conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name='run_log'").fetchall()[0][0]:
             q = "SELECT * FROM run_log " + ("WHERE run_id = ?" if run_id else "ORDER BY finished_at DESC LIMIT 1")
             rows = conn.execute(q, [run_id] if run_id else []).fetchall()
             cols = [d[0] for d in conn.description]

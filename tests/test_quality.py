@@ -84,8 +84,7 @@ BLOCKING_CASES = [
     ("high_below_low", dict(high=98.0), ["daily_prices 2024-03-05 NVDA high=98.0 (must be >= low=99.0)"]),
     ("close_above_high", dict(close=101.5),
      ["daily_prices 2024-03-05 NVDA close=101.5 (must lie within [low=99.0, high=101.0])"]),
-    ("open_below_low", dict(open=98.0),
-     ["daily_prices 2024-03-05 NVDA open=98.0 (must lie within [low=99.0, high=101.0])"]),
+    ("open_below_low_is_not_blocking", dict(open=98.0), []),
     ("close_within_tolerance", dict(close=101.0 * (1 + 1e-12)), []),
     ("ticker_null", dict(ticker=None), ["daily_prices 2024-03-05 ticker=None (must not be null)"]),
 ]
@@ -97,6 +96,14 @@ def test_blocking_price_rules(changes, expected):
     vs = price_violations(df, blocking=True)
     assert _messages(vs) == expected
     assert all(v.blocking and v.table == "daily_prices" for v in vs)
+
+
+def test_open_outside_range_is_a_warning():
+    # Real consolidated bars sometimes print an official open outside the day's range.
+    df = _set(_prices(), "NVDA", T5, open=98.0)
+    vs = price_violations(df, blocking=False)
+    assert "daily_prices 2024-03-05 NVDA open=98.0 (must lie within [low=99.0, high=101.0])" in _messages(vs)
+    assert [v.rule for v in vs if v.field == "open"] == ["open_outside_range"]
 
 
 def test_duplicate_and_non_session_rows():

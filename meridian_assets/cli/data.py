@@ -40,8 +40,8 @@ def last_loaded_session(cfg: MeridianConfig) -> dt.date | None:
     except duckdb.IOException as err:
         raise MeridianError(f"{db} is busy (another run is writing it): {err}") from None
     try:
-        has = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name='daily_prices'").fetchone()[0]
-        return conn.execute("SELECT max(date) FROM daily_prices").fetchone()[0] if has else None
+        has = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name='daily_prices'").fetchall()[0][0]
+        return conn.execute("SELECT max(date) FROM daily_prices").fetchall()[0][0] if has else None
     finally:
         conn.close()
 

@@ -15,6 +15,7 @@ from typing import Optional
 import dagster as dg
 import polars as pl
 
+from meridian_assets import calendar
 from meridian_assets.config import MeridianConfig
 from meridian_assets.ingest import schemas as S
 from meridian_assets.ingest.insiders import insider_cluster_flags as compute_cluster_flags
@@ -118,7 +119,7 @@ def universe(
     provider = market.provider("universe")
     with db.connect() as conn:
         if not config.force and table_exists(conn, "universe") and table_exists(conn, "run_log"):
-            last = conn.execute("SELECT max(finished_at) FROM run_log").fetchone()[0]
+            last = conn.execute("SELECT max(finished_at) FROM run_log").fetchall()[0][0]
             fresh = last is not None and (dt.datetime.now() - last).days < UNIVERSE_REFRESH_DAYS
             current = read(conn, "SELECT * FROM universe")
             if fresh and current.height:
@@ -324,7 +325,7 @@ def run_log(context: dg.AssetExecutionContext, db: DuckDBStore):
         "run_id": run_id,
         "finished_at": dt.datetime.now(),
         "start_date": min(starts) if starts else None,
-        "end_date": max(ends) if ends else None,
+        "end_date": calendar.session_on_or_before(max(ends)) if ends else None,
         "tickers_updated": mats.get("daily_prices", {}).get("tickers", 0),
         "price_bars_added": mats.get("daily_prices", {}).get("rows", 0),
         "filings_cached": mats.get("sec_filings", {}).get("rows", 0),

@@ -19,7 +19,7 @@ duplicate_key          blocking  more than one row per (date, ticker) (reported 
 positive_price         blocking  open/high/low/close/adj_close null, NaN, inf or <= 0 (one rule per field)
 negative_volume        blocking  volume < 0 or non-finite (null volume is allowed)
 high_below_low         blocking  high < low
-open_outside_range     blocking  open outside [low, high] (relative tolerance 1e-9; only when high >= low)
+open_outside_range     warning   open outside [low, high] (relative tolerance 1e-9; real vendors' bars do this)
 close_outside_range    blocking  close outside [low, high] (idem)
 not_a_session          blocking  date is not an NYSE session
 session_gap            warning   a ticker has no bar for more than ``max_gap_sessions`` consecutive sessions
@@ -479,7 +479,9 @@ def _price_rules(df: pl.DataFrame, quality: QualityConfig) -> list[Rule]:
     )
     rules.append(Rule("high_below_low", _fin("high", "low") & (hi < lo), "must be >= low={low!r}", field="high"))
     ordered = _fin("high", "low") & (hi >= lo)
-    for f in ("open", "close"):
+    # A close outside the day's range cannot be true. An open outside it can be a vendor's quirk (real
+    # consolidated bars mix the official open with a range from other venues), so it is only a warning.
+    for f, blocking in (("close", True), ("open", False)):
         outside = (c(f) < lo - RANGE_TOLERANCE * lo.abs()) | (c(f) > hi + RANGE_TOLERANCE * hi.abs())
         rules.append(
             Rule(
@@ -487,6 +489,7 @@ def _price_rules(df: pl.DataFrame, quality: QualityConfig) -> list[Rule]:
                 ordered & _fin(f) & outside,
                 "must lie within [low={low!r}, high={high!r}]",
                 field=f,
+                blocking=blocking,
             )
         )
     rules.append(Rule("not_a_session", ~_is_session_expr("date", df), "not an NYSE session", field="date"))
