@@ -12,7 +12,8 @@ from benchmarks.harness import Result, measure
 
 FULL_BACKFILL = """
 import os, datetime as dt
-from meridian_assets.cli.data import history_window, select_assets
+from meridian_assets.cli.data import select_assets
+from meridian_assets.ingest.partitions import history_window
 from meridian_assets.cli.runner import prepare_instance, run_assets
 from meridian_assets.config import get_config
 from meridian_assets.definitions import build_definitions
@@ -25,7 +26,7 @@ assert res.success, "ingest run failed"
 
 PLAIN_BASELINE = """
 import datetime as dt, duckdb
-from meridian_assets.cli.data import history_window
+from meridian_assets.ingest.partitions import history_window
 from meridian_assets.config import get_config
 from meridian_assets.ingest import schemas as S
 from meridian_assets.ingest.providers import provider_for

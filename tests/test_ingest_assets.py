@@ -9,6 +9,8 @@ import polars as pl
 import pytest
 
 from meridian_assets.definitions import build_resources
+from meridian_assets.ingest.assets import INGEST_ASSETS
+from meridian_assets.ingest.checks import INGEST_CHECKS
 from meridian_assets.ingest import schemas as S
 from meridian_assets.ingest.providers.base import FetchError, FetchResult
 from resources import MarketDataResource
@@ -177,3 +179,27 @@ def test_per_ticker_failures_are_counted_and_the_run_completes(resources, meridi
     errs = query(meridian_home / "m.duckdb", "SELECT * FROM ingest_errors")
     assert errs.select("table_name", "message").row(0) == ("short_interest", "HTTP 503 from the vendor")
     assert query(meridian_home / "m.duckdb", "SELECT errors FROM run_log")["errors"][0] == 1
+
+
+def _window_of(result, asset: str) -> str:
+    mats = [e.event_specific_data.materialization for e in result.all_events
+            if e.event_type_value == "ASSET_MATERIALIZATION"
+            and e.event_specific_data.materialization.asset_key == dg.AssetKey(asset)]
+    return mats[-1].metadata["window"].value
+
+
+def test_windowed_tables_follow_the_run_then_load_incrementally(resources, meridian_home):
+    first = materialize_ingest(resources, *SHORT)
+    assert first.success and _window_of(first, "short_interest") == "2024-02-01..2024-02-29"
+    # No partition, no config: the next load starts the day after the latest known date and ends at the
+    # configured history end (2024-03-28 in the test config).
+    nxt = dg.materialize([*INGEST_ASSETS, *INGEST_CHECKS], resources=resources,
+                          selection=["short_interest"], instance=dg.DagsterInstance.ephemeral())
+    assert nxt.success and _window_of(nxt, "short_interest") == "2024-03-01..2024-03-28"
+    days = query(meridian_home / "m.duckdb", "SELECT min(date) lo, max(date) hi FROM short_interest").row(0)
+    assert days == (dt.date(2024, 2, 1), dt.date(2024, 3, 28))
+    # Run config wins over everything.
+    cfg = dg.materialize([*INGEST_ASSETS, *INGEST_CHECKS], resources=resources, selection=["short_interest"],
+                          instance=dg.DagsterInstance.ephemeral(),
+                          run_config={"ops": {"short_interest": {"config": {"start": "2024-02-05", "end": "2024-02-09"}}}})
+    assert cfg.success and _window_of(cfg, "short_interest") == "2024-02-05..2024-02-09"

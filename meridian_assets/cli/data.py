@@ -15,20 +15,13 @@ from meridian_assets.config import PROJECT_ROOT, MeridianConfig, get_config
 from meridian_assets.errors import MeridianError
 from meridian_assets.ingest.assets import INGEST_ASSETS
 from meridian_assets.ingest.jobs import FILINGS_ASSETS, THIRTEEN_F_ASSETS
+from meridian_assets.ingest.partitions import history_window
 from meridian_assets.summary import render_summary
 
 CONFIGURABLE = ("universe", "daily_prices", "corporate_actions", "fundamentals_raw", "sec_filings",
                 "insider_transactions", "institutional_holdings", "short_interest", "analyst_estimates",
                 "earnings_calendar", "earnings_transcripts", "macro_series")
 REAL_DATA_ASSETS = ("universe", "daily_prices", "run_log", "ingest_errors")
-
-
-def history_window(cfg: MeridianConfig) -> tuple[dt.date, dt.date]:
-    """[first, last] sessions of the configured history (history.years ending history.end_date)."""
-    end = calendar.last_completed_session() if cfg.history.end_date == "latest" else cfg.history.end_date
-    end = calendar.session_on_or_before(end)
-    start = calendar.session_on_or_after(end.replace(year=end.year - cfg.history.years) + dt.timedelta(days=1))
-    return start, end
 
 
 def last_loaded_session(cfg: MeridianConfig) -> dt.date | None:

@@ -1,11 +1,10 @@
 """Layer-1 assets: every ingestion table of the specification, loaded into DuckDB.
 
 Thin wiring only: providers fetch (`providers/`), plain functions derive (`ratios`, `insiders`,
-`institutional`), `storage` writes delete-then-insert for the partition window. Every asset that opens
-DuckDB is in the `duckdb` pool; every daily table loads a range of partitions in one run
-(`BackfillPolicy.single_run()`), so three years of history is one run.
+`institutional`), `storage` writes delete-then-insert for the load window. Every asset that opens DuckDB is
+in the `duckdb` pool. `daily_prices` is partitioned by trading day with a single-run backfill policy; the
+other tables are windowed (see `partitions.py`): they load the same range in the same run.
 """
-
 
 import datetime as dt
 import time
@@ -13,6 +12,7 @@ from collections.abc import Callable
 from typing import Optional
 
 import dagster as dg
+import duckdb
 import polars as pl
 
 from meridian_assets import calendar
@@ -21,7 +21,7 @@ from meridian_assets.ingest import schemas as S
 from meridian_assets.ingest.insiders import insider_cluster_flags as compute_cluster_flags
 from meridian_assets.ingest.institutional import institutional_summary as compute_institutional_summary
 from meridian_assets.ingest.loading import active_tickers, errors_payload, preview_markdown
-from meridian_assets.ingest.partitions import partition_window, trading_days
+from meridian_assets.ingest.partitions import incremental_window, partition_window, tagged_window, trading_days
 from meridian_assets.ingest.providers.base import FetchResult, Provider
 from meridian_assets.ingest.ratios import compute_ratios
 from meridian_assets.storage import read, replace_all, replace_where, replace_window, table_exists
@@ -38,6 +38,28 @@ class IngestConfig(dg.Config):
     limit: Optional[int] = None  # cap the per-ticker loops to the first N stocks (quick test runs)
     forms: Optional[list[str]] = None  # SEC forms to pull (default: sec.forms in meridian.yaml)
     force: bool = False  # refresh the universe even if it was refreshed in the last 7 days
+    start: Optional[str] = None  # first date to load (YYYY-MM-DD); default: the run's partitions, else incremental
+    end: Optional[str] = None  # last date to load
+
+
+def load_window(
+    context: dg.AssetExecutionContext, config: Optional[IngestConfig], conn: duckdb.DuckDBPyConnection,
+    schema: S.TableSchema, cfg: MeridianConfig,
+) -> tuple[dt.date, dt.date]:
+    """The window of known dates this materialization loads (see `partitions.py` for the rules)."""
+    if context.assets_def.partitions_def is not None:
+        return partition_window(context)
+    if config is not None and config.start:
+        start = dt.date.fromisoformat(config.start)
+        end = dt.date.fromisoformat(config.end) if config.end else calendar.last_completed_session()
+        return start, end
+    tagged = tagged_window(context.run.tags)
+    if tagged:
+        return tagged
+    col = schema.partition_column
+    last = (conn.execute(f'SELECT max("{col}") FROM "{schema.name}"').fetchall()[0][0]
+            if table_exists(conn, schema.name) else None)
+    return incremental_window(last, cfg)
 
 
 def _metadata(df: pl.DataFrame, start: dt.date, end: dt.date, provider: str, fetch: FetchResult | None,
@@ -65,20 +87,21 @@ def _fetched_asset(
     fetch: Callable[[Provider, list[str], dt.date, dt.date, MeridianConfig, IngestConfig], FetchResult],
     *,
     benchmarks: bool = False,
+    partitioned: bool = False,
     doc: str = "",
 ) -> dg.AssetsDefinition:
-    """An asset that asks the configured provider for the rows known in its partition window."""
+    """An asset that asks the configured provider for the rows known in its load window."""
 
     @dg.asset(
         name=schema.name,
         group_name=GROUP,
         deps=["universe"],
-        partitions_def=trading_days,
-        backfill_policy=SINGLE_RUN,
+        partitions_def=trading_days if partitioned else None,
+        backfill_policy=SINGLE_RUN if partitioned else None,
         pool=DUCKDB_POOL,
         kinds={"duckdb", "polars"},
         description=f"{schema.description} {doc}".strip(),
-        metadata={"partition_column": schema.partition_column, "key": ", ".join(schema.key)},
+        metadata={"known_date_column": schema.partition_column, "key": ", ".join(schema.key)},
     )
     def _asset(
         context: dg.AssetExecutionContext,
@@ -88,10 +111,10 @@ def _fetched_asset(
         settings: MeridianSettings,
     ) -> dg.MaterializeResult:
         t0 = time.perf_counter()
-        start, end = partition_window(context)
         cfg = settings.get()
         provider = market.provider(kind)
         with db.connect() as conn:
+            start, end = load_window(context, config, conn, schema, cfg)
             tickers = active_tickers(conn, start, end, benchmarks=benchmarks, limit=config.limit)
         context.log.info(f"{schema.name}: {len(tickers)} tickers, {start}..{end} from '{provider.name}'")
         result = fetch(provider, tickers, start, end, cfg, config)
@@ -151,6 +174,7 @@ daily_prices = _fetched_asset(
     S.DAILY_PRICES, "prices",
     lambda p, t, s, e, cfg, rc: p.daily_prices(t, s, e),
     benchmarks=True,
+    partitioned=True,
     doc="Daily partitions; a backfill of any range is one run.",
 )
 corporate_actions = _fetched_asset(
@@ -158,7 +182,7 @@ corporate_actions = _fetched_asset(
 )
 fundamentals_raw = _fetched_asset(
     S.FUNDAMENTALS_RAW, "fundamentals", lambda p, t, s, e, cfg, rc: p.fundamentals(t, s, e),
-    doc="Partitioned by the session each filing became known.",
+    doc="Loaded by the session each filing became known.",
 )
 sec_filings = _fetched_asset(
     S.SEC_FILINGS, "filings",
@@ -200,23 +224,21 @@ def _derived_asset(
     derive: Callable[..., pl.DataFrame],
     doc: str,
 ) -> dg.AssetsDefinition:
-    """An asset computed from other Layer-1 tables, as known at the end of its partition window."""
+    """An asset computed from other Layer-1 tables as known at the end of its load window."""
 
     @dg.asset(
         name=schema.name,
         group_name=GROUP,
         deps=upstream,
-        partitions_def=trading_days,
-        backfill_policy=SINGLE_RUN,
         pool=DUCKDB_POOL,
         kinds={"duckdb", "polars"},
         description=f"{schema.description} {doc}".strip(),
-        metadata={"partition_column": schema.partition_column, "key": ", ".join(schema.key)},
+        metadata={"known_date_column": schema.partition_column, "key": ", ".join(schema.key)},
     )
-    def _asset(context: dg.AssetExecutionContext, db: DuckDBStore) -> dg.MaterializeResult:
+    def _asset(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings) -> dg.MaterializeResult:
         t0 = time.perf_counter()
-        start, end = partition_window(context)
         with db.connect() as conn:
+            start, end = load_window(context, None, conn, schema, settings.get())
             frame = schema.conform(derive(conn, start, end))
             frame = frame.filter(pl.col(schema.partition_column).is_between(start, end))
             n = replace_window(conn, schema, frame, start, end)
@@ -348,9 +370,9 @@ def run_log(context: dg.AssetExecutionContext, db: DuckDBStore):
         })
 
 
-PARTITIONED_ASSETS = [
+TABLE_ASSETS = [
     daily_prices, corporate_actions, fundamentals_raw, fundamental_ratios, sec_filings, insider_transactions,
     insider_cluster_flags, institutional_holdings, institutional_summary, short_interest, analyst_estimates,
     earnings_calendar, earnings_transcripts, macro_series,
 ]
-INGEST_ASSETS = [universe, *PARTITIONED_ASSETS, run_log]
+INGEST_ASSETS = [universe, *TABLE_ASSETS, run_log]

@@ -15,7 +15,7 @@ import polars as pl
 from meridian_assets.ingest import quality
 from meridian_assets.ingest import schemas as S
 from meridian_assets.ingest.loading import preview_markdown
-from meridian_assets.ingest.partitions import partition_window, trading_days
+from meridian_assets.ingest.partitions import tagged_window
 from meridian_assets.storage import read, read_window, table_exists
 from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings
 
@@ -28,6 +28,16 @@ CHECKED_TABLES = (
     S.INSIDER_TRANSACTIONS, S.INSIDER_CLUSTER_FLAGS, S.INSTITUTIONAL_HOLDINGS, S.INSTITUTIONAL_SUMMARY,
     S.SHORT_INTEREST, S.ANALYST_ESTIMATES, S.EARNINGS_CALENDAR, S.EARNINGS_TRANSCRIPTS, S.MACRO_SERIES,
 )
+
+
+def written_window(context: dg.AssetCheckExecutionContext, asset: str) -> tuple[dt.date, dt.date] | None:
+    """The window the asset's latest materialization wrote (from Dagster's event log), else the run's."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey(asset))
+    window = event.asset_materialization.metadata.get("window") if event and event.asset_materialization else None
+    if window is not None:
+        first, last = str(window.value).split("..")
+        return dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    return tagged_window(context.run.tags)
 
 
 def _result(violations: quality.Violations, n_rows: int, *, warn: bool = False) -> dg.AssetCheckResult:
@@ -53,12 +63,15 @@ def _blocking_check(schema: S.TableSchema) -> dg.AssetChecksDefinition:
         asset=schema.name,
         name=VALID,
         blocking=True,
-        partitions_def=trading_days,
         pool=DUCKDB_POOL,
-        description=f"Blocking: keys unique, required fields present and values in range in {schema.name}.",
+        description=f"Blocking: keys unique, required fields present and values in range in the rows of "
+        f"{schema.name} the latest materialization wrote.",
     )
     def _check(context: dg.AssetCheckExecutionContext, db: DuckDBStore) -> dg.AssetCheckResult:
-        start, end = partition_window(context)
+        window = written_window(context, schema.name)
+        if window is None:
+            return dg.AssetCheckResult(passed=True, description=f"{schema.name} has not been materialized yet")
+        start, end = window
         with db.connect() as conn:
             df = read_window(conn, schema, start, end)
         violations = quality.violations_for(schema.name, df, blocking=True)
@@ -73,7 +86,6 @@ def _blocking_check(schema: S.TableSchema) -> dg.AssetChecksDefinition:
     asset="daily_prices",
     name=PRICES_SUSPICIOUS,
     blocking=False,
-    partitions_def=trading_days,
     pool=DUCKDB_POOL,
     description="Warning: gaps, zero-volume stock days and >50% moves not explained by a split "
     "(can be real; listed for review, never blocking).",
@@ -81,7 +93,10 @@ def _blocking_check(schema: S.TableSchema) -> dg.AssetChecksDefinition:
 def daily_prices_suspicious(
     context: dg.AssetCheckExecutionContext, db: DuckDBStore, settings: MeridianSettings
 ) -> dg.AssetCheckResult:
-    start, end = partition_window(context)
+    window = written_window(context, "daily_prices")
+    if window is None:
+        return dg.AssetCheckResult(passed=True, description="daily_prices has not been materialized yet")
+    start, end = window
     q = settings.get().quality
     with db.connect() as conn:
         # The previous bar of each ticker is needed to see the first day's move.
