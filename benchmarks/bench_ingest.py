@@ -19,7 +19,8 @@ from meridian_assets.config import get_config
 from meridian_assets.definitions import build_definitions
 cfg = get_config()
 start, end = history_window(cfg)
-res = run_assets(build_definitions(), "ingest_job", select_assets(False, False, None), start, end,
+from meridian_assets.cli.runner import progress_logger
+res = run_assets(build_definitions(loggers={"progress": progress_logger}), "ingest_job", select_assets(False, False, None), start, end,
                  op_config={"universe": {"force": True}}, instance=prepare_instance(), log_level="WARNING")
 assert res.success, "ingest run failed"
 """

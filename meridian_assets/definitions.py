@@ -21,10 +21,13 @@ def build_resources(config_path: str | None = None, database: str | None = None)
     }
 
 
-def build_definitions(config_path: str | None = None, database: str | None = None) -> dg.Definitions:
+def build_definitions(
+    config_path: str | None = None, database: str | None = None, loggers: dict | None = None
+) -> dg.Definitions:
     return dg.Definitions.merge(
         ingest.defs(),
-        dg.Definitions(schedules=SCHEDULES, sensors=SENSORS, resources=build_resources(config_path, database)),
+        dg.Definitions(schedules=SCHEDULES, sensors=SENSORS, resources=build_resources(config_path, database),
+                       loggers=loggers),
     )
 
 

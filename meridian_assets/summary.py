@@ -33,9 +33,11 @@ def table_stats(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, int, str]]:
     return out
 
 
-def render_summary(cfg: MeridianConfig, run_id: str | None = None, dagster_home: str | None = None) -> str:
+def render_summary(
+    cfg: MeridianConfig, run_id: str | None = None, dagster_home: str | None = None, ok: bool = True
+) -> str:
     db = cfg.database_path()
-    lines = ["=== Meridian data refresh complete ==="]
+    lines = ["=== Meridian data refresh complete ===" if ok else "=== Meridian data refresh FAILED (see below) ==="]
     if not db.exists():
         return "\n".join(lines + [f"No database yet at {db}: run `meridian data` or `make demo`."])
     conn = duckdb.connect(str(db), read_only=True)

@@ -10,7 +10,7 @@ import sys
 import duckdb
 
 from meridian_assets import calendar
-from meridian_assets.cli.runner import failures, prepare_instance, run_assets
+from meridian_assets.cli.runner import failures, prepare_instance, progress_logger, run_assets
 from meridian_assets.config import PROJECT_ROOT, MeridianConfig, get_config
 from meridian_assets.errors import MeridianError
 from meridian_assets.ingest.assets import INGEST_ASSETS
@@ -55,14 +55,15 @@ def _execute(assets: list[str], start: dt.date, end: dt.date, op_config: dict, c
     from meridian_assets.definitions import build_definitions
 
     instance = prepare_instance()
-    defs = build_definitions(config_path=os.environ.get("MERIDIAN_CONFIG"))
+    defs = build_definitions(config_path=os.environ.get("MERIDIAN_CONFIG"), loggers={"progress": progress_logger})
     n_sessions = len(calendar.sessions(start, end))
     print(f"Loading {len(assets)} tables for {start}..{end} ({n_sessions} sessions) into {cfg.database_path()}",
           flush=True)
     result = run_assets(defs, "ingest_job", assets, start, end, op_config=op_config, instance=instance)
     problems = failures(result)
-    print(render_summary(cfg, run_id=result.run_id, dagster_home=os.environ.get("DAGSTER_HOME")))
-    if problems or not result.success:
+    ok = result.success and not problems
+    print(render_summary(cfg, run_id=result.run_id, dagster_home=os.environ.get("DAGSTER_HOME"), ok=ok))
+    if not ok:
         print("\nThe run did not complete:", file=sys.stderr)
         for line in problems:
             print(f"- {line}", file=sys.stderr)

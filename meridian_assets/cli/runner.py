@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
+import re
 import shutil
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -12,6 +15,27 @@ import dagster as dg
 from meridian_assets.config import PROJECT_ROOT, meridian_home
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+class _ProgressHandler(logging.Handler):
+    """One short line per log message: time, step, the message's first line (no stack traces)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", None) or {}
+        message = str(meta.get("orig_message") or record.getMessage())
+        first = message.strip().split("\n", 1)[0][:300]
+        step = meta.get("step_key") or ""
+        stamp = dt.datetime.now().strftime("%H:%M:%S")
+        stream = sys.stderr if record.levelno >= logging.WARNING else sys.stdout
+        print(f"{stamp} {record.levelname:<7} {step:<28} {first}", file=stream, flush=True)
+
+
+@dg.logger(dg.Field({"log_level": dg.Field(str, default_value="INFO")}), description="CLI progress lines")
+def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
+    level = init_context.logger_config["log_level"]
+    log = logging.Logger("meridian", level=level)
+    log.addHandler(_ProgressHandler())
+    return log
 
 
 def prepare_instance() -> dg.DagsterInstance:
@@ -36,7 +60,7 @@ def run_assets(
 ) -> dg.ExecuteInProcessResult:
     """Materialize ``assets`` of ``job_name`` for the sessions [start, end] in one run."""
     job = defs.resolve_job_def(job_name)
-    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    run_config = {"loggers": {"progress": {"config": {"log_level": log_level}}}}
     if op_config:
         run_config["ops"] = {name: {"config": cfg} for name, cfg in op_config.items()}
     return job.execute_in_process(
@@ -60,5 +84,7 @@ def failures(result: dg.ExecuteInProcessResult) -> list[str]:
         elif ev.event_type_value == "STEP_FAILURE":
             err = ev.event_specific_data.error
             msg = err.message.strip() if err else "unknown error"
+            # "dagster._core.definitions.events.Failure: text" -> "text"
+            msg = re.sub(r"^[\w.]+(Error|Failure|Exception): ", "", msg)
             lines.append(f"step {ev.step_key} failed: {msg}")
     return lines

@@ -17,6 +17,7 @@ import polars as pl
 
 from meridian_assets import calendar
 from meridian_assets.config import MeridianConfig
+from meridian_assets.errors import ProviderError, ProviderUnsupported
 from meridian_assets.ingest import schemas as S
 from meridian_assets.ingest.insiders import insider_cluster_flags as compute_cluster_flags
 from meridian_assets.ingest.institutional import institutional_summary as compute_institutional_summary
@@ -117,7 +118,18 @@ def _fetched_asset(
             start, end = load_window(context, config, conn, schema, cfg)
             tickers = active_tickers(conn, start, end, benchmarks=benchmarks, limit=config.limit)
         context.log.info(f"{schema.name}: {len(tickers)} tickers, {start}..{end} from '{provider.name}'")
-        result = fetch(provider, tickers, start, end, cfg, config)
+        try:
+            result = fetch(provider, tickers, start, end, cfg, config)
+        except ProviderUnsupported as err:
+            # This provider has no such data (e.g. alpaca has no 13-F): leave the table as it is, say so.
+            context.log.warning(f"{schema.name}: skipped: {err}")
+            return dg.MaterializeResult(metadata={
+                **_metadata(schema.empty(), start, end, provider.name, None, time.perf_counter() - t0),
+                "skipped": dg.MetadataValue.text(str(err)),
+            })
+        except ProviderError as err:
+            # A missing key or an unreachable service: a plain message, no stack trace, nothing written.
+            raise dg.Failure(description=f"{schema.name}: {err}", allow_retries=False) from None
         frame = schema.conform(result.frame)
         with db.connect() as conn:
             n = replace_window(conn, schema, frame, start, end, tickers=tickers if config.limit else None)
@@ -152,7 +164,10 @@ def universe(
                                 time.perf_counter() - t0),
                     "refreshed": dg.MetadataValue.bool(False),
                 })
-    frame = S.UNIVERSE.conform(provider.universe(dt.date.today()))
+    try:
+        frame = S.UNIVERSE.conform(provider.universe(dt.date.today()))
+    except ProviderError as err:
+        raise dg.Failure(description=f"universe: {err}", allow_retries=False) from None
     with db.connect() as conn:
         replace_all(conn, S.UNIVERSE, frame)
     members = frame.filter(~pl.col("is_benchmark") & pl.col("end_date").is_null())

@@ -1,0 +1,1 @@
+"""Layer 6: execution through alpaca-py and the simulated venue."""

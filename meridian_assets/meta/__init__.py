@@ -1,0 +1,1 @@
+"""Meta layer: sleeves, backtests, diagnostics, allocation and config-change proposals."""

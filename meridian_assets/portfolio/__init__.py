@@ -1,0 +1,1 @@
+"""Layer 4: the book (cvxpy MVO and conviction-tilt), costs and the turnover budget."""

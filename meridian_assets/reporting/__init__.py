@@ -1,0 +1,1 @@
+"""Layer 7: attribution, tear sheet, weekly PDF and letters."""
