@@ -10,6 +10,7 @@ from meridian_assets.config import MeridianConfig
 from meridian_assets.ingest.schemas import TABLES
 
 DATE_COLUMNS = ("date", "known_at", "start_date")
+SPAN_COLUMNS = {"run_log": "finished_at"}
 
 
 def table_stats(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, int, str]]:
@@ -20,7 +21,7 @@ def table_stats(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, int, str]]:
     for name in names:
         n = conn.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
         schema = TABLES.get(name)
-        col = schema.partition_column if schema and schema.partition_column else None
+        col = SPAN_COLUMNS.get(name) or (schema.partition_column if schema and schema.partition_column else None)
         if col is None:
             cols = {r[0] for r in conn.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [name]).fetchall()}

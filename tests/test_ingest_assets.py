@@ -203,3 +203,39 @@ def test_windowed_tables_follow_the_run_then_load_incrementally(resources, merid
                           instance=dg.DagsterInstance.ephemeral(),
                           run_config={"ops": {"short_interest": {"config": {"start": "2024-02-05", "end": "2024-02-09"}}}})
     assert cfg.success and _window_of(cfg, "short_interest") == "2024-02-05..2024-02-09"
+
+
+def test_genuine_large_move_is_a_warning_and_does_not_block(resources, meridian_home):
+    ticker, day = _victim(resources)
+
+    class JumpMarket(MarketDataResource):
+        def provider(self, kind):
+            inner = super().provider(kind)
+
+            class Jump:
+                name = "jump"
+
+                def __getattr__(self, item):
+                    return getattr(inner, item)
+
+                def daily_prices(self, tickers, start, end):
+                    r = inner.daily_prices(tickers, start, end)
+                    hit = (pl.col("ticker") == ticker) & (pl.col("date") == day)
+                    f = r.frame.with_columns(
+                        [pl.when(hit).then(pl.col(c) * 1.6).otherwise(pl.col(c)).alias(c)
+                         for c in ("open", "high", "low", "close", "adj_close")])
+                    return FetchResult(f, r.errors)
+
+            return Jump()
+
+    res = {**resources, "market": JumpMarket(settings=resources["settings"])}
+    result = materialize_ingest(res, *SHORT)
+    assert result.success
+    evals = {e.event_specific_data.check_name: e.event_specific_data for e in result.all_events
+             if e.event_type_value == "ASSET_CHECK_EVALUATION"
+             and e.event_specific_data.asset_key == dg.AssetKey("daily_prices")}
+    warn = evals["suspicious_moves_gaps_zero_volume"]
+    assert not warn.passed and warn.severity == dg.AssetCheckSeverity.WARN
+    assert f"daily_prices {day} {ticker} close=" in warn.description and "exceeds 50% and no split explains it" in warn.description
+    assert evals["valid"].passed
+    assert "fundamental_ratios" in table_names(meridian_home / "m.duckdb")

@@ -41,7 +41,9 @@ def written_window(context: dg.AssetCheckExecutionContext, asset: str) -> tuple[
 
 
 def _result(violations: quality.Violations, n_rows: int, *, warn: bool = False) -> dg.AssetCheckResult:
-    passed = warn or not violations
+    # A warning check fails with WARN severity when it finds something (yellow in the UI) but is not
+    # blocking, so downstream assets still run.
+    passed = not violations
     text = quality.format_violations(violations, limit=20)
     return dg.AssetCheckResult(
         passed=passed,
