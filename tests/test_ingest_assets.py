@@ -239,3 +239,74 @@ def test_genuine_large_move_is_a_warning_and_does_not_block(resources, meridian_
     assert f"daily_prices {day} {ticker} close=" in warn.description and "exceeds 50% and no split explains it" in warn.description
     assert evals["valid"].passed
     assert "fundamental_ratios" in table_names(meridian_home / "m.duckdb")
+
+
+class MutatingMarket(MarketDataResource):
+    """The configured provider with one method's frame passed through a mutation (set by the test)."""
+
+    method: str = ""
+    mutation: str = ""
+
+    def provider(self, kind: str):
+        inner = super().provider(kind)
+        method, mutate = self.method, MUTATIONS[self.mutation]
+
+        class Mutating:
+            name = "mutating"
+
+            def __getattr__(self, item):
+                fn = getattr(inner, item)
+                if item != method:
+                    return fn
+
+                def call(*args, **kwargs):
+                    r = fn(*args, **kwargs)
+                    return FetchResult(mutate(r.frame), r.errors)
+
+                return call
+
+        return Mutating()
+
+
+def _first_row(df: pl.DataFrame) -> pl.Expr:
+    first = df.sort([c for c in ("ticker", "date", "known_at") if c in df.columns]).row(0, named=True)
+    expr = pl.lit(True)
+    for c in ("ticker", "date", "accession_no", "line"):
+        if c in df.columns:
+            expr = expr & (pl.col(c) == first[c])
+    return expr
+
+
+MUTATIONS = {
+    "nan_close": lambda df: df.with_columns(
+        pl.when(_first_row(df)).then(float("nan")).otherwise(pl.col("close")).alias("close")),
+    "duplicate_bar": lambda df: pl.concat([df, df.filter(_first_row(df))]),
+    "saturday_bar": lambda df: pl.concat([df, df.filter(_first_row(df)).with_columns(date=pl.lit(dt.date(2024, 2, 10)))]),
+    "negative_shares": lambda df: df.with_columns(
+        pl.when(_first_row(df)).then(-pl.col("shares")).otherwise(pl.col("shares")).alias("shares")),
+    "negative_short_pct": lambda df: df.with_columns(
+        pl.when(_first_row(df)).then(-0.2).otherwise(pl.col("short_pct_float")).alias("short_pct_float")),
+}
+
+
+@pytest.mark.parametrize("method,mutation,table,field,downstream", [
+    ("daily_prices", "nan_close", "daily_prices", "close", "fundamental_ratios"),
+    ("daily_prices", "duplicate_bar", "daily_prices", "duplicate key", "fundamental_ratios"),
+    ("daily_prices", "saturday_bar", "daily_prices", "not an NYSE session", "fundamental_ratios"),
+    ("insider_transactions", "negative_shares", "insider_transactions", "shares=", "insider_cluster_flags"),
+    ("short_interest", "negative_short_pct", "short_interest", "short_pct_float=", "run_log"),
+])
+def test_each_kind_of_bad_input_is_named_and_stops_downstream(
+    resources, meridian_home, method, mutation, table, field, downstream
+):
+    res = {**resources, "market": MutatingMarket(settings=resources["settings"], method=method, mutation=mutation)}
+    result = materialize_ingest(res, *SHORT)
+    assert not result.success
+    failed = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+              and not e.event_specific_data.passed and e.event_specific_data.severity == dg.AssetCheckSeverity.ERROR]
+    assert [f.asset_key.to_user_string() for f in failed] == [table]
+    text = failed[0].description
+    assert text.startswith(table) and field in text
+    assert downstream not in table_names(meridian_home / "m.duckdb")
+    # The bad rows were not dropped silently: they are in the table for inspection.
+    assert table in table_names(meridian_home / "m.duckdb")
