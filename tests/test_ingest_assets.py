@@ -140,8 +140,9 @@ def test_bad_price_blocks_downstream_and_names_the_row(resources, meridian_home,
     result = materialize_ingest(res, *SHORT)
     assert not result.success
     evals = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    failed = [e for e in evals if not e.passed and e.asset_key == dg.AssetKey("daily_prices")]
-    assert failed, "the blocking price check did not fail"
+    failed = [e for e in evals if not e.passed and e.asset_key == dg.AssetKey("daily_prices")
+              and e.severity == dg.AssetCheckSeverity.ERROR]
+    assert [e.check_name for e in failed] == ["valid"], "the blocking price check did not fail"
     text = failed[0].description
     assert "daily_prices" in text and ticker in text and day.isoformat() in text and field in text
     assert rule in text
