@@ -8,12 +8,25 @@ and a failure leaves the previous rows in place.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import duckdb
 import polars as pl
 
 from meridian_assets.ingest.schemas import TableSchema
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN ... COMMIT, rolled back on any error so a failed write leaves the previous rows in place."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def ensure_table(conn: duckdb.DuckDBPyConnection, schema: TableSchema) -> None:
@@ -57,34 +70,22 @@ def replace_window(
                 f"(first: ticker={first.get('ticker')} {col}={first.get(col)})"
             )
     ensure_table(conn, schema)
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        where = f'"{col}" BETWEEN ? AND ?'
-        params: list = [start, end]
-        if tickers is not None and "ticker" in schema.columns:
-            where += " AND ticker IN (SELECT unnest(?))"
-            params.append(list(tickers))
+    where = f'"{col}" BETWEEN ? AND ?'
+    params: list = [start, end]
+    if tickers is not None and "ticker" in schema.columns:
+        where += " AND ticker IN (SELECT unnest(?))"
+        params.append(list(tickers))
+    with transaction(conn):
         conn.execute(f'DELETE FROM "{schema.name}" WHERE {where}', params)
-        n = _insert(conn, schema, frame)
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
-    return n
+        return _insert(conn, schema, frame)
 
 
 def replace_all(conn: duckdb.DuckDBPyConnection, schema: TableSchema, df: pl.DataFrame) -> int:
     """Replace the whole table with ``df`` in one transaction."""
     ensure_table(conn, schema)
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         conn.execute(f'DELETE FROM "{schema.name}"')
-        n = _insert(conn, schema, df)
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
-    return n
+        return _insert(conn, schema, df)
 
 
 def replace_where(
@@ -92,15 +93,9 @@ def replace_where(
 ) -> int:
     """Delete the rows where ``column = value`` and insert ``df`` (e.g. one run's rows of a log table)."""
     ensure_table(conn, schema)
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         conn.execute(f'DELETE FROM "{schema.name}" WHERE "{column}" = ?', [value])
-        n = _insert(conn, schema, df)
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
-    return n
+        return _insert(conn, schema, df)
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -98,80 +98,151 @@ def test_rematerializing_a_partition_gives_the_same_rows(resources, meridian_hom
 
 
 # ------------------------------------------------------------------------- bad input and failures
-class CorruptingMarket(MarketDataResource):
-    """The configured provider, with one bad value injected into daily prices."""
+class MutatingMarket(MarketDataResource):
+    """The configured provider with one method's result passed through a named mutation."""
 
-    ticker: str = ""
-    field: str = "close"
-    value: float = -1.0
+    method: str = ""
+    mutation: str = ""
 
     def provider(self, kind: str):
         inner = super().provider(kind)
-        outer = self
+        method, mutate = self.method, MUTATIONS[self.mutation]
 
-        class Corrupt:
-            name = f"corrupt-{inner.name}"
+        class Mutating:
+            name = "mutating"
 
             def __getattr__(self, item):
-                return getattr(inner, item)
+                fn = getattr(inner, item)
+                return (lambda *a, **k: mutate(fn(*a, **k))) if item == method else fn
 
-            def daily_prices(self, tickers, start, end):
-                r = inner.daily_prices(tickers, start, end)
-                f = r.frame.with_columns(
-                    pl.when((pl.col("ticker") == outer.ticker) & (pl.col("date") == pl.col("date").max()))
-                    .then(pl.lit(outer.value)).otherwise(pl.col(outer.field)).alias(outer.field))
-                return FetchResult(f, r.errors)
-
-        return Corrupt()
+        return Mutating()
 
 
-def _victim(resources) -> tuple[str, dt.date]:
-    prov = resources["market"].provider("prices")
-    u = prov.universe(SHORT[1])
-    ticker = u.filter(~pl.col("is_benchmark")).sort("ticker")["ticker"][0]
-    return ticker, SHORT[1]
+def victim(df: pl.DataFrame) -> tuple[str, dt.date]:
+    """The alphabetically first stock and the last date of a frame: where mutations strike."""
+    stocks = df.filter(~pl.col("ticker").str.starts_with("^") & ~pl.col("ticker").str.starts_with("X")
+                       & (pl.col("ticker") != "SPY"))
+    return stocks["ticker"].min(), df["date"].max()
 
 
-@pytest.mark.parametrize("field,value,rule", [("close", -1.0, "must be > 0"), ("high", 0.5, "")])
-def test_bad_price_blocks_downstream_and_names_the_row(resources, meridian_home, field, value, rule):
-    ticker, day = _victim(resources)
-    res = {**resources, "market": CorruptingMarket(settings=resources["settings"], ticker=ticker, field=field,
-                                                   value=value)}
-    result = materialize_ingest(res, *SHORT)
+def _at_victim(df: pl.DataFrame) -> pl.Expr:
+    ticker, day = victim(df)
+    return (pl.col("ticker") == ticker) & (pl.col("date") == day)
+
+
+def _set(column: str, value):
+    def mutate(r: FetchResult) -> FetchResult:
+        hit = _at_victim(r.frame)
+        return FetchResult(r.frame.with_columns(
+            pl.when(hit).then(value(pl.col(column)) if callable(value) else pl.lit(value))
+            .otherwise(pl.col(column)).alias(column)), r.errors)
+    return mutate
+
+
+def _first_row(df: pl.DataFrame) -> pl.Expr:
+    first = df.sort([c for c in ("ticker", "date", "known_at") if c in df.columns]).row(0, named=True)
+    expr = pl.lit(True)
+    for c in ("ticker", "date", "accession_no", "line"):
+        if c in df.columns:
+            expr = expr & (pl.col(c) == first[c])
+    return expr
+
+
+def _jump(r: FetchResult) -> FetchResult:
+    hit = _at_victim(r.frame)
+    cols = ("open", "high", "low", "close", "adj_close")
+    return FetchResult(r.frame.with_columns(
+        [pl.when(hit).then(pl.col(c) * 1.6).otherwise(pl.col(c)).alias(c) for c in cols]), r.errors)
+
+
+def _drop_first_ticker(r: FetchResult) -> FetchResult:
+    bad = r.frame["ticker"].min()
+    return FetchResult(r.frame.filter(pl.col("ticker") != bad), [FetchError(bad, "HTTP 503 from the vendor")])
+
+
+MUTATIONS = {
+    "negative_close": _set("close", -1.0),
+    "high_below_low": _set("high", 0.5),
+    "nan_close": lambda r: FetchResult(r.frame.with_columns(
+        pl.when(_first_row(r.frame)).then(float("nan")).otherwise(pl.col("close")).alias("close")), r.errors),
+    "duplicate_bar": lambda r: FetchResult(pl.concat([r.frame, r.frame.filter(_first_row(r.frame))]), r.errors),
+    "saturday_bar": lambda r: FetchResult(pl.concat([r.frame, r.frame.filter(_first_row(r.frame)).with_columns(
+        date=pl.lit(dt.date(2024, 2, 10)))]), r.errors),
+    "negative_shares": lambda r: FetchResult(r.frame.with_columns(
+        pl.when(_first_row(r.frame)).then(-pl.col("shares")).otherwise(pl.col("shares")).alias("shares")), r.errors),
+    "negative_short_pct": lambda r: FetchResult(r.frame.with_columns(
+        pl.when(_first_row(r.frame)).then(-0.2).otherwise(pl.col("short_pct_float")).alias("short_pct_float")),
+        r.errors),
+    "jump_60pct": _jump,
+    "vendor_error": _drop_first_ticker,
+}
+
+
+def _mutated(resources, method: str, mutation: str) -> dict:
+    return {**resources, "market": MutatingMarket(settings=resources["settings"], method=method, mutation=mutation)}
+
+
+def _check_evals(result, asset: str | None = None) -> list:
+    return [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+            and (asset is None or e.event_specific_data.asset_key == dg.AssetKey(asset))]
+
+
+@pytest.mark.parametrize("mutation,field,reason", [
+    ("negative_close", "close=-1.0", "must be > 0"),
+    ("high_below_low", "high=0.5", "must be >= low"),
+])
+def test_bad_price_blocks_downstream_and_names_the_row(resources, meridian_home, mutation, field, reason):
+    prices = resources["market"].provider("prices").daily_prices(None, *SHORT).frame
+    ticker, day = victim(prices)
+    result = materialize_ingest(_mutated(resources, "daily_prices", mutation), *SHORT)
     assert not result.success
-    evals = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    failed = [e for e in evals if not e.passed and e.asset_key == dg.AssetKey("daily_prices")
-              and e.severity == dg.AssetCheckSeverity.ERROR]
+    failed = [e for e in _check_evals(result, "daily_prices")
+              if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
     assert [e.check_name for e in failed] == ["valid"], "the blocking price check did not fail"
-    text = failed[0].description
-    assert "daily_prices" in text and ticker in text and day.isoformat() in text and field in text
-    assert rule in text
+    assert f"daily_prices {day} {ticker} {field} ({reason}" in failed[0].description
     # Nothing downstream of daily_prices was written in that run.
     db = meridian_home / "m.duckdb"
     assert "fundamental_ratios" not in table_names(db)
     assert "run_log" not in table_names(db)
 
 
+@pytest.mark.parametrize("method,mutation,table,field,downstream", [
+    ("daily_prices", "nan_close", "daily_prices", "close", "fundamental_ratios"),
+    ("daily_prices", "duplicate_bar", "daily_prices", "duplicate key", "fundamental_ratios"),
+    ("daily_prices", "saturday_bar", "daily_prices", "not an NYSE session", "fundamental_ratios"),
+    ("insider_transactions", "negative_shares", "insider_transactions", "shares=", "insider_cluster_flags"),
+    ("short_interest", "negative_short_pct", "short_interest", "short_pct_float=", "run_log"),
+])
+def test_each_kind_of_bad_input_is_named_and_stops_downstream(
+    resources, meridian_home, method, mutation, table, field, downstream
+):
+    result = materialize_ingest(_mutated(resources, method, mutation), *SHORT)
+    assert not result.success
+    failed = [e for e in _check_evals(result) if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+    assert [f.asset_key.to_user_string() for f in failed] == [table]
+    text = failed[0].description
+    assert text.startswith(table) and field in text
+    assert downstream not in table_names(meridian_home / "m.duckdb")
+    # The bad rows were not dropped silently: they are in the table for inspection.
+    assert table in table_names(meridian_home / "m.duckdb")
+
+
+def test_genuine_large_move_is_a_warning_and_does_not_block(resources, meridian_home):
+    prices = resources["market"].provider("prices").daily_prices(None, *SHORT).frame
+    ticker, day = victim(prices)
+    result = materialize_ingest(_mutated(resources, "daily_prices", "jump_60pct"), *SHORT)
+    assert result.success
+    evals = {e.check_name: e for e in _check_evals(result, "daily_prices")}
+    warn = evals["suspicious_moves_gaps_zero_volume"]
+    assert not warn.passed and warn.severity == dg.AssetCheckSeverity.WARN
+    assert f"daily_prices {day} {ticker} close=" in warn.description
+    assert "exceeds 50% and no split explains it" in warn.description
+    assert evals["valid"].passed
+    assert "fundamental_ratios" in table_names(meridian_home / "m.duckdb")
+
+
 def test_per_ticker_failures_are_counted_and_the_run_completes(resources, meridian_home):
-    class FlakyMarket(MarketDataResource):
-        def provider(self, kind):
-            inner = super().provider(kind)
-
-            class Flaky:
-                name = "flaky"
-
-                def __getattr__(self, item):
-                    return getattr(inner, item)
-
-                def short_interest(self, tickers, start, end):
-                    bad = tickers[0]
-                    r = inner.short_interest([t for t in tickers if t != bad], start, end)
-                    return FetchResult(r.frame, [FetchError(bad, "HTTP 503 from the vendor")])
-
-            return Flaky()
-
-    res = {**resources, "market": FlakyMarket(settings=resources["settings"])}
-    result = materialize_ingest(res, *SHORT)
+    result = materialize_ingest(_mutated(resources, "short_interest", "vendor_error"), *SHORT)
     assert result.success
     mat = [e.event_specific_data.materialization for e in result.all_events
            if e.event_type_value == "ASSET_MATERIALIZATION"
@@ -204,110 +275,3 @@ def test_windowed_tables_follow_the_run_then_load_incrementally(resources, merid
                           instance=dg.DagsterInstance.ephemeral(),
                           run_config={"ops": {"short_interest": {"config": {"start": "2024-02-05", "end": "2024-02-09"}}}})
     assert cfg.success and _window_of(cfg, "short_interest") == "2024-02-05..2024-02-09"
-
-
-def test_genuine_large_move_is_a_warning_and_does_not_block(resources, meridian_home):
-    ticker, day = _victim(resources)
-
-    class JumpMarket(MarketDataResource):
-        def provider(self, kind):
-            inner = super().provider(kind)
-
-            class Jump:
-                name = "jump"
-
-                def __getattr__(self, item):
-                    return getattr(inner, item)
-
-                def daily_prices(self, tickers, start, end):
-                    r = inner.daily_prices(tickers, start, end)
-                    hit = (pl.col("ticker") == ticker) & (pl.col("date") == day)
-                    f = r.frame.with_columns(
-                        [pl.when(hit).then(pl.col(c) * 1.6).otherwise(pl.col(c)).alias(c)
-                         for c in ("open", "high", "low", "close", "adj_close")])
-                    return FetchResult(f, r.errors)
-
-            return Jump()
-
-    res = {**resources, "market": JumpMarket(settings=resources["settings"])}
-    result = materialize_ingest(res, *SHORT)
-    assert result.success
-    evals = {e.event_specific_data.check_name: e.event_specific_data for e in result.all_events
-             if e.event_type_value == "ASSET_CHECK_EVALUATION"
-             and e.event_specific_data.asset_key == dg.AssetKey("daily_prices")}
-    warn = evals["suspicious_moves_gaps_zero_volume"]
-    assert not warn.passed and warn.severity == dg.AssetCheckSeverity.WARN
-    assert f"daily_prices {day} {ticker} close=" in warn.description and "exceeds 50% and no split explains it" in warn.description
-    assert evals["valid"].passed
-    assert "fundamental_ratios" in table_names(meridian_home / "m.duckdb")
-
-
-class MutatingMarket(MarketDataResource):
-    """The configured provider with one method's frame passed through a mutation (set by the test)."""
-
-    method: str = ""
-    mutation: str = ""
-
-    def provider(self, kind: str):
-        inner = super().provider(kind)
-        method, mutate = self.method, MUTATIONS[self.mutation]
-
-        class Mutating:
-            name = "mutating"
-
-            def __getattr__(self, item):
-                fn = getattr(inner, item)
-                if item != method:
-                    return fn
-
-                def call(*args, **kwargs):
-                    r = fn(*args, **kwargs)
-                    return FetchResult(mutate(r.frame), r.errors)
-
-                return call
-
-        return Mutating()
-
-
-def _first_row(df: pl.DataFrame) -> pl.Expr:
-    first = df.sort([c for c in ("ticker", "date", "known_at") if c in df.columns]).row(0, named=True)
-    expr = pl.lit(True)
-    for c in ("ticker", "date", "accession_no", "line"):
-        if c in df.columns:
-            expr = expr & (pl.col(c) == first[c])
-    return expr
-
-
-MUTATIONS = {
-    "nan_close": lambda df: df.with_columns(
-        pl.when(_first_row(df)).then(float("nan")).otherwise(pl.col("close")).alias("close")),
-    "duplicate_bar": lambda df: pl.concat([df, df.filter(_first_row(df))]),
-    "saturday_bar": lambda df: pl.concat([df, df.filter(_first_row(df)).with_columns(date=pl.lit(dt.date(2024, 2, 10)))]),
-    "negative_shares": lambda df: df.with_columns(
-        pl.when(_first_row(df)).then(-pl.col("shares")).otherwise(pl.col("shares")).alias("shares")),
-    "negative_short_pct": lambda df: df.with_columns(
-        pl.when(_first_row(df)).then(-0.2).otherwise(pl.col("short_pct_float")).alias("short_pct_float")),
-}
-
-
-@pytest.mark.parametrize("method,mutation,table,field,downstream", [
-    ("daily_prices", "nan_close", "daily_prices", "close", "fundamental_ratios"),
-    ("daily_prices", "duplicate_bar", "daily_prices", "duplicate key", "fundamental_ratios"),
-    ("daily_prices", "saturday_bar", "daily_prices", "not an NYSE session", "fundamental_ratios"),
-    ("insider_transactions", "negative_shares", "insider_transactions", "shares=", "insider_cluster_flags"),
-    ("short_interest", "negative_short_pct", "short_interest", "short_pct_float=", "run_log"),
-])
-def test_each_kind_of_bad_input_is_named_and_stops_downstream(
-    resources, meridian_home, method, mutation, table, field, downstream
-):
-    res = {**resources, "market": MutatingMarket(settings=resources["settings"], method=method, mutation=mutation)}
-    result = materialize_ingest(res, *SHORT)
-    assert not result.success
-    failed = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-              and not e.event_specific_data.passed and e.event_specific_data.severity == dg.AssetCheckSeverity.ERROR]
-    assert [f.asset_key.to_user_string() for f in failed] == [table]
-    text = failed[0].description
-    assert text.startswith(table) and field in text
-    assert downstream not in table_names(meridian_home / "m.duckdb")
-    # The bad rows were not dropped silently: they are in the table for inspection.
-    assert table in table_names(meridian_home / "m.duckdb")
