@@ -49,6 +49,9 @@ class HistoryConfig(_Block):
     """The span of history loaded by `make demo` and the first backfill."""
 
     years: int = Field(3, ge=1, le=30)
+    # Extra calendar days of Layer-1 history loaded before the scored window, for lookbacks (12-month
+    # momentum, year-over-year growth, 52-week highs).
+    warmup_days: int = Field(380, ge=0, le=3660)
     # Last trading day to load; `latest` = the last completed NYSE session before now.
     end_date: dt.date | Literal["latest"] = "latest"
     # First date partitions exist for (backfills can reach back this far).

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dagster as dg
 
 from meridian_assets.config import get_config, load_config
+from meridian_assets.factors import definitions as factors
 from meridian_assets.ingest import definitions as ingest
+from meridian_assets.pipeline import main_job
 from resources import DuckDBStore, MarketDataResource, MeridianSettings
 from schedules import SCHEDULES
 from sensors import SENSORS
@@ -26,8 +28,9 @@ def build_definitions(
 ) -> dg.Definitions:
     return dg.Definitions.merge(
         ingest.defs(),
-        dg.Definitions(schedules=SCHEDULES, sensors=SENSORS, resources=build_resources(config_path, database),
-                       loggers=loggers),
+        factors.defs(),
+        dg.Definitions(jobs=[main_job], schedules=SCHEDULES, sensors=SENSORS,
+                       resources=build_resources(config_path, database), loggers=loggers),
     )
 
 

@@ -71,3 +71,31 @@ def render_summary(
         "Asset graph, runs, checks and backfills: `make ui` then http://127.0.0.1:3000",
     ]
     return "\n".join(lines)
+
+
+def render_scoring_summary(cfg: MeridianConfig) -> str:
+    """Scores of the latest session and each factor's 21-session information coefficient."""
+    db = cfg.database_path()
+    conn = duckdb.connect(str(db), read_only=True)
+    try:
+        has = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "scored_universe" not in has:
+            return "No scores yet: run `meridian score`."
+        day, n, longs, shorts = conn.execute(
+            "SELECT max(date), count(*), sum(long_flag::INT), sum(short_flag::INT) FROM scored_universe"
+        ).fetchall()[0]
+        lines = ["=== Meridian scoring complete ===",
+                 f"Latest session:      {day}: {n} names scored, {longs} LONG, {shorts} SHORT",
+                 f"Scores CSV:          {cfg.output_dir() / 'scored_universe_latest.csv'}"]
+        if "factor_tearsheet" in has:
+            rows = conn.execute(
+                """SELECT factor, ic_mean, ic_t_stat, quintile_spread_annual FROM factor_tearsheet
+                   WHERE horizon_days = 21 AND as_of = (SELECT max(as_of) FROM factor_tearsheet)
+                   ORDER BY ic_t_stat DESC""").fetchall()
+            lines += ["", f"{'factor (21-session IC)':<24}{'mean IC':>9}{'t-stat':>8}{'Q5-Q1 /yr':>11}"]
+            lines += [f"{f:<24}{ic:>9.4f}{t:>8.2f}{q:>11.1%}" for f, ic, t, q in rows
+                      if ic is not None and t is not None and q is not None]
+            lines.append(f"Charts:              {cfg.output_dir() / 'factor_tearsheet'}")
+        return "\n".join(lines)
+    finally:
+        conn.close()

@@ -2,6 +2,7 @@
 
     meridian data [--start D] [--end D] [--no-filings] [--no-13f] [--forms 10-K,4] [--limit N] [--force]
     meridian demo [--real]
+    meridian score [--start D] [--end D] [--ticker T] [--regime-weights] [--output PATH]
     meridian summary
     meridian reset --halt|--state|--db|--all [--yes] [--dry-run]
 """
@@ -41,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("demo", help="load the configured history on the embedded market and print the summary")
     m.add_argument("--real", action="store_true", help="use ../shared/realdata through the files provider")
 
+    s = sub.add_parser("score", help="Layer 2: within-sector factor scores, composite and LONG/SHORT flags")
+    s.add_argument("--start", type=_date, help="first session to score (default: the last loaded session)")
+    s.add_argument("--end", type=_date, help="last session to score (default: the last loaded session)")
+    s.add_argument("--ticker", help="print the single-stock factor card")
+    s.add_argument("--regime-weights", action="store_true", help="VIX-conditional composite weights for this run")
+    s.add_argument("--output", help="also write the scored universe CSV to this path")
+
     sub.add_parser("summary", help="print the tables, row counts and date ranges")
 
     r = sub.add_parser("reset", help="start fresh: four tiers, from the halt lock to everything")
@@ -64,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
             from meridian_assets.cli.data import run_data, run_demo
 
             return run_demo(args) if args.command == "demo" else run_data(args)
+        if args.command == "score":
+            from meridian_assets.cli.score import run_score
+
+            return run_score(args)
         if args.command == "summary":
             from meridian_assets.cli.data import print_summary
 

@@ -15,7 +15,7 @@ from meridian_assets.config import PROJECT_ROOT, MeridianConfig, get_config
 from meridian_assets.errors import MeridianError
 from meridian_assets.ingest.assets import INGEST_ASSETS
 from meridian_assets.ingest.jobs import FILINGS_ASSETS, THIRTEEN_F_ASSETS
-from meridian_assets.ingest.partitions import history_window
+from meridian_assets.ingest.partitions import history_window, ingest_window
 from meridian_assets.summary import render_summary
 
 CONFIGURABLE = ("universe", "daily_prices", "corporate_actions", "fundamentals_raw", "sec_filings",
@@ -51,7 +51,8 @@ def select_assets(no_filings: bool, no_13f: bool, forms: list[str] | None) -> li
     return [n for n in names if n not in drop]
 
 
-def _execute(assets: list[str], start: dt.date, end: dt.date, op_config: dict, cfg: MeridianConfig) -> int:
+def _execute(assets: list[str], start: dt.date, end: dt.date, op_config: dict, cfg: MeridianConfig,
+             job: str = "ingest_job") -> int:
     from meridian_assets.definitions import build_definitions
 
     instance = prepare_instance()
@@ -59,7 +60,7 @@ def _execute(assets: list[str], start: dt.date, end: dt.date, op_config: dict, c
     n_sessions = len(calendar.sessions(start, end))
     print(f"Loading {len(assets)} tables for {start}..{end} ({n_sessions} sessions) into {cfg.database_path()}",
           flush=True)
-    result = run_assets(defs, "ingest_job", assets, start, end, op_config=op_config, instance=instance)
+    result = run_assets(defs, job, assets, start, end, op_config=op_config, instance=instance)
     problems = failures(result)
     ok = result.success and not problems
     print(render_summary(cfg, run_id=result.run_id, dagster_home=os.environ.get("DAGSTER_HOME"), ok=ok))
@@ -73,7 +74,7 @@ def _execute(assets: list[str], start: dt.date, end: dt.date, op_config: dict, c
 
 def run_data(args: argparse.Namespace) -> int:
     cfg = get_config()
-    hist_start, hist_end = history_window(cfg)
+    hist_start, hist_end = ingest_window(cfg)
     end = calendar.session_on_or_before(args.end) if args.end else hist_end
     if args.start:
         start = calendar.session_on_or_after(args.start)
@@ -90,6 +91,7 @@ def run_data(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    """Load the history (with its warm-up) in one run, then score the history window in a second run."""
     if args.real:
         os.environ["MERIDIAN_CONFIG"] = str(PROJECT_ROOT / "meridian.real.yaml")
         cfg = get_config()
@@ -99,8 +101,14 @@ def run_demo(args: argparse.Namespace) -> int:
     else:
         cfg = get_config()
         assets = select_assets(False, False, None)
-    start, end = history_window(cfg)
-    return _execute(assets, start, end, {"universe": {"force": True}}, cfg)
+    start, end = ingest_window(cfg)
+    rc = _execute(assets, start, end, {"universe": {"force": True}}, cfg)
+    if rc:
+        return rc
+    from meridian_assets.cli.score import run_score
+
+    score_start, _ = history_window(cfg)
+    return run_score(argparse.Namespace(start=score_start, end=end, ticker=None, regime_weights=False, output=None))
 
 
 def print_summary() -> int:

@@ -22,7 +22,7 @@ from meridian_assets.ingest import schemas as S
 from meridian_assets.ingest.insiders import insider_cluster_flags as compute_cluster_flags
 from meridian_assets.ingest.institutional import institutional_summary as compute_institutional_summary
 from meridian_assets.ingest.loading import active_tickers, errors_payload, preview_markdown
-from meridian_assets.ingest.partitions import incremental_window, partition_window, tagged_window, trading_days
+from meridian_assets.ingest.partitions import load_window, trading_days
 from meridian_assets.ingest.providers.base import FetchResult, Provider
 from meridian_assets.ingest.ratios import compute_ratios
 from meridian_assets.storage import read, replace_all, replace_where, replace_window, table_exists
@@ -41,26 +41,6 @@ class IngestConfig(dg.Config):
     force: bool = False  # refresh the universe even if it was refreshed in the last 7 days
     start: Optional[str] = None  # first date to load (YYYY-MM-DD); default: the run's partitions, else incremental
     end: Optional[str] = None  # last date to load
-
-
-def load_window(
-    context: dg.AssetExecutionContext, config: Optional[IngestConfig], conn: duckdb.DuckDBPyConnection,
-    schema: S.TableSchema, cfg: MeridianConfig,
-) -> tuple[dt.date, dt.date]:
-    """The window of known dates this materialization loads (see `partitions.py` for the rules)."""
-    if context.assets_def.partitions_def is not None:
-        return partition_window(context)
-    if config is not None and config.start:
-        start = dt.date.fromisoformat(config.start)
-        end = dt.date.fromisoformat(config.end) if config.end else calendar.last_completed_session()
-        return start, end
-    tagged = tagged_window(context.run.tags)
-    if tagged:
-        return tagged
-    col = schema.partition_column
-    last = (conn.execute(f'SELECT max("{col}") FROM "{schema.name}"').fetchall()[0][0]
-            if table_exists(conn, schema.name) else None)
-    return incremental_window(last, cfg)
 
 
 def _metadata(df: pl.DataFrame, start: dt.date, end: dt.date, provider: str, fetch: FetchResult | None,

@@ -40,7 +40,7 @@ def written_window(context: dg.AssetCheckExecutionContext, asset: str) -> tuple[
     return tagged_window(context.run.tags)
 
 
-def _result(violations: quality.Violations, n_rows: int, *, warn: bool = False) -> dg.AssetCheckResult:
+def check_result(violations: quality.Violations, n_rows: int, *, warn: bool = False) -> dg.AssetCheckResult:
     # A warning check fails with WARN severity when it finds something (yellow in the UI) but is not
     # blocking, so downstream assets still run.
     passed = not violations
@@ -79,7 +79,7 @@ def _blocking_check(schema: S.TableSchema) -> dg.AssetChecksDefinition:
         violations = quality.violations_for(schema.name, df, blocking=True)
         if violations:
             context.log.error(quality.format_violations(violations, limit=20))
-        return _result(violations, df.height)
+        return check_result(violations, df.height)
 
     return _check
 
@@ -108,7 +108,7 @@ def daily_prices_suspicious(
     # Judge only the window's bars; the earlier ones are there to give the first day its previous close.
     violations = quality.price_violations(prices, blocking=False, corporate_actions=actions, quality=q)
     in_window = quality.Violations(v for v in violations if v.date is None or v.date >= start)
-    return _result(in_window, prices.filter(pl.col("date") >= start).height, warn=True)
+    return check_result(in_window, prices.filter(pl.col("date") >= start).height, warn=True)
 
 
 @dg.asset_check(asset="universe", name=VALID, blocking=True, pool=DUCKDB_POOL,
@@ -117,7 +117,7 @@ def universe_valid(context: dg.AssetCheckExecutionContext, db: DuckDBStore) -> d
     with db.connect() as conn:
         df = read(conn, "SELECT * FROM universe") if table_exists(conn, "universe") else S.UNIVERSE.empty()
     violations = quality.violations_for("universe", S.UNIVERSE.conform(df) if df.height else df, blocking=True)
-    return _result(violations, df.height)
+    return check_result(violations, df.height)
 
 
 INGEST_CHECKS = [_blocking_check(s) for s in CHECKED_TABLES] + [daily_prices_suspicious, universe_valid]

@@ -18,11 +18,15 @@ few thousand events instead of tens of thousands, while the rows still carry the
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import dagster as dg
+import duckdb
 
 from meridian_assets import calendar
 from meridian_assets.config import MeridianConfig, get_config
+from meridian_assets.ingest.schemas import TableSchema
+from meridian_assets.storage import table_exists
 
 TRADING_DAY_CRON = "0 0 * * 1-5"
 TIMEZONE = "America/New_York"
@@ -75,10 +79,39 @@ def history_window(cfg: MeridianConfig) -> tuple[dt.date, dt.date]:
     return start, end
 
 
+def ingest_window(cfg: MeridianConfig) -> tuple[dt.date, dt.date]:
+    """The history window plus `history.warmup_days` before it: what an empty database is loaded with."""
+    start, end = history_window(cfg)
+    return calendar.session_on_or_after(start - dt.timedelta(days=cfg.history.warmup_days)), end
+
+
 def incremental_window(last_loaded: dt.date | None, cfg: MeridianConfig) -> tuple[dt.date, dt.date]:
     """From the day after ``last_loaded`` (or the history start) to the last session; never empty."""
-    hist_start, end = history_window(cfg)
+    hist_start, end = ingest_window(cfg)
     if cfg.history.end_date == "latest":
         end = calendar.last_completed_session()
     start = hist_start if last_loaded is None else last_loaded + dt.timedelta(days=1)
     return (min(start, end), end)
+
+
+def load_window(
+    context: dg.AssetExecutionContext, config: Any, conn: duckdb.DuckDBPyConnection,
+    schema: TableSchema, cfg: MeridianConfig,
+) -> tuple[dt.date, dt.date]:
+    """The window of known dates this materialization loads (rules in the module docstring).
+
+    ``config`` is any run config with optional ``start``/``end`` fields (None: no override).
+    """
+    if context.assets_def.partitions_def is not None:
+        return partition_window(context)
+    if config is not None and getattr(config, "start", None):
+        start = dt.date.fromisoformat(config.start)
+        end = dt.date.fromisoformat(config.end) if config.end else calendar.last_completed_session()
+        return start, end
+    tagged = tagged_window(context.run.tags)
+    if tagged:
+        return tagged
+    col = schema.partition_column
+    last = (conn.execute(f'SELECT max("{col}") FROM "{schema.name}"').fetchall()[0][0]
+            if table_exists(conn, schema.name) else None)
+    return incremental_window(last, cfg)

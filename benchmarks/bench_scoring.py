@@ -1,0 +1,106 @@
+"""Layer-2 scoring on the full history: ~500 names x 756 sessions x 37 sub-factors, on the embedded market.
+
+Stages timed (median of 3-5 runs) in a child process limited to 2 polars threads (the data is built there
+first, untimed):
+``score`` on precomputed characteristics (percentiles, degenerate pinning, parents, composite, flags), the
+percentile stage alone, the whole `score_history` (characteristics + scores) for every session and for a
+single date. Baseline in the same run: a straightforward pandas loop (per date, group by sector, rank each
+sub-factor) computing the same within-sector percentiles on the same values; both must agree to 1e-9.
+Targets: score stage < 10 s, one date < 1 s, pandas / polars percentiles >= 20x.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+from benchmarks.harness import Result, measure
+
+CHILD = r'''
+import datetime as dt, json, os, statistics, time
+import numpy as np, pandas as pd, polars as pl
+from meridian_assets.config import ScoringConfig
+from meridian_assets.factors.characteristics import characteristics_and_extras
+from meridian_assets.factors.inputs import inputs_from_provider
+from meridian_assets.factors.schemas import ALL_SUB_FACTORS
+from meridian_assets.factors.scoring import score, score_history, sub_factor_percentiles, vix_series
+from meridian_assets.ingest.providers.synthetic import SyntheticProvider
+
+def timed(fn, repeat=5):
+    out, secs = None, []
+    for _ in range(repeat):
+        t = time.perf_counter(); out = fn(); secs.append(time.perf_counter() - t)
+    return out, statistics.median(secs), secs
+
+cfg = ScoringConfig()
+inputs = inputs_from_provider(SyntheticProvider(n_tickers=500), dt.date(2023, 11, 20), dt.date(2026, 11, 20))
+sessions = inputs.sessions()
+(long, extras), t_char, _ = timed(lambda: characteristics_and_extras(inputs, sessions, cfg), repeat=1)
+vix = vix_series(inputs)
+res, t_score, s_score = timed(lambda: score(long, cfg, vix, True, extras))
+pct, t_pct, s_pct = timed(lambda: sub_factor_percentiles(long))
+hist, t_hist, s_hist = timed(lambda: score_history(inputs, None, cfg), repeat=3)
+one, t_one, s_one = timed(lambda: score_history(inputs, [sessions[-1]], cfg))
+
+# The pandas baseline: per date, group by sector, rank every sub-factor (average ranks), same percentile.
+raw = long.with_columns(pl.col("ticker").cast(pl.Utf8), pl.col("sector").cast(pl.Utf8),
+                        pl.col("sub_factor").cast(pl.Utf8)).pivot(
+    on="sub_factor", index=["date", "ticker", "sector"], values="value").to_pandas()
+t = time.perf_counter()
+parts = []
+for d, day in raw.groupby("date", sort=True):
+    g = day.groupby("sector")
+    out = day[["date", "ticker"]].copy()
+    for sf in ALL_SUB_FACTORS:
+        r = g[sf].rank(method="average")
+        n = g[sf].transform("count")
+        p = 100.0 * (r - 1.0) / (n - 1.0)
+        p[(n <= 1) | r.isna()] = 50.0
+        out[sf] = p
+    parts.append(out)
+base = pd.concat(parts)
+t_pandas = time.perf_counter() - t
+
+ours = pct.select("date", "ticker", *ALL_SUB_FACTORS).to_pandas().set_index(["date", "ticker"]).sort_index()
+theirs = base.set_index(["date", "ticker"]).sort_index()[list(ALL_SUB_FACTORS)]
+assert ours.shape == theirs.shape and (ours.index == theirs.index).all()
+diff = float(np.nanmax(np.abs(ours.to_numpy() - theirs.to_numpy())))
+assert diff < 1e-9, f"polars and pandas percentiles differ by {diff}"
+json.dump(dict(
+    names=int(long["ticker"].n_unique()), sessions=len(sessions), long_rows=long.height,
+    characteristics_seconds=t_char, score_stage_seconds=t_score, score_stage_runs=s_score,
+    percentile_stage_seconds=t_pct, percentile_runs=s_pct, score_history_full_seconds=t_hist,
+    score_history_full_runs=s_hist,
+    score_history_one_date_seconds=t_one, one_date_runs=s_one, pandas_percentiles_seconds=t_pandas,
+    max_abs_diff=diff, degenerate=res.degenerate.height, polars_threads=pl.thread_pool_size(),
+), open(os.environ["BENCH_OUT"], "w"))
+'''
+
+
+def run() -> Result:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "scoring.json")
+        whole = measure(CHILD, {"BENCH_OUT": out, "POLARS_MAX_THREADS": "2"})
+        stages = json.load(open(out)) if whole.returncode == 0 and os.path.exists(out) else {}
+    nan = float("nan")
+    score_s = stages.get("score_stage_seconds", nan)
+    one_s = stages.get("score_history_one_date_seconds", nan)
+    ratio = stages.get("pandas_percentiles_seconds", nan) / stages.get("percentile_stage_seconds", nan)
+    ratio_score = stages.get("pandas_percentiles_seconds", nan) / score_s
+    targets = {"score_stage_seconds": 10.0, "score_history_one_date_seconds": 1.0, "pandas_over_polars": 20.0}
+    return Result(
+        name="scoring_full_history",
+        description="Layer-2 scoring, ~500 names x 756 sessions x 37 sub-factors (embedded market, 2 threads); "
+        "baseline: pandas per-date groupby-rank of the same percentiles",
+        measurements={"child_process": vars(whole), "stages": stages},
+        targets=targets,
+        passed={
+            "score_stage_seconds": score_s < targets["score_stage_seconds"],
+            "score_history_one_date_seconds": one_s < targets["score_history_one_date_seconds"],
+            "pandas_over_polars": ratio >= targets["pandas_over_polars"],
+            "same_numbers": stages.get("max_abs_diff", nan) < 1e-9,
+        },
+        ratios={"pandas_over_polars_percentiles": round(ratio, 1),
+                "pandas_percentiles_over_whole_score_stage": round(ratio_score, 1)},
+    )

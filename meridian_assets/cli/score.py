@@ -1,0 +1,69 @@
+"""`meridian score [--start D] [--end D] [--ticker T] [--regime-weights] [--output PATH]`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from meridian_assets import calendar
+from meridian_assets.cli.data import last_loaded_session
+from meridian_assets.cli.runner import failures, prepare_instance, progress_logger, run_assets
+from meridian_assets.config import get_config
+from meridian_assets.errors import MeridianError
+from meridian_assets.summary import render_scoring_summary
+
+FACTOR_ASSET_NAMES = ["factor_scores", "scored_universe", "factor_returns", "crowding_correlations",
+                      "factor_tearsheet"]
+
+
+def run_score(args: argparse.Namespace) -> int:
+    from meridian_assets.definitions import build_definitions
+
+    cfg = get_config()
+    last = last_loaded_session(cfg)
+    if last is None:
+        raise MeridianError("no prices loaded yet: run `meridian data` (or `make demo`) first")
+    end = calendar.session_on_or_before(args.end) if args.end else last
+    start = calendar.session_on_or_after(args.start) if args.start else end
+    if start > end:
+        raise MeridianError(f"--start {start} is after --end {end}")
+    op_config = {"factor_scores": {"regime_weights": True}} if args.regime_weights else {}
+    defs = build_definitions(config_path=os.environ.get("MERIDIAN_CONFIG"), loggers={"progress": progress_logger})
+    print(f"Scoring {start}..{end} ({len(calendar.sessions(start, end))} sessions)", flush=True)
+    result = run_assets(defs, "factor_job", FACTOR_ASSET_NAMES, start, end, op_config=op_config,
+                        instance=prepare_instance())
+    problems = failures(result)
+    if problems or not result.success:
+        print("Scoring did not complete:", file=sys.stderr)
+        for line in problems:
+            print(f"- {line}", file=sys.stderr)
+        return 1
+    csv = cfg.output_dir() / "scored_universe_latest.csv"
+    print(render_scoring_summary(cfg))
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(csv, args.output)
+        print(f"Copied to {args.output}")
+    if args.ticker:
+        print()
+        print(factor_card(cfg, args.ticker.upper(), end))
+    return 0
+
+
+def factor_card(cfg, ticker: str, day) -> str:
+    from meridian_assets.factors.scoring import single_stock_card
+
+    conn = duckdb.connect(str(cfg.database_path()), read_only=True)
+    try:
+        scores = conn.sql("SELECT * FROM factor_scores WHERE date = ?", params=[day]).pl()
+    finally:
+        conn.close()
+    if scores.filter(pl.col("ticker") == ticker).height == 0:
+        raise MeridianError(f"{ticker} has no scores on {day} (not an index member, or not loaded)")
+    return single_stock_card(scores, ticker, day)
