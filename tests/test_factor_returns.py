@@ -267,3 +267,11 @@ def test_crowding_ignores_the_composite_and_handles_too_little_data():
     fr = _returns_frame({"momentum": x, "value": x})
     row = crowding_correlations(fr, days(2)[-1], baselines={"momentum|value": -0.4}).row(0, named=True)
     assert row["correlation"] is None and row["flagged"] is False
+
+
+def test_crowding_skips_a_factor_that_has_no_returns_before_as_of():
+    x = list(np.random.default_rng(7).normal(0, 0.01, 10))
+    fr = _returns_frame({"momentum": x, "value": x})
+    late = _returns_frame({"growth": x}).filter(pl.col("date") > days(10)[4])  # growth starts later
+    out = crowding_correlations(pl.concat([fr, late]), days(10)[3])
+    assert out.select("factor_a", "factor_b").rows() == [("momentum", "value")]

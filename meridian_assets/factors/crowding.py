@@ -72,11 +72,13 @@ def crowding_correlations(
     `baselines` defaults to ``ScoringConfig().crowding_baselines``.
     """
     baselines = _DEFAULTS.crowding_baselines if baselines is None else baselines
-    present = set(factor_returns["factor"].unique().to_list()) if factor_returns.height else set()
+    # Only factors with returns on or before as_of take part (a factor may start later than others).
+    before = factor_returns.filter(pl.col("date") <= as_of)
+    present = set(before["factor"].unique().to_list()) if before.height else set()
     names = [f for f in factors if f in present]
     if len(names) < 2:
         return CROWDING_CORRELATIONS.empty()
-    recent = factor_returns.filter(pl.col("date") <= as_of, pl.col("factor").is_in(names))
+    recent = before.filter(pl.col("factor").is_in(names))
     window = recent.select(pl.col("date").unique().sort().tail(window_days))
     wide = (
         recent.join(window, on="date")
