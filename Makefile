@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export MERIDIAN_HOME ?= $(CURDIR)/.meridian
 export DAGSTER_HOME ?= $(MERIDIAN_HOME)/dagster
 
-.PHONY: setup demo demo-real test bench ui clean
+.PHONY: setup demo demo-real test bench ui ui-real clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ bench: setup
 
 ui: setup
 	$(BIN)/dagster dev -w workspace.yaml
+
+ui-real: setup
+	@mkdir -p $(MERIDIAN_HOME)/real/dagster && cp -f dagster.yaml $(MERIDIAN_HOME)/real/dagster/dagster.yaml
+	MERIDIAN_HOME=$(MERIDIAN_HOME)/real DAGSTER_HOME=$(MERIDIAN_HOME)/real/dagster \
+	MERIDIAN_CONFIG=$(CURDIR)/meridian.real.yaml $(BIN)/dagster dev -w workspace.yaml
 
 clean:
 	rm -rf $(VENV) .meridian output

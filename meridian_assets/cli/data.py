@@ -11,7 +11,7 @@ import duckdb
 
 from meridian_assets import calendar
 from meridian_assets.cli.runner import failures, prepare_instance, progress_logger, run_assets
-from meridian_assets.config import PROJECT_ROOT, MeridianConfig, get_config
+from meridian_assets.config import PROJECT_ROOT, MeridianConfig, get_config, meridian_home
 from meridian_assets.errors import MeridianError
 from meridian_assets.ingest.assets import INGEST_ASSETS
 from meridian_assets.ingest.jobs import FILINGS_ASSETS, THIRTEEN_F_ASSETS
@@ -93,6 +93,10 @@ def run_data(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     """Load the history (with its warm-up) in one run, then score the history window in a second run."""
     if args.real:
+        # Its own home (database, outputs, Dagster instance): the synthetic demo's runs and assets stay apart.
+        home = meridian_home() / "real"
+        os.environ["MERIDIAN_HOME"] = str(home)
+        os.environ["DAGSTER_HOME"] = str(home / "dagster")
         os.environ["MERIDIAN_CONFIG"] = str(PROJECT_ROOT / "meridian.real.yaml")
         cfg = get_config()
         if not cfg.files_root().exists():

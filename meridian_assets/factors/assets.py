@@ -174,6 +174,7 @@ def crowding_correlations(context: dg.AssetExecutionContext, db: DuckDBStore, se
         "flagged_pairs_latest": dg.MetadataValue.int(flagged.height),
         "latest": dg.MetadataValue.md(preview_markdown(
             latest.select("factor_a", "factor_b", "correlation", "baseline", "flagged"), n=30)),
+        "heatmap": dg.MetadataValue.md(plots.png_markdown(plots.crowding_heatmap(frame), "crowding correlations")),
     })
 
 
