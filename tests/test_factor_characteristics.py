@@ -56,6 +56,17 @@ def test_long_frame_has_every_member_and_sub_factor(inputs):
     assert long["value"].is_nan().sum() == 0
 
 
+def test_a_member_without_a_bar_that_session_is_not_scored(inputs):
+    d = inputs.sessions()[-1]
+    gone = sorted(members_on(inputs.universe, d))[0]
+    from dataclasses import replace
+
+    halted = replace(inputs, prices=inputs.prices.filter(~((pl.col("date") == d) & (pl.col("ticker") == gone))))
+    long = compute_characteristics(halted, [d])
+    assert gone not in set(long["ticker"].cast(pl.Utf8))
+    assert set(long["ticker"].cast(pl.Utf8)) == members_on(inputs.universe, d) - {gone}
+
+
 def test_coverage_with_a_full_history(wide):
     # everything but FCF growth (null when the prior-year FCF is negative) is nearly always available
     coverage = wide.select(pl.col(ALL_SUB_FACTORS).is_not_null().mean()).row(0, named=True)

@@ -129,6 +129,9 @@ def characteristics_wide(
         inputs = _trimmed(inputs, min(dates), cfg)
     emap = entity_map(inputs.universe)
     panel = membership_panel(inputs.universe, dates, emap)
+    # Only names that traded that session are scored (a member with no bar cannot be bought or sold).
+    priced = inputs.prices.select("date", pl.col("ticker").cast(pl.Utf8)).unique()
+    panel = panel.join(priced, on=["date", "ticker"], how="semi")
     splits = split_log_table(inputs.corporate_actions, emap)
     panel = with_split_log(panel, splits, "date", "L_d")
     panel = add_momentum(panel, inputs, emap, cfg)
