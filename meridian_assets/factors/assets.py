@@ -22,7 +22,6 @@ from meridian_assets.factors.schemas import (
 )
 from meridian_assets.factors.scoring import score_history
 from meridian_assets.factors.tearsheet import factor_tearsheet as compute_tearsheet
-from meridian_assets.factors.tearsheet import ic_series
 from meridian_assets.ingest.loading import preview_markdown
 from meridian_assets.ingest.partitions import load_window, trading_days
 from meridian_assets.ingest.schemas import TableSchema
@@ -194,7 +193,6 @@ def factor_tearsheet(context: dg.AssetExecutionContext, db: DuckDBStore, setting
         replace_window(conn, FACTOR_TEARSHEET, frame, as_of, as_of)
     out = cfg.output_dir() / "factor_tearsheet"
     out.mkdir(parents=True, exist_ok=True)
-    ics = ic_series(scores, prices)
     charts = {"ic_decay": plots.ic_decay(frame), "quintile_returns": plots.quintile_returns(frame)}
     md = {}
     for name, png in charts.items():
@@ -205,7 +203,7 @@ def factor_tearsheet(context: dg.AssetExecutionContext, db: DuckDBStore, setting
                                                                                                descending=True)
     return dg.MaterializeResult(metadata={
         "as_of": dg.MetadataValue.text(str(as_of)),
-        "ic_days": dg.MetadataValue.int(ics["date"].n_unique() if ics.height else 0),
+        "ic_days": dg.MetadataValue.int(int(frame["n_days"].max() or 0) if frame.height else 0),
         "summary_21d": dg.MetadataValue.md(preview_markdown(summary, n=len(PARENTS) + 1, max_chars=12)),
         "charts": dg.MetadataValue.path(str(out)),
         **md,
