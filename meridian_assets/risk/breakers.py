@@ -1,0 +1,136 @@
+"""Circuit breakers: five triggers on the NAV series and the positions, mapped to a trading state.
+
+    trigger                       value                          action            state
+    daily loss    > 1.5%          1 - NAV_t / NAV_{t-1}          SIZE_DOWN 30%     REDUCING
+    daily loss    > 2.5%          1 - NAV_t / NAV_{t-1}          CLOSE_ALL_TODAY   HALTED (day-scoped)
+    5-day loss    > 4%            1 - NAV_t / NAV_{t-5}          SIZE_DOWN 30%     REDUCING
+    drawdown      > 8%            1 - NAV_t / max(NAV_0..t)      KILL_SWITCH       HALTED (persistent lock)
+    single name   > 3% of NAV     |position_i| / NAV_t           FORCE_CLOSE name  REDUCING
+
+Every trigger fires *strictly above* its threshold: a value exactly at the threshold does not fire. Values
+within `AT_THRESHOLD_TOL` (1e-12) of a threshold count as "at" it, because NAV ratios carry float round-off
+(1 - 98.5/100 = 0.015000000000000013); anything 1e-9 above fires. Thresholds come from `RiskConfig`.
+The state is the most severe of the fired actions (HALTED > REDUCING > ACTIVE).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from meridian_assets.config import RiskConfig
+from meridian_assets.risk.pre_trade import TradingState
+
+AT_THRESHOLD_TOL = 1e-12
+
+
+class BreakerAction(str, enum.Enum):
+    SIZE_DOWN = "SIZE_DOWN"
+    CLOSE_ALL_TODAY = "CLOSE_ALL_TODAY"
+    KILL_SWITCH = "KILL_SWITCH"
+    FORCE_CLOSE = "FORCE_CLOSE"
+
+
+_STATE_OF = {
+    BreakerAction.SIZE_DOWN: TradingState.REDUCING,
+    BreakerAction.FORCE_CLOSE: TradingState.REDUCING,
+    BreakerAction.CLOSE_ALL_TODAY: TradingState.HALTED,
+    BreakerAction.KILL_SWITCH: TradingState.HALTED,
+}
+_SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
+
+
+@dataclass(frozen=True)
+class BreakerEvent:
+    trigger: str  # daily_loss_size_down | daily_loss_close_all | weekly_loss | drawdown | single_position
+    action: BreakerAction
+    value: float
+    threshold: float
+    ticker: str | None = None
+
+
+@dataclass(frozen=True)
+class BreakerReport:
+    state: TradingState
+    events: tuple[BreakerEvent, ...]
+    daily_loss: float
+    weekly_loss: float
+    drawdown: float
+    size_multiplier: float = 1.0  # 1 - size_down_fraction when any SIZE_DOWN fired
+    force_close: tuple[str, ...] = ()
+    persistent_halt: bool = False  # kill switch: write the halt lock
+    values: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def actions(self) -> tuple[BreakerAction, ...]:
+        return tuple(e.action for e in self.events)
+
+
+def fires(value: float, threshold: float) -> bool:
+    """Strictly above the threshold, with values within AT_THRESHOLD_TOL treated as exactly at it."""
+    return value > threshold + AT_THRESHOLD_TOL
+
+
+def nav_figures(nav: Sequence[float]) -> tuple[float, float, float]:
+    """(daily loss, 5-day loss, drawdown) as positive loss fractions from a NAV series, oldest first."""
+    x = np.asarray(nav, dtype=float)
+    if x.size == 0 or not np.all(np.isfinite(x)) or np.any(x <= 0):
+        raise ValueError("circuit breakers need a non-empty, positive, finite NAV series")
+    last = x[-1]
+    daily = 1.0 - last / x[-2] if x.size >= 2 else 0.0
+    weekly = 1.0 - last / x[-6] if x.size >= 6 else 1.0 - last / x[0]
+    drawdown = 1.0 - last / x.max()
+    return float(daily), float(weekly), float(drawdown)
+
+
+def evaluate_values(
+    daily_loss: float,
+    weekly_loss: float,
+    drawdown: float,
+    position_weights: Mapping[str, float],
+    cfg: RiskConfig,
+) -> BreakerReport:
+    """Evaluate the five triggers on already-computed values (losses positive, weights = |position| / NAV)."""
+    events: list[BreakerEvent] = []
+    if fires(daily_loss, cfg.daily_loss_size_down):
+        events.append(BreakerEvent("daily_loss_size_down", BreakerAction.SIZE_DOWN, daily_loss, cfg.daily_loss_size_down))
+    if fires(daily_loss, cfg.daily_loss_close_all):
+        events.append(
+            BreakerEvent("daily_loss_close_all", BreakerAction.CLOSE_ALL_TODAY, daily_loss, cfg.daily_loss_close_all)
+        )
+    if fires(weekly_loss, cfg.weekly_loss_size_down):
+        events.append(BreakerEvent("weekly_loss", BreakerAction.SIZE_DOWN, weekly_loss, cfg.weekly_loss_size_down))
+    if fires(drawdown, cfg.drawdown_kill):
+        events.append(BreakerEvent("drawdown", BreakerAction.KILL_SWITCH, drawdown, cfg.drawdown_kill))
+    for ticker, w in sorted(position_weights.items()):
+        if fires(abs(w), cfg.single_position_force_close):
+            events.append(
+                BreakerEvent("single_position", BreakerAction.FORCE_CLOSE, abs(w), cfg.single_position_force_close, ticker)
+            )
+    state = TradingState.ACTIVE
+    for e in events:
+        if _SEVERITY[_STATE_OF[e.action]] > _SEVERITY[state]:
+            state = _STATE_OF[e.action]
+    size_down = any(e.action is BreakerAction.SIZE_DOWN for e in events)
+    return BreakerReport(
+        state=state,
+        events=tuple(events),
+        daily_loss=daily_loss,
+        weekly_loss=weekly_loss,
+        drawdown=drawdown,
+        size_multiplier=1.0 - cfg.size_down_fraction if size_down else 1.0,
+        force_close=tuple(e.ticker for e in events if e.ticker is not None),
+        persistent_halt=any(e.action is BreakerAction.KILL_SWITCH for e in events),
+        values={"daily_loss": daily_loss, "weekly_loss": weekly_loss, "drawdown": drawdown},
+    )
+
+
+def evaluate_breakers(nav: Sequence[float], positions: Mapping[str, float], cfg: RiskConfig) -> BreakerReport:
+    """Evaluate the breakers from a daily NAV series (oldest first) and signed $ positions."""
+    daily, weekly, drawdown = nav_figures(nav)
+    last = float(np.asarray(nav, dtype=float)[-1])
+    weights = {t: abs(v) / last for t, v in positions.items()}
+    return evaluate_values(daily, weekly, drawdown, weights, cfg)

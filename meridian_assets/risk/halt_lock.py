@@ -1,0 +1,72 @@
+"""The persistent halt lock written by the kill switch (`MeridianConfig.halt_lock_path()`).
+
+A JSON file {reason, created_at, triggers}. Its presence alone means HALTED — an unreadable or corrupt file
+still halts (fail safe). Writes are atomic (temp file in the same directory, fsync, `os.replace`), so a reader
+never sees half a lock. The lock outlives the process; only an explicit `clear()` removes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class HaltRecord:
+    reason: str
+    created_at: str  # ISO-8601 UTC
+    triggers: dict[str, float] = field(default_factory=dict)
+
+
+class HaltLock:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def write(self, reason: str, triggers: dict[str, float] | None = None) -> HaltRecord:
+        record = HaltRecord(
+            reason=reason,
+            created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            triggers={k: float(v) for k, v in (triggers or {}).items()},
+        )
+        payload = json.dumps(
+            {"reason": record.reason, "created_at": record.created_at, "triggers": record.triggers}, indent=2
+        )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return record
+
+    def read(self) -> HaltRecord | None:
+        """The lock's record, None when absent. A corrupt file yields a record saying so (still halted)."""
+        try:
+            raw = self.path.read_text()
+        except FileNotFoundError:
+            return None
+        try:
+            doc = json.loads(raw)
+            return HaltRecord(str(doc["reason"]), str(doc["created_at"]), dict(doc.get("triggers", {})))
+        except (ValueError, KeyError, TypeError):
+            return HaltRecord(f"unreadable halt lock at {self.path}", "", {})
+
+    def is_halted(self) -> bool:
+        return self.path.exists()
+
+    def clear(self) -> bool:
+        """Remove the lock; True if one was removed. The only way out of a kill-switch halt."""
+        try:
+            self.path.unlink()
+            return True
+        except FileNotFoundError:
+            return False
