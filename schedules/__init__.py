@@ -1,7 +1,8 @@
 """Every schedule of the Meridian code location."""
 
+from schedules.factors import daily_score_schedule
 from schedules.ingest import daily_refresh_schedule, weekly_full_refresh_schedule
 
-SCHEDULES = [daily_refresh_schedule, weekly_full_refresh_schedule]
+SCHEDULES = [daily_refresh_schedule, weekly_full_refresh_schedule, daily_score_schedule]
 
-__all__ = ["SCHEDULES", "daily_refresh_schedule", "weekly_full_refresh_schedule"]
+__all__ = ["SCHEDULES", "daily_refresh_schedule", "daily_score_schedule", "weekly_full_refresh_schedule"]

@@ -46,3 +46,11 @@ def test_schedules_stopped_in_demo_and_running_when_deployed(monkeypatch):
     finally:
         monkeypatch.delenv("MERIDIAN_PROFILE")
         importlib.reload(mod)
+
+
+def test_daily_scoring_follows_the_refresh_and_skips_holidays():
+    from schedules import daily_score_schedule
+
+    req = daily_score_schedule.evaluate_tick(_ctx(dt.datetime(2024, 3, 5, 19, 15, tzinfo=NY))).run_requests
+    assert len(req) == 1 and req[0].partition_key == "2024-03-05"
+    assert not daily_score_schedule.evaluate_tick(_ctx(dt.datetime(2024, 12, 25, 19, 15, tzinfo=NY))).run_requests
