@@ -1,0 +1,146 @@
+"""Transaction costs of a trade, in the cvxportfolio form.
+
+For a trade ``x`` (change of weight, a fraction of NAV) in one name::
+
+    cost(x) = c·|x|  +  a·|x|  +  b·σ·|x|^{3/2} / V^{1/2}
+              commission  spread      market impact
+
+* ``c`` commission as a fraction of notional (``commission_bps / 1e4``; $0 at Alpaca);
+* ``a`` half-spread = ``spread_fraction_of_range`` (5%) × the average daily high-low range / price;
+* ``b`` impact coefficient (0.10), ``σ`` daily return volatility, ``V`` the 20-day average dollar volume
+  divided by NAV (so ``|x|/V`` is the fraction of a day's volume traded).
+
+The impact term is the spec's "0.10 · √(trade/ADV) · vol" applied to notional ``|x|``: ``b·σ·√(|x|/V)·|x|``.
+Costs are fractions of NAV; ``estimate`` also reports them in bps of the trade's notional and in dollars.
+``expression`` returns the same cost as a convex cvxpy expression (``cp.power(cp.abs(x), 1.5)``) for MVO.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cvxpy as cp
+import numpy as np
+
+from meridian_assets.config import PortfolioConfig
+from meridian_assets.portfolio.errors import DataError
+
+
+def _vector(name: str, values, n: int | None = None, *, positive: bool = False) -> np.ndarray:
+    arr = np.atleast_1d(np.asarray(values, dtype=float))
+    if n is not None and arr.shape == (1,) and n != 1:
+        arr = np.full(n, arr[0])
+    if n is not None and arr.shape != (n,):
+        raise DataError("transaction_costs", f"expected {n} values, got shape {arr.shape}", field=name)
+    bad = ~np.isfinite(arr) | ((arr <= 0) if positive else (arr < 0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DataError("transaction_costs", "must be finite and " + ("> 0" if positive else ">= 0"),
+                        field=f"{name}[{i}]", value=float(arr[i]))
+    return arr
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """Per-trade costs; ``*_frac`` arrays are fractions of NAV, totals likewise, ``dollars`` at ``nav``."""
+
+    trade: np.ndarray
+    commission_frac: np.ndarray
+    spread_frac: np.ndarray
+    impact_frac: np.ndarray
+    nav: float
+
+    @property
+    def total_frac(self) -> np.ndarray:
+        return self.commission_frac + self.spread_frac + self.impact_frac
+
+    @property
+    def bps(self) -> np.ndarray:
+        """Cost in basis points of each trade's notional (0 where nothing trades)."""
+        notional = np.abs(self.trade)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(notional > 0, 1e4 * self.total_frac / notional, 0.0)
+
+    @property
+    def dollars(self) -> np.ndarray:
+        return self.total_frac * self.nav
+
+    def totals(self) -> dict[str, float]:
+        """Total of each cost type as a fraction of NAV, plus ``total`` and ``total_dollars``."""
+        out = {"commission": float(self.commission_frac.sum()), "spread": float(self.spread_frac.sum()),
+               "impact": float(self.impact_frac.sum())}
+        out["total"] = out["commission"] + out["spread"] + out["impact"]
+        out["total_dollars"] = out["total"] * self.nav
+        return out
+
+
+@dataclass(frozen=True)
+class TransactionCost:
+    """Commission + half-spread + 3/2-power market impact for ``n`` names (see the module docstring).
+
+    ``half_spread`` (a), ``sigma`` (daily vol σ) and ``adv`` (V: ADV dollars / NAV) are length-``n``
+    arrays; build from market data with `from_market`.
+    """
+
+    half_spread: np.ndarray
+    sigma: np.ndarray
+    adv: np.ndarray
+    impact_coefficient: float = 0.10
+    commission: float = 0.0
+    nav: float = 1.0
+
+    def __post_init__(self) -> None:
+        n = len(np.atleast_1d(self.half_spread))
+        object.__setattr__(self, "half_spread", _vector("half_spread", self.half_spread, n))
+        object.__setattr__(self, "sigma", _vector("sigma", self.sigma, n))
+        object.__setattr__(self, "adv", _vector("adv", self.adv, n, positive=True))
+
+    @classmethod
+    def from_market(cls, avg_range_pct, daily_vol, adv_dollars, nav: float,
+                    cfg: PortfolioConfig | None = None) -> "TransactionCost":
+        """``avg_range_pct``: mean (high−low)/close; ``daily_vol``: σ of daily returns; ``adv_dollars``: $."""
+        cfg = cfg or PortfolioConfig()
+        rng = _vector("avg_range_pct", avg_range_pct)
+        n = len(rng)
+        return cls(half_spread=cfg.spread_fraction_of_range * rng,
+                   sigma=_vector("daily_vol", daily_vol, n),
+                   adv=_vector("adv_dollars", adv_dollars, n, positive=True) / float(nav),
+                   impact_coefficient=cfg.impact_coefficient, commission=cfg.commission_bps / 1e4,
+                   nav=float(nav))
+
+    @property
+    def n(self) -> int:
+        return len(self.half_spread)
+
+    @property
+    def linear_coefficient(self) -> np.ndarray:
+        """``c + a`` per name: the cost per unit |x|."""
+        return self.commission + self.half_spread
+
+    @property
+    def impact_scale(self) -> np.ndarray:
+        """``b·σ/√V`` per name: the cost per unit |x|^{3/2}."""
+        return self.impact_coefficient * self.sigma / np.sqrt(self.adv)
+
+    def subset(self, idx) -> "TransactionCost":
+        return TransactionCost(self.half_spread[idx], self.sigma[idx], self.adv[idx],
+                               self.impact_coefficient, self.commission, self.nav)
+
+    def estimate(self, trade) -> CostEstimate:
+        """Costs of the trade vector ``trade`` (weights), each type separately."""
+        x = np.abs(np.asarray(trade, dtype=float))
+        if x.shape != (self.n,):
+            raise DataError("transaction_costs", f"trade has shape {x.shape}, expected ({self.n},)")
+        return CostEstimate(trade=np.asarray(trade, dtype=float), commission_frac=self.commission * x,
+                            spread_frac=self.half_spread * x, impact_frac=self.impact_scale * x**1.5,
+                            nav=self.nav)
+
+    def expression(self, trade: cp.Expression, linear=None, impact=None) -> cp.Expression:
+        """The total cost of ``trade`` as a convex cvxpy expression.
+
+        ``linear``/``impact`` may be non-negative cvxpy Parameters standing for `linear_coefficient` and
+        `impact_scale` (keeps the problem DPP so re-solves skip recompilation).
+        """
+        lin = self.linear_coefficient if linear is None else linear
+        imp = self.impact_scale if impact is None else impact
+        return lin @ cp.abs(trade) + imp @ cp.power(cp.abs(trade), 1.5)
