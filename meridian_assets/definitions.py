@@ -8,6 +8,7 @@ from meridian_assets.config import get_config, load_config
 from meridian_assets.factors import definitions as factors
 from meridian_assets.ingest import definitions as ingest
 from meridian_assets.pipeline import main_job
+from meridian_assets.risk import definitions as risk
 from resources import DuckDBStore, MarketDataResource, MeridianSettings
 from schedules import SCHEDULES
 from sensors import SENSORS
@@ -29,6 +30,7 @@ def build_definitions(
     return dg.Definitions.merge(
         ingest.defs(),
         factors.defs(),
+        risk.defs(),
         dg.Definitions(jobs=[main_job], schedules=SCHEDULES, sensors=SENSORS,
                        resources=build_resources(config_path, database), loggers=loggers),
     )

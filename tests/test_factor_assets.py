@@ -95,3 +95,27 @@ def test_cli_score_prints_the_factor_card(scored, capsys, monkeypatch):
 def test_cli_score_without_data_is_clear(meridian_home, capsys):
     assert main(["score"]) == 2
     assert "meridian data" in capsys.readouterr().err
+
+
+def test_risk_model_estimates_from_the_scored_universe(scored):
+    """The factor risk model is estimated as of the latest scored session from the same DuckDB."""
+    from meridian_assets.risk.assets import RISK_ASSETS
+
+    home, _ = scored
+    res = build_resources(str(home / "meridian.yaml"), str(home / "meridian.duckdb"))
+    result = dg.materialize(RISK_ASSETS, resources=res, instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    db = home / "meridian.duckdb"
+    cov = query(db, "SELECT * FROM risk_factor_covariance")
+    assert cov["as_of"].unique().to_list() == [SCORE[1]]
+    k = cov["factor_a"].n_unique()
+    assert cov.height == k * k and k == 1 + 11 + 6  # market, 11 sectors, 6 styles
+    F = cov.sort("factor_a", "factor_b")["covariance"].to_numpy().reshape(k, k)
+    assert abs(F - F.T).max() < 1e-12 and (pl.Series(F.diagonal()) > 0).all()
+    n_scored = query(db, f"SELECT count(*) n FROM factor_scores WHERE date = '{SCORE[1]}'")["n"][0]
+    spec = query(db, "SELECT * FROM risk_specific_variance")
+    assert 0.9 * n_scored <= spec.height <= n_scored and (spec["specific_variance"] > 0).all()
+    # risk.factor_lookback_days (120) sessions of regressions, ending on the scored session.
+    fr = query(db, "SELECT * FROM risk_factor_returns")
+    assert fr["date"].n_unique() == 120 and fr["date"].max() == SCORE[1]
+    assert fr.height == 120 * k

@@ -112,7 +112,34 @@ def run_demo(args: argparse.Namespace) -> int:
     from meridian_assets.cli.score import run_score
 
     score_start, _ = history_window(cfg)
-    return run_score(argparse.Namespace(start=score_start, end=end, ticker=None, regime_weights=False, output=None))
+    rc = run_score(argparse.Namespace(start=score_start, end=end, ticker=None, regime_weights=False, output=None))
+    if rc or args.real:  # the real-data folder has no fundamentals, so no market caps for the risk model
+        return rc
+    return _risk_model(end, cfg)
+
+
+RISK_MODEL_ASSETS = ["risk_exposures", "risk_factor_covariance", "risk_specific_variance", "risk_factor_returns"]
+
+
+def _risk_model(end: dt.date, cfg: MeridianConfig) -> int:
+    """Estimate the factor risk model as of the last scored session (a third run)."""
+    from meridian_assets.definitions import build_definitions
+
+    defs = build_definitions(config_path=os.environ.get("MERIDIAN_CONFIG"), loggers={"progress": progress_logger})
+    result = run_assets(defs, "main_job", RISK_MODEL_ASSETS, end, end, instance=prepare_instance())
+    problems = failures(result)
+    if problems or not result.success:
+        print("Risk model did not complete:", file=sys.stderr)
+        for line in problems:
+            print(f"- {line}", file=sys.stderr)
+        return 1
+    md = {e.event_specific_data.materialization.asset_key.to_user_string(): e.event_specific_data.materialization
+          for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
+    cov = md["risk_factor_covariance"].metadata
+    print(f"=== Risk model as of {cov['as_of'].value}: {cov['stocks'].value} stocks, {cov['factors'].value} factors, "
+          f"equal-weight book vol {cov['equal_weight_vol'].value:.1%} "
+          f"({cov['equal_weight_factor_share'].value:.0%} from factors) ===")
+    return 0
 
 
 def print_summary() -> int:

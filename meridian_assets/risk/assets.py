@@ -1,0 +1,102 @@
+"""Layer-5 assets. So far: the factor risk model estimated as of the latest scored session."""
+
+import datetime as dt
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from meridian_assets.ingest.loading import preview_markdown
+from meridian_assets.risk.descriptors import returns_matrix, style_descriptors
+from meridian_assets.risk.factor_model import RiskModelError, estimate, exposures
+from meridian_assets.risk.schemas import (
+    RISK_EXPOSURES, RISK_FACTOR_COVARIANCE, RISK_FACTOR_RETURNS, RISK_SPECIFIC_VARIANCE,
+)
+from meridian_assets.ingest.partitions import tagged_window
+from meridian_assets.storage import read, replace_window, table_exists
+from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings
+
+GROUP = "risk"
+
+
+def _as_of(context: dg.AssetExecutionContext, conn) -> dt.date:
+    """The latest scored session, within the run's window when it has one."""
+    window = tagged_window(context.run.tags)
+    sql, params = "SELECT max(date) FROM factor_scores", []
+    if window:
+        sql, params = sql + " WHERE date <= ?", [window[1]]
+    as_of = conn.execute(sql, params).fetchall()[0][0] if table_exists(conn, "factor_scores") else None
+    if as_of is None:
+        raise dg.Failure("risk_model: no factor scores yet; materialize factor_scores first", allow_retries=False)
+    return as_of
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(t.name, group_name=GROUP, kinds={"duckdb", "numpy"}, description=t.description,
+                     deps=["daily_prices", "factor_scores", "fundamentals_raw"])
+        for t in (RISK_EXPOSURES, RISK_FACTOR_COVARIANCE, RISK_SPECIFIC_VARIANCE, RISK_FACTOR_RETURNS)
+    ],
+    pool=DUCKDB_POOL,
+    name="risk_model",
+)
+def risk_model(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
+    """Barra-style factor risk model as of the latest scored session: daily cross-sectional WLS of stock
+    returns on market, industry and style exposures over `risk.factor_lookback_days` sessions (industry
+    returns constrained cap-weighted to zero), the annualised factor covariance and specific variances."""
+    cfg = settings.get()
+    lookback = cfg.risk.factor_lookback_days
+    with db.connect() as conn:
+        as_of = _as_of(context, conn)
+        if not table_exists(conn, "fundamentals_raw"):
+            raise dg.Failure("risk_model: needs shares outstanding from fundamentals_raw for market caps "
+                             "(size exposure, regression weights); load fundamentals first", allow_retries=False)
+        start = as_of - dt.timedelta(days=int(lookback * 1.6) + 30)
+        prices = read(conn, "SELECT date, ticker, close, adj_close FROM daily_prices WHERE date BETWEEN ? AND ?",
+                      [start, as_of])
+        scores = read(conn, "SELECT * FROM factor_scores WHERE date = ?", [as_of])
+        fundamentals = read(conn, "SELECT ticker, period_end, known_at, shares_outstanding FROM fundamentals_raw "
+                                  "WHERE known_at <= ?", [as_of])
+    desc = style_descriptors(prices, scores, fundamentals, as_of, beta_days=cfg.portfolio.beta_lookback_days)
+    desc = desc.filter(pl.col("mcap").is_finite() & (pl.col("mcap") > 0))
+    tickers = desc["ticker"].to_list()
+    dates, R = returns_matrix(prices, tickers, as_of, lookback)
+    try:
+        ex = exposures(desc["sector"], desc["mcap"], desc, styles=cfg.risk.style_factors, tickers=tickers)
+        model = estimate(R, ex, lookback=lookback)
+    except RiskModelError as err:
+        raise dg.Failure(f"risk_model {as_of}: {err}", allow_retries=False) from None
+    names = list(model.factor_names)
+    expo = pl.DataFrame({
+        "as_of": [as_of] * (len(tickers) * len(names)),
+        "ticker": np.repeat(tickers, len(names)), "factor": names * len(tickers),
+        "exposure": model.X.ravel(),
+    })
+    cov = pl.DataFrame({"as_of": [as_of] * len(names) ** 2, "factor_a": np.repeat(names, len(names)),
+                        "factor_b": names * len(names), "covariance": model.F.ravel()})
+    spec = pl.DataFrame({"as_of": [as_of] * len(tickers), "ticker": tickers, "specific_variance": model.D})
+    fret = pl.DataFrame({"as_of": [as_of] * (len(dates) * len(names)),
+                         "date": pl.Series([d for d in dates for _ in names], dtype=pl.Date),
+                         "factor": names * len(dates), "factor_return": model.factor_returns.ravel()})
+    with db.connect() as conn:
+        for schema, frame in ((RISK_EXPOSURES, expo), (RISK_FACTOR_COVARIANCE, cov),
+                              (RISK_SPECIFIC_VARIANCE, spec), (RISK_FACTOR_RETURNS, fret)):
+            replace_window(conn, schema, frame, as_of, as_of)
+    vols = pl.DataFrame({"factor": names, "annual_vol": np.sqrt(np.diag(model.F))}).sort("annual_vol",
+                                                                                      descending=True)
+    ew = np.full(len(tickers), 1.0 / len(tickers))
+    d = model.decompose(ew)
+    common = {"as_of": dg.MetadataValue.text(str(as_of)), "stocks": dg.MetadataValue.int(len(tickers)),
+              "factors": dg.MetadataValue.int(len(names)), "sessions": dg.MetadataValue.int(len(dates))}
+    yield dg.MaterializeResult(asset_key=RISK_EXPOSURES.name, metadata={**common, "rows": expo.height})
+    yield dg.MaterializeResult(asset_key=RISK_FACTOR_COVARIANCE.name, metadata={
+        **common, "factor_vols": dg.MetadataValue.md(preview_markdown(vols, n=len(names))),
+        "equal_weight_vol": dg.MetadataValue.float(float(d.sigma)),
+        "equal_weight_factor_share": dg.MetadataValue.float(float(d.factor_variance / d.total_variance)),
+    })
+    yield dg.MaterializeResult(asset_key=RISK_SPECIFIC_VARIANCE.name, metadata={
+        **common, "median_specific_vol": dg.MetadataValue.float(float(np.median(np.sqrt(model.D))))})
+    yield dg.MaterializeResult(asset_key=RISK_FACTOR_RETURNS.name, metadata={**common, "rows": fret.height})
+
+
+RISK_ASSETS = [risk_model]
