@@ -12,11 +12,8 @@ Targets: estimate <= 2 s; SLSQP / ours reported as a ratio (no target beyond "fa
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 
-from benchmarks.harness import Result, measure
+from benchmarks.harness import Result, measure_stages
 
 CHILD = r'''
 import json, os, statistics, time
@@ -77,10 +74,7 @@ json.dump(dict(names=n, sessions=T, factors=k, estimate_seconds=t_est, estimate_
 
 
 def run() -> Result:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "factor_model.json")
-        whole = measure(CHILD, {"BENCH_OUT": out})
-        stages = json.load(open(out)) if whole.returncode == 0 and os.path.exists(out) else {}
+    whole, stages = measure_stages(CHILD)
     nan = float("nan")
     est = stages.get("estimate_seconds", nan)
     ratio = stages.get("slsqp_baseline_seconds", nan) / est

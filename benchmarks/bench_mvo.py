@@ -10,11 +10,8 @@ scored on the same exact objective μᵀw − λwᵀΣw − cost(w − w₀). Ta
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 
-from benchmarks.harness import Result, measure
+from benchmarks.harness import Result, measure_stages
 
 CHILD = r'''
 import json, os, statistics, time, warnings
@@ -109,10 +106,7 @@ json.dump(dict(
 
 
 def run() -> Result:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "mvo.json")
-        whole = measure(CHILD, {"BENCH_OUT": out})
-        stages = json.load(open(out)) if whole.returncode == 0 and os.path.exists(out) else {}
+    whole, stages = measure_stages(CHILD)
     nan = float("nan")
     median = stages.get("resolve_median_seconds", nan)
     targets = {"resolve_median_seconds": 0.080}

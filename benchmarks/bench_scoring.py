@@ -11,11 +11,8 @@ Targets: score stage < 10 s, one date < 1 s, pandas / polars percentiles >= 20x.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 
-from benchmarks.harness import Result, measure
+from benchmarks.harness import Result, measure_stages
 
 CHILD = r'''
 import datetime as dt, json, os, statistics, time
@@ -79,10 +76,7 @@ json.dump(dict(
 
 
 def run() -> Result:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "scoring.json")
-        whole = measure(CHILD, {"BENCH_OUT": out, "POLARS_MAX_THREADS": "2"})
-        stages = json.load(open(out)) if whole.returncode == 0 and os.path.exists(out) else {}
+    whole, stages = measure_stages(CHILD, {"POLARS_MAX_THREADS": "2"})
     nan = float("nan")
     score_s = stages.get("score_stage_seconds", nan)
     one_s = stages.get("score_history_one_date_seconds", nan)

@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +40,17 @@ def measure(code: str, env: dict[str, str] | None = None) -> Measurement:
         return Measurement(float("nan"), float("nan"), proc.returncode or 1)
     _, wall, peak = line.split()
     return Measurement(float(wall), float(peak), 0)
+
+
+def measure_stages(code: str, env: dict[str, str] | None = None) -> tuple[Measurement, dict]:
+    """`measure` a child that also writes its own stage timings as JSON to the path in ``BENCH_OUT``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "stages.json")
+        whole = measure(code, {**(env or {}), "BENCH_OUT": out})
+        if whole.returncode != 0 or not os.path.exists(out):
+            return whole, {}
+        with open(out) as fh:
+            return whole, json.load(fh)
 
 
 @dataclass

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Optional
 
 import dagster as dg
-import duckdb
 import polars as pl
 
 from meridian_assets import calendar

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import polars as pl
 
+from meridian_assets.config import ScoringConfig
+
 DEFAULT_SOURCE = Path(__file__).resolve().parents[3] / "shared" / "realdata" / "prices" / "etf_index_daily.parquet"
 DEFAULT_OUT = Path(__file__).resolve().parent / "data" / "stress_shocks.json"
 
@@ -32,20 +34,8 @@ WINDOWS: dict[str, tuple[dt.date, dt.date]] = {
     "2022 Rate Hikes": (dt.date(2022, 1, 3), dt.date(2022, 10, 12)),
 }
 
-# GICS sector -> SPDR sector ETF (same mapping as `ScoringConfig.sector_etfs`).
-SECTOR_ETFS: dict[str, str] = {
-    "Communication Services": "XLC",
-    "Consumer Discretionary": "XLY",
-    "Consumer Staples": "XLP",
-    "Energy": "XLE",
-    "Financials": "XLF",
-    "Health Care": "XLV",
-    "Industrials": "XLI",
-    "Information Technology": "XLK",
-    "Materials": "XLB",
-    "Real Estate": "XLRE",
-    "Utilities": "XLU",
-}
+# GICS sector -> SPDR sector ETF: the one mapping, in configuration.
+SECTOR_ETFS: dict[str, str] = dict(ScoringConfig().sector_etfs)
 
 
 def window_return(closes: pl.DataFrame, start: dt.date, end: dt.date) -> float | None:
