@@ -13,14 +13,13 @@ from meridian_assets import calendar
 from meridian_assets.cli.runner import failures, prepare_instance, progress_logger, run_assets
 from meridian_assets.config import PROJECT_ROOT, MeridianConfig, get_config, meridian_home
 from meridian_assets.errors import MeridianError
-from meridian_assets.ingest.assets import INGEST_ASSETS
+from meridian_assets.ingest.assets import FETCHED_TABLES, INGEST_ASSETS
 from meridian_assets.ingest.jobs import FILINGS_ASSETS, THIRTEEN_F_ASSETS
 from meridian_assets.ingest.partitions import history_window, ingest_window
+from meridian_assets.risk.schemas import TABLES as RISK_TABLES
 from meridian_assets.summary import render_summary
 
-CONFIGURABLE = ("universe", "daily_prices", "corporate_actions", "fundamentals_raw", "sec_filings",
-                "insider_transactions", "institutional_holdings", "short_interest", "analyst_estimates",
-                "earnings_calendar", "earnings_transcripts", "macro_series")
+CONFIGURABLE = ("universe", *FETCHED_TABLES)  # the assets that take IngestConfig
 REAL_DATA_ASSETS = ("universe", "daily_prices", "run_log", "ingest_errors")
 
 
@@ -118,7 +117,7 @@ def run_demo(args: argparse.Namespace) -> int:
     return _risk_model(end, cfg)
 
 
-RISK_MODEL_ASSETS = ["risk_exposures", "risk_factor_covariance", "risk_specific_variance", "risk_factor_returns"]
+RISK_MODEL_ASSETS = list(RISK_TABLES)
 
 
 def _risk_model(end: dt.date, cfg: MeridianConfig) -> int:

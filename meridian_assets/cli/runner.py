@@ -13,8 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from meridian_assets.config import PROJECT_ROOT, meridian_home
-
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+from meridian_assets.ingest.partitions import RANGE_END, RANGE_START
 
 
 class _ProgressHandler(logging.Handler):

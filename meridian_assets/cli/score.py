@@ -16,10 +16,10 @@ from meridian_assets.cli.data import last_loaded_session
 from meridian_assets.cli.runner import failures, prepare_instance, progress_logger, run_assets
 from meridian_assets.config import get_config
 from meridian_assets.errors import MeridianError
+from meridian_assets.factors.assets import FACTOR_ASSETS
 from meridian_assets.summary import render_scoring_summary
 
-FACTOR_ASSET_NAMES = ["factor_scores", "scored_universe", "factor_returns", "crowding_correlations",
-                      "factor_tearsheet"]
+FACTOR_ASSET_NAMES = [k.to_user_string() for a in FACTOR_ASSETS for k in a.keys]
 
 
 def run_score(args: argparse.Namespace) -> int:

@@ -66,6 +66,20 @@ def _duck_type(t: pl.DataType) -> str:
     return "VARCHAR"
 
 
+# Stock (balance-sheet) items that cannot be negative; the data-quality rules check them.
+NON_NEGATIVE_BALANCE_ITEMS: tuple[str, ...] = (
+    "shares_outstanding",
+    "total_assets",
+    "current_assets",
+    "cash",
+    "receivables",
+    "inventory",
+    "total_liabilities",
+    "current_liabilities",
+    "long_term_debt",
+    "short_term_debt",
+)
+
 # Line items of fundamentals_raw: enough for the 24 ratios, the Piotroski F-score and the Altman Z-score.
 FUNDAMENTAL_ITEMS: tuple[str, ...] = (
     "revenue",
@@ -79,16 +93,7 @@ FUNDAMENTAL_ITEMS: tuple[str, ...] = (
     "income_tax",
     "net_income",
     "eps_diluted",
-    "shares_outstanding",
-    "total_assets",
-    "current_assets",
-    "cash",
-    "receivables",
-    "inventory",
-    "total_liabilities",
-    "current_liabilities",
-    "long_term_debt",
-    "short_term_debt",
+    *NON_NEGATIVE_BALANCE_ITEMS,
     "retained_earnings",
     "total_equity",
     "operating_cash_flow",

@@ -64,18 +64,7 @@ def _finite(cols: Iterable[str], name: str = "non_finite_value") -> list[Rule]:
     return [Rule(name, ~pl.col(c).is_finite(), "must be finite", field=c) for c in cols]
 
 
-_BALANCE_ITEMS = (
-    "shares_outstanding",
-    "total_assets",
-    "current_assets",
-    "cash",
-    "receivables",
-    "inventory",
-    "total_liabilities",
-    "current_liabilities",
-    "long_term_debt",
-    "short_term_debt",
-)
+_BALANCE_ITEMS = schemas.NON_NEGATIVE_BALANCE_ITEMS
 
 
 def _range_rules(table: str, df: pl.DataFrame) -> list[Rule]:
