@@ -382,6 +382,9 @@ class MeridianConfig(_Block):
     def halt_lock_path(self) -> Path:
         return self.home() / self.paths.halt_lock
 
+    def risk_state_path(self) -> Path:
+        return self.home() / self.paths.risk_state
+
     def files_root(self) -> Path:
         root = Path(self.files.root)
         return root if root.is_absolute() else (PROJECT_ROOT / root).resolve()

@@ -46,7 +46,7 @@ def test_state_mapping_and_payload():
     size_down = evaluate_values(0.02, 0.0, 0.02, {}, CFG)
     assert size_down.state is TradingState.REDUCING and size_down.size_multiplier == pytest.approx(0.70)
     force = evaluate_values(0.0, 0.0, 0.0, {"AAA": 0.031, "BBB": 0.02}, CFG)
-    assert force.state is TradingState.REDUCING and force.force_close == ("AAA",) and force.size_multiplier == 1.0
+    assert force.state is TradingState.ACTIVE and force.force_close == ("AAA",) and force.size_multiplier == 1.0
     close_all = evaluate_values(0.03, 0.03, 0.03, {}, CFG)
     assert close_all.state is TradingState.HALTED and not close_all.persistent_halt
     assert set(close_all.actions) == {BreakerAction.SIZE_DOWN, BreakerAction.CLOSE_ALL_TODAY}
@@ -64,9 +64,10 @@ def test_nav_series_figures_and_float_round_off_at_threshold():
     assert daily == pytest.approx(1 - 91.9 / 92.2)
     assert weekly == pytest.approx(1 - 91.9 / 96)
     assert dd == pytest.approx(0.081)
-    report = evaluate_breakers([100, 96, 94, 93, 92.5, 92.2, 91.9], {"AAA": 91.9 * 0.02}, CFG)
+    report = evaluate_breakers([100, 96, 94, 93, 92.5, 92.2, 91.9], {"AAA": -91.9 * 0.02, "BBB": -91.9 * 0.04,
+                                                                     "CCC": +91.9 * 0.05}, CFG)
     assert report.state is TradingState.HALTED and report.persistent_halt
-    assert BreakerAction.KILL_SWITCH in report.actions and BreakerAction.FORCE_CLOSE not in report.actions
+    assert BreakerAction.KILL_SWITCH in report.actions and report.force_close == ("BBB",)
     with pytest.raises(ValueError):
         evaluate_breakers([100.0, 0.0], {}, CFG)
 

@@ -9,6 +9,7 @@ highest-conviction changes first. If the whole rebalance fits, everything fills.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -26,6 +27,7 @@ class Trade:
     delta: float
     fill: float
     score_change: float
+    rejected: bool = False  # refused by the ``accept`` callback: not executed, no budget used
 
     @property
     def executed(self) -> float:
@@ -45,8 +47,13 @@ class TurnoverResult:
 
 
 def apply_turnover_budget(current, target, score_change, budget: float = 0.30,
-                          tickers: Sequence[str] | None = None) -> TurnoverResult:
+                          tickers: Sequence[str] | None = None, order: Sequence[int] | None = None,
+                          accept: Callable[[int, float], bool] | None = None) -> TurnoverResult:
     """Execute ``target − current`` within ``budget`` (Σ|Δw|), largest |score change| first.
+
+    ``order`` overrides the execution order (e.g. `balanced_order`, which keeps the ramp's net exposure on
+    course); names missing from it do not trade. ``accept(index, executed_delta)`` is asked before each trade
+    (e.g. the pre-trade veto); a refused trade is recorded with ``rejected=True`` and uses none of the budget.
 
     Returns the executed weights and the trades in execution order (names that do not trade are omitted).
     """
@@ -58,7 +65,7 @@ def apply_turnover_budget(current, target, score_change, budget: float = 0.30,
         raise DataError("rebalance", "weights must be finite and the budget >= 0", field="budget", value=budget)
     sc = np.nan_to_num(sc, nan=0.0)
     delta = tgt - cur
-    order = np.argsort(-np.abs(sc), kind="stable")
+    order = np.argsort(-np.abs(sc), kind="stable") if order is None else np.asarray(order, dtype=int)
     remaining = float(budget)
     weights = cur.copy()
     trades: list[Trade] = []
@@ -68,8 +75,37 @@ def apply_turnover_budget(current, target, score_change, budget: float = 0.30,
             continue
         size = abs(d)
         fill = 1.0 if size <= remaining else max(remaining, 0.0) / size
+        if accept is not None and fill > 0 and not accept(int(i), d * fill):
+            trades.append(Trade(int(i), None if tickers is None else tickers[i], d, 0.0, float(sc[i]), True))
+            continue
         remaining = remaining - size if fill == 1.0 else 0.0  # the crossing trade exhausts the budget
         weights[i] = cur[i] + d * fill
         trades.append(Trade(int(i), None if tickers is None else tickers[i], d, fill, float(sc[i])))
     executed = float(np.abs(weights - cur).sum())
     return TurnoverResult(weights=weights, trades=trades, turnover=executed, budget=float(budget))
+
+
+def balanced_order(current, target, score_change) -> list[int]:
+    """Largest |score change| first *within each direction*, interleaving net-raising (buy / cover) and
+    net-lowering (sell / short) trades so the running net exposure stays closest to the target's net.
+
+    Building a 20/20 book from cash, every long and short has the same |score change| (100 vs 0); a plain
+    sort would spend the budget on one side and leave the ramp all long, which the pre-trade net and beta
+    limits then refuse. Interleaving keeps each step near the target's balance.
+    """
+    cur, tgt = np.asarray(current, dtype=float), np.asarray(target, dtype=float)
+    sc = np.nan_to_num(np.asarray(score_change, dtype=float), nan=0.0)
+    delta = tgt - cur
+    up = sorted((i for i in range(len(delta)) if delta[i] > 0), key=lambda i: (-abs(sc[i]), i))
+    down = sorted((i for i in range(len(delta)) if delta[i] < 0), key=lambda i: (-abs(sc[i]), i))
+    net, goal = float(cur.sum()), float(tgt.sum())
+    out: list[int] = []
+    while up or down:
+        if up and down:
+            take_up = abs(net + delta[up[0]] - goal) <= abs(net + delta[down[0]] - goal)
+        else:
+            take_up = bool(up)
+        i = (up if take_up else down).pop(0)
+        net += delta[i]
+        out.append(i)
+    return out

@@ -1,6 +1,7 @@
-"""Layer-5 assets. So far: the factor risk model estimated as of the latest scored session."""
+"""Layer-5 assets: the factor risk model (as of the latest scored session) and the daily risk state."""
 
 import datetime as dt
+import json
 
 import dagster as dg
 import numpy as np
@@ -9,14 +10,18 @@ import polars as pl
 from meridian_assets.ingest.loading import preview_markdown
 from meridian_assets.risk.descriptors import returns_matrix, style_descriptors
 from meridian_assets.risk.factor_model import RiskModelError, estimate, exposures
+from meridian_assets.risk.halt_lock import HaltLock
+from meridian_assets.risk.inputs import load_risk_inputs, risk_as_of
 from meridian_assets.risk.schemas import (
-    RISK_EXPOSURES, RISK_FACTOR_COVARIANCE, RISK_FACTOR_RETURNS, RISK_SPECIFIC_VARIANCE,
+    RISK_EXPOSURES, RISK_FACTOR_COVARIANCE, RISK_FACTOR_RETURNS, RISK_SPECIFIC_VARIANCE, RISK_STATE,
 )
+from meridian_assets.risk.state import build_risk_state, write_json_atomic
 from meridian_assets.ingest.partitions import tagged_window
 from meridian_assets.storage import read, replace_window, table_exists
 from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings
 
 GROUP = "risk"
+RISK_MODEL_KEYS = [t.name for t in (RISK_EXPOSURES, RISK_FACTOR_COVARIANCE, RISK_SPECIFIC_VARIANCE, RISK_FACTOR_RETURNS)]
 
 
 def _as_of(context: dg.AssetExecutionContext, conn) -> dt.date:
@@ -99,4 +104,71 @@ def risk_model(context: dg.AssetExecutionContext, db: DuckDBStore, settings: Mer
     yield dg.MaterializeResult(asset_key=RISK_FACTOR_RETURNS.name, metadata={**common, "rows": fret.height})
 
 
-RISK_ASSETS = [risk_model]
+
+class RiskStateConfig(dg.Config):
+    """Run options of `risk_state` (the `meridian risk` flags)."""
+
+    stress: bool = True  # run the six stress scenarios
+
+
+def _previous_log(path) -> tuple[dict, ...]:
+    try:
+        return tuple(json.loads(path.read_text()).get("breaker_log", []))
+    except (OSError, ValueError, AttributeError):
+        return ()
+
+
+@dg.asset(group_name=GROUP, deps=["portfolio_positions", "portfolio_history", *RISK_MODEL_KEYS, "macro_series"],
+          pool=DUCKDB_POOL, kinds={"duckdb", "json"})
+def risk_state(context: dg.AssetExecutionContext, config: RiskStateConfig, db: DuckDBStore,
+               settings: MeridianSettings):
+    """The book's risk state today — losses, drawdown, circuit breakers and trading state, exposures, ex-ante
+    risk with MCTR, factor / correlation / tail-risk monitors and stress — also written to risk_state.json.
+    Its metadata is what the kill_switch_sensor reads."""
+    cfg = settings.get()
+    path = cfg.risk_state_path()
+    lock = HaltLock(cfg.halt_lock_path())
+    with db.connect() as conn:
+        as_of = risk_as_of(conn)
+        if as_of is None:
+            raise dg.Failure("risk_state: no prices and no book yet; load data first", allow_retries=False)
+        halt = lock.read() if lock.is_halted() else None
+        inputs = load_risk_inputs(conn, cfg, as_of, halt=halt, previous_log=_previous_log(path),
+                                  stress=config.stress)
+        doc, _ = build_risk_state(inputs, cfg.risk)
+        exp, dec = doc["exposures"], doc.get("decomposition", {})
+        row = pl.DataFrame([{
+            "as_of": as_of, "trading_state": doc["trading_state"], "halted": doc["halted"], "nav": doc.get("nav"),
+            "daily_return": doc.get("daily_return"), "weekly_return": doc.get("weekly_return"),
+            "drawdown": doc.get("drawdown"), "gross": exp["gross"], "net": exp["net"], "beta": exp["beta"],
+            "ex_ante_vol": dec.get("sigma"), "actions": ",".join(doc["breakers"]["actions"]),
+            "alerts": "\n".join(doc["alerts"]), "state_json": json.dumps(doc, default=str)}])
+        replace_window(conn, RISK_STATE, row, as_of, as_of)
+    write_json_atomic(path, doc)
+    actions = doc["breakers"]["actions"]
+    for a in doc["alerts"]:
+        context.log.warning(f"risk {as_of}: {a}")
+    metadata = {
+        "as_of": dg.MetadataValue.text(str(as_of)), "trading_state": dg.MetadataValue.text(doc["trading_state"]),
+        "halted": dg.MetadataValue.bool(doc["halted"]), "actions": dg.MetadataValue.text(",".join(actions)),
+        "kill_switch": dg.MetadataValue.bool("KILL_SWITCH" in actions),
+        "close_all_today": dg.MetadataValue.bool("CLOSE_ALL_TODAY" in actions),
+        "gross": dg.MetadataValue.float(exp["gross"]), "net": dg.MetadataValue.float(exp["net"]),
+        "positions": exp["positions"], "risk_state_json": dg.MetadataValue.path(str(path)),
+        "alerts": dg.MetadataValue.md("\n".join(f"- {a}" for a in doc["alerts"]) or "none"),
+    }
+    for key in ("nav", "drawdown", "daily_return", "weekly_return"):
+        if doc.get(key) is not None:
+            metadata[key] = dg.MetadataValue.float(float(doc[key]))
+    if exp["beta"] is not None:
+        metadata["beta"] = dg.MetadataValue.float(float(exp["beta"]))
+    if dec:
+        metadata["ex_ante_vol"] = dg.MetadataValue.float(dec["sigma"])
+        metadata["factor_risk_share"] = dg.MetadataValue.float(dec["factor_share"])
+    if doc["stress"]:
+        metadata["stress"] = dg.MetadataValue.md(preview_markdown(
+            pl.DataFrame(doc["stress"]).select("scenario", "long_pct", "short_pct", "total_pct", "total_pnl"), n=10))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+RISK_ASSETS = [risk_model, risk_state]

@@ -5,12 +5,17 @@
     daily loss    > 2.5%          1 - NAV_t / NAV_{t-1}          CLOSE_ALL_TODAY   HALTED (day-scoped)
     5-day loss    > 4%            1 - NAV_t / NAV_{t-5}          SIZE_DOWN 30%     REDUCING
     drawdown      > 8%            1 - NAV_t / max(NAV_0..t)      KILL_SWITCH       HALTED (persistent lock)
-    single name   > 3% of NAV     |position_i| / NAV_t           FORCE_CLOSE name  REDUCING
+    single name   > 3% of NAV     unrealized loss_i / NAV_t       FORCE_CLOSE name  (state unchanged)
 
 Every trigger fires *strictly above* its threshold: a value exactly at the threshold does not fire. Values
 within `AT_THRESHOLD_TOL` (1e-12) of a threshold count as "at" it, because NAV ratios carry float round-off
 (1 - 98.5/100 = 0.015000000000000013); anything 1e-9 above fires. Thresholds come from `RiskConfig`.
 The state is the most severe of the fired actions (HALTED > REDUCING > ACTIVE).
+
+The single-name trigger is read like its four siblings, as a *loss*: a position that has lost more than 3% of
+NAV (mark to market against its average cost) is force-closed. Read as position *size*, it would close every
+position the optimizer builds at its 5% cap. It acts on that name only: the rebalance targets it at zero
+and the pre-trade checks still allow the closing trade; the book's trading state is not changed by it.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ class BreakerAction(str, enum.Enum):
 
 _STATE_OF = {
     BreakerAction.SIZE_DOWN: TradingState.REDUCING,
-    BreakerAction.FORCE_CLOSE: TradingState.REDUCING,
+    BreakerAction.FORCE_CLOSE: TradingState.ACTIVE,
     BreakerAction.CLOSE_ALL_TODAY: TradingState.HALTED,
     BreakerAction.KILL_SWITCH: TradingState.HALTED,
 }
@@ -90,10 +95,11 @@ def evaluate_values(
     daily_loss: float,
     weekly_loss: float,
     drawdown: float,
-    position_weights: Mapping[str, float],
+    position_losses: Mapping[str, float],
     cfg: RiskConfig,
 ) -> BreakerReport:
-    """Evaluate the five triggers on already-computed values (losses positive, weights = |position| / NAV)."""
+    """Evaluate the five triggers on already-computed values (losses positive; ``position_losses`` = each
+    position's unrealized loss / NAV, positive = a loss)."""
     events: list[BreakerEvent] = []
     if fires(daily_loss, cfg.daily_loss_size_down):
         events.append(BreakerEvent("daily_loss_size_down", BreakerAction.SIZE_DOWN, daily_loss, cfg.daily_loss_size_down))
@@ -105,10 +111,10 @@ def evaluate_values(
         events.append(BreakerEvent("weekly_loss", BreakerAction.SIZE_DOWN, weekly_loss, cfg.weekly_loss_size_down))
     if fires(drawdown, cfg.drawdown_kill):
         events.append(BreakerEvent("drawdown", BreakerAction.KILL_SWITCH, drawdown, cfg.drawdown_kill))
-    for ticker, w in sorted(position_weights.items()):
-        if fires(abs(w), cfg.single_position_force_close):
+    for ticker, loss in sorted(position_losses.items()):
+        if fires(loss, cfg.single_position_force_close):
             events.append(
-                BreakerEvent("single_position", BreakerAction.FORCE_CLOSE, abs(w), cfg.single_position_force_close, ticker)
+                BreakerEvent("single_position", BreakerAction.FORCE_CLOSE, loss, cfg.single_position_force_close, ticker)
             )
     state = TradingState.ACTIVE
     for e in events:
@@ -128,9 +134,9 @@ def evaluate_values(
     )
 
 
-def evaluate_breakers(nav: Sequence[float], positions: Mapping[str, float], cfg: RiskConfig) -> BreakerReport:
-    """Evaluate the breakers from a daily NAV series (oldest first) and signed $ positions."""
+def evaluate_breakers(nav: Sequence[float], unrealized_pnl: Mapping[str, float], cfg: RiskConfig) -> BreakerReport:
+    """Evaluate the breakers from a daily NAV series (oldest first) and each position's unrealized P&L ($)."""
     daily, weekly, drawdown = nav_figures(nav)
     last = float(np.asarray(nav, dtype=float)[-1])
-    weights = {t: abs(v) / last for t, v in positions.items()}
-    return evaluate_values(daily, weekly, drawdown, weights, cfg)
+    losses = {t: -v / last for t, v in unrealized_pnl.items()}
+    return evaluate_values(daily, weekly, drawdown, losses, cfg)

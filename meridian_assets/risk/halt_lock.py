@@ -1,7 +1,8 @@
 """The persistent halt lock written by the kill switch (`MeridianConfig.halt_lock_path()`).
 
-A JSON file {reason, created_at, triggers}. Its presence alone means HALTED — an unreadable or corrupt file
-still halts (fail safe). Writes are atomic (temp file in the same directory, fsync, `os.replace`), so a reader
+A JSON file {reason, created_at, triggers, expires_on}. Its presence alone means HALTED — an unreadable or
+corrupt file still halts (fail safe) — except a day-scoped lock (CLOSE_ALL_TODAY writes ``expires_on`` = that
+session), which stops halting after that day. The kill switch's lock has no expiry. Writes are atomic (temp file in the same directory, fsync, `os.replace`), so a reader
 never sees half a lock. The lock outlives the process; only an explicit `clear()` removes it.
 """
 
@@ -20,21 +21,25 @@ class HaltRecord:
     reason: str
     created_at: str  # ISO-8601 UTC
     triggers: dict[str, float] = field(default_factory=dict)
+    expires_on: str | None = None  # ISO date: the last day a day-scoped halt applies; None = persistent
 
 
 class HaltLock:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
 
-    def write(self, reason: str, triggers: dict[str, float] | None = None) -> HaltRecord:
+    def write(self, reason: str, triggers: dict[str, float] | None = None,
+              expires_on: dt.date | None = None) -> HaltRecord:
         record = HaltRecord(
             reason=reason,
             created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             triggers={k: float(v) for k, v in (triggers or {}).items()},
+            expires_on=expires_on.isoformat() if expires_on else None,
         )
-        payload = json.dumps(
-            {"reason": record.reason, "created_at": record.created_at, "triggers": record.triggers}, indent=2
-        )
+        doc = {"reason": record.reason, "created_at": record.created_at, "triggers": record.triggers}
+        if record.expires_on:
+            doc["expires_on"] = record.expires_on
+        payload = json.dumps(doc, indent=2)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         try:
@@ -56,12 +61,24 @@ class HaltLock:
             return None
         try:
             doc = json.loads(raw)
-            return HaltRecord(str(doc["reason"]), str(doc["created_at"]), dict(doc.get("triggers", {})))
+            return HaltRecord(str(doc["reason"]), str(doc["created_at"]), dict(doc.get("triggers", {})),
+                              doc.get("expires_on"))
         except (ValueError, KeyError, TypeError):
             return HaltRecord(f"unreadable halt lock at {self.path}", "", {})
 
-    def is_halted(self) -> bool:
-        return self.path.exists()
+    def is_halted(self, today: dt.date | None = None) -> bool:
+        """True while the lock exists, unless it is day-scoped and ``today`` (default: today) is past its day."""
+        if not self.path.exists():
+            return False
+        record = self.read()
+        if record is None:
+            return False
+        if record.expires_on:
+            try:
+                return (today or dt.date.today()) <= dt.date.fromisoformat(record.expires_on)
+            except ValueError:
+                return True
+        return True
 
     def clear(self) -> bool:
         """Remove the lock; True if one was removed. The only way out of a kill-switch halt."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meridian_assets.ingest.schemas import Date, Float, Str, TableSchema
+from meridian_assets.ingest.schemas import Bool, Date, Float, Str, TableSchema
 
 RISK_EXPOSURES = TableSchema(
     name="risk_exposures",
@@ -37,3 +37,15 @@ RISK_FACTOR_RETURNS = TableSchema(
     not_null=("as_of", "date", "factor"),
 )
 TABLES = {t.name: t for t in (RISK_EXPOSURES, RISK_FACTOR_COVARIANCE, RISK_SPECIFIC_VARIANCE, RISK_FACTOR_RETURNS)}
+RISK_STATE = TableSchema(
+    name="risk_state",
+    columns={"as_of": Date, "trading_state": Str, "halted": Bool, "nav": Float, "daily_return": Float,
+             "weekly_return": Float, "drawdown": Float, "gross": Float, "net": Float, "beta": Float,
+             "ex_ante_vol": Float, "actions": Str, "alerts": Str, "state_json": Str},
+    key=("as_of",),
+    partition_column="as_of",
+    description="The daily risk state: trading state, losses and drawdown, exposures, ex-ante risk, breaker "
+                "actions and alerts, with the whole risk_state.json document.",
+    not_null=("as_of", "trading_state", "halted"),
+)
+TABLES[RISK_STATE.name] = RISK_STATE

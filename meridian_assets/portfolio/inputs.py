@@ -1,0 +1,179 @@
+"""What a rebalance reads from DuckDB, as of one session: scores, market statistics, the book, the risk model.
+
+Point in time: scores of ``as_of`` (the combined Layer-3 score when `combined_scores` has that session, else the
+quant composite; or a scored CSV given by the user), bars dated ≤ ``as_of``, earnings dates known by ``as_of``,
+the latest risk-model estimate dated ≤ ``as_of``, and the book replayed from the ledger up to ``as_of``. The
+breakers and tail-risk overlay are evaluated on that replayed NAV and on VIX / HY OAS known by ``as_of``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from meridian_assets.config import MeridianConfig
+from meridian_assets.errors import DataError
+from meridian_assets.factors.schemas import PARENTS
+from meridian_assets.portfolio.ledger import Replay, replay
+from meridian_assets.portfolio.market import market_stats
+from meridian_assets.portfolio.rebalance import RebalanceInputs, RiskModelInput
+from meridian_assets.risk.breakers import evaluate_breakers
+from meridian_assets.risk.descriptors import BENCHMARK, returns_matrix
+from meridian_assets.risk.monitors import tail_risk
+from meridian_assets.risk.pre_trade import TradingState
+from meridian_assets.storage import read, table_exists
+
+PRICE_DAYS = 200  # calendar days of bars: 120 sessions of covariance plus slack
+HY_OAS = "BAMLH0A0HYM2"
+
+
+@dataclass
+class BookContext:
+    """The inputs plus what the assets report beside them (parent scores, earnings dates, replay)."""
+
+    inputs: RebalanceInputs
+    parents: pl.DataFrame
+    next_earnings: dict[str, dt.date]
+    book: Replay
+    breaker_state: str
+
+
+def latest_scored_date(conn: duckdb.DuckDBPyConnection, on_or_before: dt.date | None = None) -> dt.date | None:
+    if not table_exists(conn, "factor_scores"):
+        return None
+    sql, params = "SELECT max(date) FROM factor_scores", []
+    if on_or_before:
+        sql, params = sql + " WHERE date <= ?", [on_or_before]
+    return conn.execute(sql, params).fetchall()[0][0]
+
+
+def scores_for(conn, as_of: dt.date, scored_csv: str | None = None) -> tuple[pl.DataFrame, str]:
+    """ticker, sector, score, long_flag, short_flag for ``as_of`` and the name of their source."""
+    if scored_csv:
+        path = Path(scored_csv)
+        if not path.exists():
+            raise DataError("scored_csv", f"{path} does not exist", field="path")
+        df = pl.read_csv(path, try_parse_dates=True)
+        col = next((c for c in ("combined_score", "composite") if c in df.columns), None)
+        missing = {"ticker", "sector"} - set(df.columns)
+        if col is None or missing:
+            raise DataError("scored_csv", f"{path} needs ticker, sector and composite or combined_score columns",
+                            field=", ".join(sorted(missing)) or "composite")
+        flags = {f: pl.col(f).cast(pl.Boolean) if f in df.columns else pl.lit(None, pl.Boolean)
+                 for f in ("long_flag", "short_flag")}
+        return df.select("ticker", "sector", score=pl.col(col).cast(pl.Float64), **flags), f"csv:{path.name}"
+    if table_exists(conn, "combined_scores"):
+        combined = read(conn, "SELECT ticker, sector, combined_score AS score, long_flag, short_flag "
+                              "FROM combined_scores WHERE date = ?", [as_of])
+        if combined.height:
+            return combined, "combined_scores"
+    quant = read(conn, "SELECT ticker, sector, composite AS score, long_flag, short_flag FROM factor_scores "
+                       "WHERE date = ?", [as_of])
+    return quant, "factor_scores"
+
+
+def ledger_until(conn, as_of: dt.date) -> pl.DataFrame:
+    if not table_exists(conn, "position_approvals"):
+        from meridian_assets.portfolio.schemas import POSITION_APPROVALS
+
+        return POSITION_APPROVALS.empty()
+    return read(conn, "SELECT * FROM position_approvals WHERE status = 'EXECUTED' AND date <= ?", [as_of])
+
+
+def replay_book(conn, as_of: dt.date, cfg: MeridianConfig, betas: dict[str, float] | None = None) -> Replay:
+    ledger = ledger_until(conn, as_of)
+    if ledger.is_empty():
+        return replay(ledger, pl.DataFrame(), pl.DataFrame(), cfg.portfolio.capital_base, as_of)
+    start = ledger["date"].min()
+    tickers = ledger["ticker"].unique().to_list()
+    actions = read(conn, "SELECT date, ticker, action, ratio, new_ticker FROM corporate_actions "
+                         "WHERE date BETWEEN ? AND ? AND known_at <= ?", [start, as_of, as_of]) \
+        if table_exists(conn, "corporate_actions") else pl.DataFrame(
+            schema={"date": pl.Date, "ticker": pl.Utf8, "action": pl.Utf8, "ratio": pl.Float64, "new_ticker": pl.Utf8})
+    renamed = actions.filter(pl.col("action") == "ticker_change")["new_ticker"].drop_nulls().to_list()
+    prices = read(conn, "SELECT date, ticker, close FROM daily_prices WHERE date BETWEEN ? AND ? AND ticker IN "
+                        "(SELECT unnest(?))", [start, as_of, tickers + renamed])
+    return replay(ledger, prices, actions, cfg.portfolio.capital_base, as_of, betas)
+
+
+def load_risk_model(conn, as_of: dt.date) -> RiskModelInput | None:
+    if not table_exists(conn, "risk_exposures"):
+        return None
+    est = conn.execute("SELECT max(as_of) FROM risk_exposures WHERE as_of <= ?", [as_of]).fetchall()[0][0]
+    if est is None:
+        return None
+    ex = read(conn, "SELECT ticker, factor, exposure FROM risk_exposures WHERE as_of = ?", [est])
+    wide = ex.pivot(on="factor", index="ticker", values="exposure").sort("ticker")
+    cov = read(conn, "SELECT factor_a, factor_b, covariance FROM risk_factor_covariance WHERE as_of = ?", [est])
+    names = [c for c in wide.columns if c != "ticker"]
+    pos = {n: i for i, n in enumerate(names)}
+    F = np.zeros((len(names), len(names)))
+    for a, b, c in cov.iter_rows():
+        F[pos[a], pos[b]] = c
+    spec = read(conn, "SELECT ticker, specific_variance FROM risk_specific_variance WHERE as_of = ?", [est])
+    wide = wide.join(spec, on="ticker", how="inner")
+    return RiskModelInput(tuple(wide["ticker"]), np.nan_to_num(wide.select(names).to_numpy()), F,
+                          wide["specific_variance"].to_numpy(), tuple(names))
+
+
+def overlays(conn, as_of: dt.date, book: Replay, cfg: MeridianConfig) -> tuple[TradingState, float, tuple[str, ...]]:
+    """(trading state, gross multiplier, names to force-close) from the breakers on the replayed NAV and the
+    tail-risk monitor on VIX / HY OAS known by ``as_of``."""
+    state, mult, force = TradingState.ACTIVE, 1.0, ()
+    if book.history.height:
+        nav = book.history.filter(pl.col("date") <= as_of)["nav"].to_list()
+        pnl = book.positions.select("ticker", pnl=pl.col("shares") * (pl.col("last_price") - pl.col("avg_cost")))
+        report = evaluate_breakers(nav, dict(pnl.iter_rows()), cfg.risk)
+        state, mult, force = report.state, report.size_multiplier, report.force_close
+    vix = conn.execute("SELECT close FROM daily_prices WHERE ticker = '^VIX' AND date <= ? ORDER BY date DESC "
+                       "LIMIT 1", [as_of]).fetchall()
+    oas = read(conn, "SELECT value FROM macro_series WHERE series_id = ? AND known_at <= ? ORDER BY date",
+               [HY_OAS, as_of]) if table_exists(conn, "macro_series") else pl.DataFrame({"value": []})
+    tail = tail_risk(vix[0][0] if vix else None, oas["value"].to_list() or None, cfg.risk)
+    return state, mult * tail.gross_multiplier, tuple(force)
+
+
+def load_rebalance_inputs(conn, as_of: dt.date, cfg: MeridianConfig, *, scored_csv: str | None = None,
+                          halted: bool = False) -> BookContext:
+    scores, source = scores_for(conn, as_of, scored_csv)
+    if scores.is_empty():
+        raise DataError("factor_scores", "no scores for this session; run `meridian score` first", date=as_of)
+    book = replay_book(conn, as_of, cfg)
+    held = book.positions["ticker"].to_list()
+    tickers = sorted(set(scores["ticker"]) | set(held))
+    prices = read(conn, "SELECT date, ticker, open, high, low, close, adj_close, volume FROM daily_prices "
+                        "WHERE date BETWEEN ? AND ? AND ticker IN (SELECT unnest(?))",
+                  [as_of - dt.timedelta(days=PRICE_DAYS), as_of, [*tickers, BENCHMARK]])
+    stats = market_stats(prices, tickers, as_of, adv_days=cfg.portfolio.adv_lookback_days,
+                         beta_days=cfg.portfolio.beta_lookback_days)
+    prev = conn.execute("SELECT max(as_of) FROM target_book WHERE as_of < ?", [as_of]).fetchall()[0][0] \
+        if table_exists(conn, "target_book") else None
+    prior = (read(conn, "SELECT ticker, composite AS prior_score FROM factor_scores WHERE date = ?", [prev])
+             if prev else pl.DataFrame(schema={"ticker": pl.Utf8, "prior_score": pl.Float64}))
+    earnings = read(conn, "SELECT ticker, min(earnings_date) AS next_earnings FROM earnings_calendar "
+                          "WHERE earnings_date >= ? AND known_at <= ? GROUP BY ticker", [as_of, as_of]) \
+        if table_exists(conn, "earnings_calendar") else pl.DataFrame(
+            schema={"ticker": pl.Utf8, "next_earnings": pl.Date})
+    held_info = book.positions.select("ticker", held_sector="sector")
+    candidates = (pl.DataFrame({"ticker": tickers}).join(scores, on="ticker", how="left")
+                  .join(held_info, on="ticker", how="left")
+                  .with_columns(sector=pl.coalesce("sector", "held_sector")).drop("held_sector")
+                  .join(stats, on="ticker", how="left").join(prior, on="ticker", how="left")
+                  .join(earnings, on="ticker", how="left")
+                  .with_columns(days_to_earnings=(pl.col("next_earnings") - pl.lit(as_of)).dt.total_days()))
+    parents = read(conn, "SELECT ticker, " + ", ".join(f"{p}_score AS {p}" for p in PARENTS)
+                   + " FROM factor_scores WHERE date = ?", [as_of])
+    names, R = tickers, returns_matrix(prices, tickers, as_of, cfg.portfolio.covariance_lookback_days)[1]
+    state, mult, force = overlays(conn, as_of, book, cfg)
+    nav = float(book.history["nav"][-1]) if book.history.height else cfg.portfolio.capital_base
+    positions = book.positions.select("ticker", "shares")
+    inputs = RebalanceInputs(as_of=as_of, nav=nav, candidates=candidates, positions=positions,
+                             risk_model=load_risk_model(conn, as_of), returns=(tuple(names), R), trading_state=state,
+                             halted=halted, gross_multiplier=mult, force_close=force, score_source=source)
+    next_earnings = dict(zip(candidates["ticker"], candidates["next_earnings"]))
+    return BookContext(inputs, parents, next_earnings, book, state.value)

@@ -1,0 +1,260 @@
+"""A rebalance proposal: books → optimizer → turnover budget → whole shares → costs → pre-trade veto.
+
+`propose_rebalance(inputs, cfg, method)` is pure: it reads nothing and writes nothing, so the what-if and the
+commit path (and a backtest) run the same code.
+
+1. Books: `selection.select_books` (20 LONG / 20 SHORT, topped up).
+2. Target weights over the books plus every held name (held names outside the books go to zero):
+   * ``mvo``: `mvo.optimize_mvo` with μ from the score, Σ from the Layer-5 factor model (``risk.feed_to_mvo``
+     and every name covered) else the 120-day Ledoit–Wolf sample covariance, costs in the objective and the
+     hard turnover budget. If only the turnover budget binds, the target is re-solved without it and the
+     budget step below ramps into it. Infeasible or a solver failure ⇒ warning + conviction-tilt.
+   * ``conviction``: `conviction.conviction_tilt` (tilts, sector-neutral, NAV / ADV / earnings caps, beta).
+3. Risk overlays from the trading state: the gross multiplier (breaker SIZE_DOWN × tail risk) scales the
+   target; names the breakers force-close target zero.
+4. `turnover.apply_turnover_budget`: largest |score change| first (within each direction, interleaved so the
+   ramp's net exposure tracks the target's: `turnover.balanced_order`), the crossing trade partially filled,
+   the rest DEFERRED (still in the target book, traded at a later rebalance).
+5. Whole shares toward zero (never more than the weight asks), cost per trade (commission + spread + impact, bps).
+6. Pre-trade veto on every trade as the budget reaches it, against the book as the trades accepted before it
+   leave it. A vetoed trade keeps its reasons and uses none of the budget.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from meridian_assets.config import MeridianConfig
+from meridian_assets.portfolio.conviction import conviction_tilt
+from meridian_assets.portfolio.costs import TransactionCost
+from meridian_assets.portfolio.errors import NumericalSolverError, ProgramInfeasible
+from meridian_assets.portfolio.market import sample_covariance
+from meridian_assets.portfolio.mvo import expected_returns, optimize_mvo
+from meridian_assets.portfolio.selection import select_books
+from meridian_assets.portfolio.turnover import apply_turnover_budget, balanced_order
+from meridian_assets.risk.pre_trade import BookState, MarketInfo, Trade, TradingState, check_trade
+
+NEUTRAL_SCORE = 50.0
+
+
+@dataclass(frozen=True)
+class RiskModelInput:
+    tickers: tuple[str, ...]
+    X: np.ndarray
+    F: np.ndarray
+    D: np.ndarray
+    factor_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RebalanceInputs:
+    """Everything a proposal reads, as of ``as_of``.
+
+    ``candidates``: one row per scored (or held) name: ticker, sector, score, prior_score, long_flag, short_flag,
+    price, adv_dollars, avg_range_pct, daily_vol, beta, days_to_earnings. ``positions``: ticker, shares (signed).
+    ``returns``: (tickers, T × n daily returns) for the sample-covariance fallback.
+    """
+
+    as_of: dt.date
+    nav: float
+    candidates: pl.DataFrame
+    positions: pl.DataFrame
+    risk_model: RiskModelInput | None = None
+    returns: tuple[tuple[str, ...], np.ndarray] | None = None
+    trading_state: TradingState = TradingState.ACTIVE
+    halted: bool = False
+    gross_multiplier: float = 1.0
+    force_close: tuple[str, ...] = ()
+    score_source: str = "factor_scores"
+
+
+@dataclass
+class Proposal:
+    rebalance_id: str
+    as_of: dt.date
+    method: str
+    requested_method: str
+    target: pl.DataFrame
+    trades: pl.DataFrame
+    warnings: list[str] = field(default_factory=list)
+    figures: dict[str, float | int | str] = field(default_factory=dict)
+
+
+def _action(current: int, delta: int) -> str:
+    if delta > 0:
+        return "COVER" if current < 0 else "BUY"
+    return "SELL" if current > 0 else "SHORT"
+
+
+def _covariance(inputs: RebalanceInputs, tickers: list[str], cfg: MeridianConfig, notes: list[str]):
+    rm = inputs.risk_model
+    if cfg.risk.feed_to_mvo and rm is not None:
+        pos = {t: i for i, t in enumerate(rm.tickers)}
+        missing = [t for t in tickers if t not in pos]
+        if not missing:
+            idx = [pos[t] for t in tickers]
+            return (rm.X[idx], rm.F, rm.D[idx]), "factor_model"
+        notes.append(f"risk model lacks {len(missing)} names ({', '.join(missing[:5])}); sample covariance used")
+    if inputs.returns is None:
+        raise ProgramInfeasible("no covariance: neither a risk model nor return history for the book")
+    names, R = inputs.returns
+    pos = {t: i for i, t in enumerate(names)}
+    cols = np.array([R[:, pos[t]] if t in pos else np.full(R.shape[0], np.nan) for t in tickers]).T
+    return sample_covariance(cols[-cfg.portfolio.covariance_lookback_days:]), "sample_covariance"
+
+
+def _target_weights(inputs, u: pl.DataFrame, L, S, cur, cfg: MeridianConfig, method: str, notes: list[str]):
+    """(weights over ``u``, method used, optimizer figures)."""
+    pc = cfg.portfolio
+    score = u["score"].fill_null(NEUTRAL_SCORE).to_numpy().astype(float)
+    beta = u["beta"].fill_null(1.0).fill_nan(1.0).to_numpy().astype(float)
+    sectors = u["sector"].fill_null("Unknown").to_numpy()
+    adv = u["adv_dollars"].fill_null(0.0).to_numpy().astype(float)
+    figures: dict = {}
+    if method == "mvo":
+        try:
+            sigma, source = _covariance(inputs, u["ticker"].to_list(), cfg, notes)
+            costs = TransactionCost.from_market(
+                u["avg_range_pct"].fill_null(0.02).to_numpy(), u["daily_vol"].fill_null(0.02).to_numpy(),
+                np.maximum(adv, 1.0), inputs.nav, pc)
+            mu = expected_returns(score, pc.expected_return_range)
+            kw = dict(turnover_budget=pc.turnover_budget)
+            try:
+                res = optimize_mvo(mu, sigma, beta, sectors, cur, costs, pc, L, S, turnover_mode="hard", **kw)
+            except ProgramInfeasible as err:
+                if err.binding != ("turnover",):
+                    raise
+                notes.append("turnover budget binds the optimizer: target solved without it, ramped by the budget")
+                res = optimize_mvo(mu, sigma, beta, sectors, cur, costs, pc, L, S, turnover_mode="off", **kw)
+            figures = {"solver": res.solver, "solve_ms": round(res.solve_seconds * 1e3, 2), "covariance": source,
+                       "ex_ante_vol": res.volatility, "expected_return": res.expected_return,
+                       "est_cost_bps_nav": 1e4 * res.costs["total"]}
+            return res.weights, "mvo", figures
+        except (ProgramInfeasible, NumericalSolverError) as err:
+            notes.append(f"MVO failed ({type(err).__name__}: {err}); fell back to conviction-tilt")
+    days = u["days_to_earnings"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+    res = conviction_tilt(score, L, S, sectors, beta, adv, pc, nav=inputs.nav, days_to_earnings=days)
+    figures = {"beta_before_neutralisation": res.beta_before, "short_scale": res.short_scale,
+               "earnings_halved": int(res.earnings_halved.sum()), "capped": int(res.capped.sum())}
+    return res.weights, "conviction", figures
+
+
+def rebalance_id(as_of: dt.date, method: str, target: dict[str, int], current: dict[str, int]) -> str:
+    h = hashlib.sha256(repr((sorted(target.items()), sorted(current.items()))).encode()).hexdigest()[:8]
+    return f"rb-{as_of:%Y%m%d}-{method}-{h}"
+
+
+def propose_rebalance(inputs: RebalanceInputs, cfg: MeridianConfig, method: str | None = None) -> Proposal:
+    pc = cfg.portfolio
+    requested = method or pc.optimize_method
+    notes: list[str] = []
+    books = select_books(inputs.candidates, pc.num_longs, pc.num_shorts)
+    if books.untradable:
+        notes.append(f"{len(books.untradable)} names without a price/volume/score left out")
+    held = {t: int(s) for t, s in zip(inputs.positions["ticker"], inputs.positions["shares"]) if int(s) != 0}
+    names = list(books.longs) + list(books.shorts) + sorted(set(held) - set(books.longs) - set(books.shorts))
+    u = pl.DataFrame({"ticker": names}).join(inputs.candidates, on="ticker", how="left")
+    if u["price"].is_null().any():
+        stale = u.filter(pl.col("price").is_null())["ticker"].to_list()
+        raise ProgramInfeasible(f"held names have no price on {inputs.as_of}: {', '.join(stale)}")
+    price = u["price"].to_numpy().astype(float)
+    cur_sh = np.array([held.get(t, 0) for t in names])
+    cur = cur_sh * price / inputs.nav
+    L = list(range(len(books.longs)))
+    S = list(range(len(books.longs), len(books.longs) + len(books.shorts)))
+    w, used, figures = _target_weights(inputs, u, L, S, cur, cfg, requested, notes)
+    if inputs.gross_multiplier < 1.0:
+        notes.append(f"risk overlay: target gross scaled by {inputs.gross_multiplier:.2f}")
+        w = w * inputs.gross_multiplier
+    for t in inputs.force_close:
+        if t in names:
+            w[names.index(t)] = 0.0
+            notes.append(f"{t}: force-closed by the single-position breaker")
+    target_sh = np.trunc(w * inputs.nav / price).astype(int)
+
+    score = u["score"].fill_null(NEUTRAL_SCORE).to_numpy().astype(float)
+    prior = u["prior_score"].fill_null(NEUTRAL_SCORE).to_numpy().astype(float)
+    change = score - prior
+    beta = u["beta"].fill_null(1.0).fill_nan(1.0).to_numpy().astype(float)
+    market = MarketInfo(
+        sector=dict(zip(names, u["sector"].fill_null("Unknown"))), beta=dict(zip(names, beta.tolist())),
+        adv_usd=dict(zip(names, u["adv_dollars"].fill_null(0.0).to_list())),
+        days_to_earnings={t: int(d) for t, d in zip(names, u["days_to_earnings"]) if d is not None})
+    book = {t: held[t] * float(price[names.index(t)]) for t in held}
+    attempted = np.zeros(len(names), dtype=int)
+    status, reason = ["HOLD"] * len(names), [""] * len(names)
+
+    def veto(i: int, executed_w: float) -> bool:
+        """Pre-trade check of the whole-share trade against the book as the accepted trades leave it."""
+        t, qty = names[i], int(np.trunc(executed_w * inputs.nav / price[i]))
+        attempted[i] = qty
+        if qty == 0:
+            return False
+        decision = check_trade(Trade(t, float(qty * price[i])),
+                               BookState(inputs.nav, dict(book), inputs.trading_state), market, cfg.risk,
+                               inputs.halted)
+        if decision.accepted:
+            book[t] = book.get(t, 0.0) + float(qty * price[i])
+            status[i] = "PROPOSED"
+        else:
+            status[i], reason[i] = "VETOED", "; ".join(d.message for d in decision.denials)
+        return decision.accepted
+
+    step_target = target_sh * price / inputs.nav
+    tv = apply_turnover_budget(cur, step_target, change, pc.turnover_budget, names,
+                               order=balanced_order(cur, step_target, change), accept=veto)
+    delta = np.where(np.array(status) == "PROPOSED", attempted, 0)
+    for tr in tv.trades:
+        i = tr.index
+        if status[i] == "PROPOSED" and tr.fill < 1.0:
+            reason[i] = f"partial: {tr.fill:.0%} of the wanted trade within the turnover budget"
+        elif status[i] == "HOLD" and target_sh[i] != cur_sh[i]:
+            status[i] = "DEFERRED"
+            reason[i] = f"turnover budget: {target_sh[i] - cur_sh[i]:+d} shares wait for a later rebalance"
+    step_sh = cur_sh + delta
+    shown = np.where(np.array(status) == "VETOED", attempted, delta)
+    cost_model = TransactionCost.from_market(
+        u["avg_range_pct"].fill_null(0.02).to_numpy(), u["daily_vol"].fill_null(0.02).to_numpy(),
+        np.maximum(u["adv_dollars"].fill_null(1.0).to_numpy(), 1.0), inputs.nav, pc)
+    est = cost_model.estimate(shown * price / inputs.nav)
+    notional = np.abs(shown * price)
+
+    target_map = {t: int(s) for t, s in zip(names, target_sh) if s != 0}
+    rid = rebalance_id(inputs.as_of, used, target_map, held)
+    side = np.where(w > 0, "LONG", np.where(w < 0, "SHORT", "FLAT"))
+    target = u.select("ticker", "sector", "score", "beta", "adv_dollars", "price").with_columns(
+        rebalance_id=pl.lit(rid), as_of=pl.lit(inputs.as_of), side=pl.Series(side),
+        expected_return=pl.Series(expected_returns(score, pc.expected_return_range)),
+        weight=pl.Series(w), target_shares=pl.Series(target_sh), method=pl.lit(used),
+    ).filter(pl.col("target_shares") != 0)
+    trades = pl.DataFrame({
+        "rebalance_id": rid, "as_of": inputs.as_of, "ticker": names, "sector": u["sector"],
+        "action": [_action(int(c), int(d) if d else int(tw - c)) for c, d, tw in zip(cur_sh, shown, target_sh)],
+        "side": side, "current_shares": cur_sh, "target_shares": step_sh, "delta_shares": shown, "price": price,
+        "notional": notional, "current_weight": cur, "target_weight": step_sh * price / inputs.nav, "score": score,
+        "score_change": change, "cost_bps": est.bps, "commission_bps": _bps(est.commission_frac, est.trade),
+        "spread_bps": _bps(est.spread_frac, est.trade), "impact_bps": _bps(est.impact_frac, est.trade),
+        "cost_dollars": est.dollars, "status": status, "reason": reason,
+    }).filter(pl.col("status") != "HOLD")
+    accepted = trades.filter(pl.col("status") == "PROPOSED")
+    long_w, short_w = float(w[w > 0].sum()), float(-w[w < 0].sum())
+    figures.update({
+        "longs": len(books.longs), "shorts": len(books.shorts), "topped_up_long": books.topped_up_long,
+        "topped_up_short": books.topped_up_short, "target_gross": long_w + short_w, "target_net": long_w - short_w,
+        "target_beta": float(beta @ w), "trades": accepted.height,
+        "vetoed": int((trades["status"] == "VETOED").sum()), "deferred": int((trades["status"] == "DEFERRED").sum()),
+        "turnover": float(np.abs(delta * price).sum() / inputs.nav), "turnover_budget": pc.turnover_budget,
+        "est_cost_dollars": float(accepted["cost_dollars"].sum()), "nav": inputs.nav,
+    })
+    return Proposal(rid, inputs.as_of, used, requested, target, trades, notes, figures)
+
+
+def _bps(frac: np.ndarray, trade: np.ndarray) -> np.ndarray:
+    notional = np.abs(trade)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(notional > 0, 1e4 * frac / notional, 0.0)
