@@ -173,6 +173,15 @@ def decide(trades: pl.DataFrame, decision: str, decided_by: str) -> pl.DataFrame
     return POSITION_APPROVALS.conform(pl.DataFrame(rows)) if rows else POSITION_APPROVALS.empty()
 
 
+def _latest_proposal(context) -> str:
+    """The rebalance id of the latest `target_book` materialization (this run's, when it proposed one)."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey(TARGET_BOOK.name))
+    rid = event and event.asset_materialization.metadata.get("rebalance_id")
+    if rid is None:
+        raise dg.Failure("position_approvals: no proposal yet; run `meridian portfolio --whatif`", allow_retries=False)
+    return rid.value
+
+
 @dg.asset(group_name=GROUP, deps=[REBALANCE_TRADES.name], pool=DUCKDB_POOL, kinds={"duckdb"})
 def position_approvals(context: dg.AssetExecutionContext, config: DecisionConfig, db: DuckDBStore,
                        settings: MeridianSettings):
@@ -185,8 +194,7 @@ def position_approvals(context: dg.AssetExecutionContext, config: DecisionConfig
         if not table_exists(conn, REBALANCE_TRADES.name):
             raise dg.Failure("position_approvals: no proposal yet; run `meridian portfolio --whatif`",
                              allow_retries=False)
-        rid = config.rebalance_id or conn.execute(
-            "SELECT rebalance_id FROM target_book ORDER BY as_of DESC, rebalance_id DESC LIMIT 1").fetchall()[0][0]
+        rid = config.rebalance_id or _latest_proposal(context)
         trades = read(conn, "SELECT * FROM rebalance_trades WHERE rebalance_id = ?", [rid])
         if trades.is_empty():
             raise dg.Failure(f"position_approvals: unknown rebalance {rid!r}", allow_retries=False)

@@ -217,6 +217,9 @@ def propose_rebalance(inputs: RebalanceInputs, cfg: MeridianConfig, method: str 
             status[i] = "DEFERRED"
             reason[i] = f"turnover budget: {target_sh[i] - cur_sh[i]:+d} shares wait for a later rebalance"
     step_sh = cur_sh + delta
+    sequence = np.full(len(names), len(names), dtype=int)
+    for k, tr in enumerate(tv.trades):
+        sequence[tr.index] = k
     shown = np.where(np.array(status) == "VETOED", attempted, delta)
     cost_model = TransactionCost.from_market(
         u["avg_range_pct"].fill_null(0.02).to_numpy(), u["daily_vol"].fill_null(0.02).to_numpy(),
@@ -239,8 +242,8 @@ def propose_rebalance(inputs: RebalanceInputs, cfg: MeridianConfig, method: str 
         "notional": notional, "current_weight": cur, "target_weight": step_sh * price / inputs.nav, "score": score,
         "score_change": change, "cost_bps": est.bps, "commission_bps": _bps(est.commission_frac, est.trade),
         "spread_bps": _bps(est.spread_frac, est.trade), "impact_bps": _bps(est.impact_frac, est.trade),
-        "cost_dollars": est.dollars, "status": status, "reason": reason,
-    }).filter(pl.col("status") != "HOLD")
+        "cost_dollars": est.dollars, "status": status, "reason": reason, "sequence": sequence,
+    }).filter(pl.col("status") != "HOLD").sort("sequence")
     accepted = trades.filter(pl.col("status") == "PROPOSED")
     long_w, short_w = float(w[w > 0].sum()), float(-w[w < 0].sum())
     figures.update({

@@ -31,11 +31,12 @@ REBALANCE_TRADES = TableSchema(
              "current_shares": Int, "target_shares": Int, "delta_shares": Int, "price": Float, "notional": Float,
              "current_weight": Float, "target_weight": Float, "score": Float, "score_change": Float,
              "cost_bps": Float, "commission_bps": Float, "spread_bps": Float, "impact_bps": Float,
-             "cost_dollars": Float, "status": Str, "reason": Str},
+             "cost_dollars": Float, "status": Str, "reason": Str, "sequence": Int},
     key=("rebalance_id", "ticker"),
     partition_column="as_of",
     description="Trades from the current book to the target within the turnover budget, with cost estimates and "
-                "the pre-trade decision (status PROPOSED, DEFERRED by the budget, or VETOED with its reason).",
+                "the pre-trade decision (status PROPOSED, DEFERRED by the budget, or VETOED with its reason); "
+                "`sequence` is the order they were checked in, the order to execute them.",
     not_null=("rebalance_id", "as_of", "ticker", "action", "delta_shares", "price", "status"),
 )
 PORTFOLIO_POSITIONS = TableSchema(

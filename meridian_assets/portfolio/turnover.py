@@ -87,7 +87,8 @@ def apply_turnover_budget(current, target, score_change, budget: float = 0.30,
 
 def balanced_order(current, target, score_change) -> list[int]:
     """Largest |score change| first *within each direction*, interleaving net-raising (buy / cover) and
-    net-lowering (sell / short) trades so the running net exposure stays closest to the target's net.
+    net-lowering (sell / short) trades so the running net exposure stays closest to the pro-rata path from the
+    current net to the target's (at 30% of the way through the turnover, 30% of the way to the target net).
 
     Building a 20/20 book from cash, every long and short has the same |score change| (100 vs 0); a plain
     sort would spend the budget on one side and leave the ramp all long, which the pre-trade net and beta
@@ -98,14 +99,19 @@ def balanced_order(current, target, score_change) -> list[int]:
     delta = tgt - cur
     up = sorted((i for i in range(len(delta)) if delta[i] > 0), key=lambda i: (-abs(sc[i]), i))
     down = sorted((i for i in range(len(delta)) if delta[i] < 0), key=lambda i: (-abs(sc[i]), i))
-    net, goal = float(cur.sum()), float(tgt.sum())
+    start, goal = float(cur.sum()), float(tgt.sum())
+    total = float(np.abs(delta).sum())
+    net, done = start, 0.0
     out: list[int] = []
+
+    def miss(i: int) -> float:  # distance from the pro-rata net after taking trade i
+        progress = (done + abs(delta[i])) / total
+        return abs(net + delta[i] - (start + (goal - start) * progress))
+
     while up or down:
-        if up and down:
-            take_up = abs(net + delta[up[0]] - goal) <= abs(net + delta[down[0]] - goal)
-        else:
-            take_up = bool(up)
+        take_up = (miss(up[0]) <= miss(down[0])) if up and down else bool(up)
         i = (up if take_up else down).pop(0)
         net += delta[i]
+        done += abs(delta[i])
         out.append(i)
     return out
