@@ -8,8 +8,9 @@ from meridian_assets.config import get_config, load_config
 from meridian_assets.factors import definitions as factors
 from meridian_assets.ingest import definitions as ingest
 from meridian_assets.pipeline import main_job
+from meridian_assets.portfolio import definitions as portfolio
 from meridian_assets.risk import definitions as risk
-from resources import DuckDBStore, MarketDataResource, MeridianSettings
+from resources import BrokerResource, DuckDBStore, MarketDataResource, MeridianSettings
 from schedules import SCHEDULES
 from sensors import SENSORS
 
@@ -21,6 +22,7 @@ def build_resources(config_path: str | None = None, database: str | None = None)
         "settings": settings,
         "db": DuckDBStore(database=database or str(cfg.database_path())),
         "market": MarketDataResource(settings=settings),
+        "broker": BrokerResource(settings=settings),
     }
 
 
@@ -30,6 +32,7 @@ def build_definitions(
     return dg.Definitions.merge(
         ingest.defs(),
         factors.defs(),
+        portfolio.defs(),
         risk.defs(),
         dg.Definitions(jobs=[main_job], schedules=SCHEDULES, sensors=SENSORS,
                        resources=build_resources(config_path, database), loggers=loggers),

@@ -1,12 +1,19 @@
-"""The main job: every layer's assets for a range of sessions, in one run (what `make demo` runs)."""
+"""The main job: every layer's data assets for a range of sessions, in one run (what `make demo` runs).
+
+Decisions and actions are not data and stay out of it: committing or approving a rebalance
+(`position_approvals`), the kill switch (`halt_lock`) and anything that talks to a broker or spends on an LLM
+have their own jobs.
+"""
 
 import dagster as dg
 
 from meridian_assets.ingest.partitions import trading_days
 
+NOT_IN_MAIN = dg.AssetSelection.assets("position_approvals", "halt_lock")
+
 main_job = dg.define_asset_job(
     "main_job",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - NOT_IN_MAIN,
     partitions_def=trading_days,
-    description="Layer 1 through the latest built layer for a range of sessions, as one run.",
+    description="Layer 1 through the risk state for a range of sessions, as one run.",
 )

@@ -1,6 +1,7 @@
 """Every ConfigurableResource Meridian uses."""
 
+from resources.broker import BrokerResource
 from resources.duckdb import DUCKDB_POOL, DuckDBStore
 from resources.settings import MarketDataResource, MeridianSettings
 
-__all__ = ["DUCKDB_POOL", "DuckDBStore", "MarketDataResource", "MeridianSettings"]
+__all__ = ["DUCKDB_POOL", "BrokerResource", "DuckDBStore", "MarketDataResource", "MeridianSettings"]

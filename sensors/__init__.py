@@ -1,3 +1,7 @@
 """Every sensor of the Meridian code location (sensors read Dagster's event log and files, never DuckDB)."""
 
-SENSORS: list = []
+from sensors.risk import kill_switch_sensor
+
+SENSORS: list = [kill_switch_sensor]
+
+__all__ = ["SENSORS", "kill_switch_sensor"]

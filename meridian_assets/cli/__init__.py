@@ -3,6 +3,9 @@
     meridian data [--start D] [--end D] [--no-filings] [--no-13f] [--forms 10-K,4] [--limit N] [--force]
     meridian demo [--real]
     meridian score [--start D] [--end D] [--ticker T] [--regime-weights] [--output PATH]
+    meridian portfolio --current | --whatif | --rebalance [--optimize-method mvo|conviction] [--scored-csv PATH]
+    meridian approve REBALANCE_ID [--reject]
+    meridian risk [--stress] [--tail-only] [--clear-halt]
     meridian summary
     meridian reset --halt|--state|--db|--all [--yes] [--dry-run]
 """
@@ -14,6 +17,7 @@ import datetime as dt
 import os
 import sys
 
+from meridian_assets.cli import portfolio
 from meridian_assets.errors import MeridianError
 
 
@@ -49,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--regime-weights", action="store_true", help="VIX-conditional composite weights for this run")
     s.add_argument("--output", help="also write the scored universe CSV to this path")
 
+    portfolio.add_parsers(sub)
     sub.add_parser("summary", help="print the tables, row counts and date ranges")
 
     r = sub.add_parser("reset", help="start fresh: four tiers, from the halt lock to everything")
@@ -76,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
             from meridian_assets.cli.score import run_score
 
             return run_score(args)
+        if args.command == "portfolio":
+            return portfolio.run_portfolio(args)
+        if args.command == "approve":
+            return portfolio.run_approve(args)
+        if args.command == "risk":
+            return portfolio.run_risk(args)
         if args.command == "summary":
             from meridian_assets.cli.data import print_summary
 

@@ -1,0 +1,173 @@
+"""Wiring: rebalance proposals, commits, the simulated book, the risk state and the kill switch on the
+40-name embedded market (ingested once per module) in tmp_path."""
+
+import datetime as dt
+import json
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from meridian_assets.definitions import build_definitions, build_resources
+from meridian_assets.factors.assets import FACTOR_ASSETS
+from meridian_assets.portfolio.schemas import PORTFOLIO_HISTORY, PORTFOLIO_POSITIONS
+from meridian_assets.risk.assets import risk_model
+from meridian_assets.risk.halt_lock import HaltLock
+from meridian_assets.risk.pre_trade import BookState, MarketInfo, Trade, VetoReason, check_trade
+from meridian_assets.storage import replace_all
+from resources import DuckDBStore
+from sensors.risk import kill_switch_sensor
+from tests.conftest import materialize_ingest, query, range_tags, write_config
+
+INGEST = (dt.date(2023, 1, 3), dt.date(2024, 3, 28))
+SCORE = (dt.date(2024, 2, 26), dt.date(2024, 3, 28))
+PROPOSAL = ["target_book", "rebalance_trades", "portfolio_factor_exposures"]
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory):
+    home = tmp_path_factory.mktemp("book")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MERIDIAN_HOME", str(home))
+    mp.setenv("DAGSTER_HOME", str(home / "dagster"))
+    (home / "dagster").mkdir()
+    cfg = write_config(home)
+    mp.setenv("MERIDIAN_CONFIG", str(cfg))
+    res = build_resources(str(cfg), str(home / "meridian.duckdb"))
+    assert materialize_ingest(res, *INGEST).success
+    assert dg.materialize([*FACTOR_ASSETS, risk_model], resources=res, tags=range_tags(*SCORE),
+                          instance=dg.DagsterInstance.ephemeral()).success
+    defs = build_definitions(str(cfg), str(home / "meridian.duckdb"))
+    yield home, defs
+    mp.undo()
+
+
+def run(defs, job, instance, **ops):
+    return defs.resolve_job_def(job).execute_in_process(
+        run_config={"ops": {k: {"config": v} for k, v in ops.items()}}, instance=instance)
+
+
+def metadata(result, key):
+    event = next(e for e in result.get_asset_materialization_events()
+                 if e.event_specific_data.materialization.asset_key == dg.AssetKey(key))
+    return {k: getattr(v, "value", v) for k, v in event.event_specific_data.materialization.metadata.items()}
+
+
+def test_whatif_commits_nothing_and_rebalances_build_the_book(market):
+    home, defs = market
+    db = home / "meridian.duckdb"
+    inst = dg.DagsterInstance.ephemeral()
+    whatif = run(defs, "rebalance_job", inst, rebalance_proposal={"as_of": "2024-02-26"})
+    rid = metadata(whatif, "target_book")["rebalance_id"]
+    assert rid.startswith("rb-20240226-")
+    assert "position_approvals" not in {r["table_name"] for r in query(
+        db, "SELECT table_name FROM information_schema.tables").iter_rows(named=True)}
+    for day in ("2024-02-26", "2024-03-04", "2024-03-11", "2024-03-18"):
+        res = run(defs, "rebalance_commit_job", inst, rebalance_proposal={"as_of": day, "optimize_method": "conviction"},
+                  position_approvals={"decision": "commit", "decided_by": "simulated"})
+        md = metadata(res, "position_approvals")
+        assert md["status"] == "EXECUTED" and md["as_of"] == day
+    ledger = query(db, "SELECT * FROM position_approvals")
+    trades = query(db, "SELECT * FROM rebalance_trades").filter(pl.col("rebalance_id").is_in(ledger["rebalance_id"]))
+    assert trades["rebalance_id"].n_unique() == 4 and rid not in ledger["rebalance_id"].to_list()
+    proposed = trades.filter(pl.col("status") == "PROPOSED")
+    assert ledger.filter(pl.col("status") == "EXECUTED").height >= proposed.height > 0
+    assert (trades.group_by("rebalance_id").agg(t=(pl.col("notional") * (pl.col("status") == "PROPOSED")).sum())
+            ["t"] <= 0.30 * 10_000_000 * 1.06).all()  # within the budget (NAV moves a little)
+    hist = query(db, "SELECT * FROM portfolio_history ORDER BY date")
+    assert hist["date"][0] == dt.date(2024, 2, 26) and hist["date"][-1] == dt.date(2024, 3, 28)
+    assert hist["gross"][-1] > hist["gross"][0] > 0  # the book ramps in over the rebalances
+    pos = query(db, "SELECT * FROM portfolio_positions")
+    net_shares = (ledger.filter(pl.col("status") == "EXECUTED")
+                  .with_columns(q=pl.when(pl.col("action").is_in(["BUY", "COVER"])).then(pl.col("shares"))
+                                .otherwise(-pl.col("shares"))).group_by("ticker").agg(pl.col("q").sum())
+                  .filter(pl.col("q") != 0))
+    splits = query(db, "SELECT count(*) n FROM corporate_actions WHERE date > '2024-02-26' AND action <> 'dividend'")
+    if splits["n"][0] == 0:  # without corporate actions the book is exactly the ledger's net shares
+        assert dict(pos.select("ticker", "shares").iter_rows()) == dict(net_shares.iter_rows())
+    state = json.loads((home / "risk_state.json").read_text())
+    assert state["as_of"] == "2024-03-28" and state["exposures"]["positions"] == pos.height
+    assert {"breakers", "decomposition", "top_mctr", "stress", "tail_risk", "correlation"} <= set(state)
+    rs = query(db, "SELECT * FROM risk_state")
+    assert rs["trading_state"][0] == state["trading_state"] and rs["halted"][0] is False
+    # re-committing the oldest proposal after later trades is refused (the book is never rewritten out of order)
+    first = trades.sort("as_of")["rebalance_id"][0]
+    late = defs.resolve_job_def("approve_rebalance_job").execute_in_process(
+        run_config={"ops": {"position_approvals": {"config": {"rebalance_id": first, "decision": "commit"}}}},
+        instance=inst, raise_on_error=False)
+    assert not late.success
+
+
+def seed_drawdown(home, drop: float):
+    """A book whose NAV fell `drop` from its peak, written straight into the state tables."""
+    days = [dt.date(2024, 3, d) for d in (18, 19, 20, 21, 22, 25, 26, 27, 28)]
+    nav = [10_000_000.0 * (1 - drop * i / (len(days) - 1)) for i in range(len(days))]
+    hist = pl.DataFrame({"date": days, "nav": nav, "beta": [0.05] * len(days), "gross": [1.5] * len(days)})
+    pos = pl.DataFrame({"ticker": ["AAA"], "sector": ["Energy"], "side": ["LONG"], "shares": [100],
+                        "avg_cost": [100.0], "entry_date": [days[0]], "last_price": [100.0],
+                        "market_value": [10_000.0], "weight": [0.001]})
+    with DuckDBStore(database=str(home / "meridian.duckdb")).connect() as conn:
+        replace_all(conn, PORTFOLIO_HISTORY, hist)
+        replace_all(conn, PORTFOLIO_POSITIONS, pos)
+
+
+def test_kill_switch_breach_launches_exactly_one_halt_and_every_check_denies(market, tmp_path):
+    home, defs = market
+    seed_drawdown(home, 0.10)
+    inst = dg.DagsterInstance.ephemeral()
+    lock = HaltLock(home / "risk_halt.lock")
+    lock.clear()
+    from meridian_assets.risk.assets import risk_state
+
+    res = dg.materialize([risk_state], resources=build_resources(), instance=inst)
+    md = metadata(res, "risk_state")
+    assert md["kill_switch"] is True and "KILL_SWITCH" in md["actions"] and md["drawdown"] > 0.08
+
+    # an order resting at the simulated venue, to be cancelled by the halt
+    from meridian_assets.execution.broker import OrderRequest, Side
+
+    broker = build_resources()["broker"]
+    client = broker.client()
+    client.submit_order(OrderRequest(client_order_id="rb-test-AAA-0-0", ticker="AAA", side=Side.BUY, qty=10,
+                                     limit_price=1.0))
+    assert len(client.open_orders()) == 1
+
+    ctx = dg.build_sensor_context(instance=inst, definitions=defs)
+    first = kill_switch_sensor(ctx)
+    assert isinstance(first, dg.RunRequest) and first.run_key == "halt:2024-03-28:KILL_SWITCH"
+    again = kill_switch_sensor(dg.build_sensor_context(instance=inst, cursor=ctx.cursor, definitions=defs))
+    assert isinstance(again, dg.SkipReason)
+    assert not lock.is_halted()
+
+    halt = defs.resolve_job_def("halt_job").execute_in_process(run_config=first.run_config, instance=inst)
+    hmd = metadata(halt, "halt_lock")
+    assert hmd["action"] == "KILL_SWITCH" and hmd["cancelled_orders"] == 1
+    assert client.open_orders() == []
+    # the lock survives a restart: a fresh reader in a fresh process sees it, with no expiry
+    reread = HaltLock(home / "risk_halt.lock")
+    assert reread.is_halted(dt.date(2030, 1, 1)) and "KILL_SWITCH" in reread.read().reason
+    market_info = MarketInfo(sector={"AAA": "Energy"}, beta={"AAA": 1.0}, adv_usd={"AAA": 1e12})
+    book = BookState(1e7, {"AAA": 1e4})
+    for notional in (1.0, -1.0, 5e3, -5e3, 1e5, -1e5, 4e5, -4e5):
+        d = check_trade(Trade("AAA", notional), book, market_info, build_resources()["settings"].get().risk,
+                        reread.is_halted())
+        assert VetoReason.TRADING_HALTED in d.reasons
+    assert check_trade(Trade("AAA", -1.0, is_cancel=True), book, market_info,
+                       build_resources()["settings"].get().risk, True).accepted
+    # the next risk state reports HALTED, the sensor does not halt twice for the same session
+    res2 = dg.materialize([risk_state], resources=build_resources(), instance=inst)
+    assert metadata(res2, "risk_state")["trading_state"] == "HALTED"
+    third = kill_switch_sensor(dg.build_sensor_context(instance=inst, cursor=ctx.cursor, definitions=defs))
+    assert isinstance(third, dg.RunRequest) and third.run_key == first.run_key  # same key: the daemon dedupes
+    lock.clear()
+
+
+def test_calm_book_does_not_halt(market):
+    home, defs = market
+    seed_drawdown(home, 0.01)
+    inst = dg.DagsterInstance.ephemeral()
+    from meridian_assets.risk.assets import risk_state
+
+    dg.materialize([risk_state], resources=build_resources(), instance=inst)
+    assert isinstance(kill_switch_sensor(dg.build_sensor_context(instance=inst, definitions=defs)), dg.SkipReason)
+    assert not HaltLock(home / "risk_halt.lock").is_halted()
