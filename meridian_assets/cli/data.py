@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import sys
 
+import dagster as dg
 import duckdb
 
 from meridian_assets import calendar
@@ -16,7 +18,6 @@ from meridian_assets.errors import MeridianError
 from meridian_assets.ingest.assets import FETCHED_TABLES, INGEST_ASSETS
 from meridian_assets.ingest.jobs import FILINGS_ASSETS, THIRTEEN_F_ASSETS
 from meridian_assets.ingest.partitions import history_window, ingest_window
-from meridian_assets.risk.schemas import TABLES as RISK_TABLES
 from meridian_assets.summary import render_summary
 
 CONFIGURABLE = ("universe", *FETCHED_TABLES)  # the assets that take IngestConfig
@@ -114,10 +115,10 @@ def run_demo(args: argparse.Namespace) -> int:
     rc = run_score(argparse.Namespace(start=score_start, end=end, ticker=None, regime_weights=False, output=None))
     if rc or args.real:  # the real-data folder has no fundamentals, so no market caps for the risk model
         return rc
-    return _risk_model(end, cfg)
+    return _risk_model(end, cfg) or _simulated_book(end, cfg)
 
 
-RISK_MODEL_ASSETS = list(RISK_TABLES)
+RISK_MODEL_ASSETS = ["risk_exposures", "risk_factor_covariance", "risk_specific_variance", "risk_factor_returns"]
 
 
 def _risk_model(end: dt.date, cfg: MeridianConfig) -> int:
@@ -138,6 +139,46 @@ def _risk_model(end: dt.date, cfg: MeridianConfig) -> int:
     print(f"=== Risk model as of {cov['as_of'].value}: {cov['stocks'].value} stocks, {cov['factors'].value} factors, "
           f"equal-weight book vol {cov['equal_weight_vol'].value:.1%} "
           f"({cov['equal_weight_factor_share'].value:.0%} from factors) ===")
+    return 0
+
+
+DEMO_REBALANCES = 12  # weekly rebalances of the simulated book before the last session
+DEMO_REBALANCE_EVERY = 5  # sessions
+
+
+def _simulated_book(end: dt.date, cfg: MeridianConfig) -> int:
+    """Run the simulated book: a rebalance committed every week over the last quarter (each its own run, each
+    seeing only what was known that day), then mark it to market and refresh the risk state."""
+    from meridian_assets.cli.portfolio import print_book
+    from meridian_assets.definitions import build_definitions
+
+    defs = build_definitions(config_path=os.environ.get("MERIDIAN_CONFIG"), loggers={"progress": progress_logger})
+    days = calendar.sessions(end - dt.timedelta(days=140), end)
+    dates = days[::-DEMO_REBALANCE_EVERY][:DEMO_REBALANCES][::-1]
+    print(f"Simulated book: {len(dates)} weekly rebalances {dates[0]}..{dates[-1]}", flush=True)
+    job = defs.resolve_job_def("rebalance_commit_job")
+    logging = {"loggers": {"progress": {"config": {"log_level": "WARNING"}}}}
+    for day in dates:
+        result = job.execute_in_process(
+            run_config={**logging, "ops": {"rebalance_proposal": {"config": {"as_of": day.isoformat()}},
+                                           "position_approvals": {"config": {"decision": "commit",
+                                                                             "decided_by": "simulated"}}}},
+            instance=prepare_instance(), tags={"meridian/source": "demo"}, raise_on_error=False,
+            asset_selection=[dg.AssetKey(k) for k in ("target_book", "rebalance_trades",
+                                                      "portfolio_factor_exposures", "position_approvals")])
+        if not result.success:
+            print("Rebalance did not complete:", file=sys.stderr)
+            for line in failures(result):
+                print(f"- {line}", file=sys.stderr)
+            return 1
+    result = defs.resolve_job_def("risk_check_job").execute_in_process(
+        run_config=logging, instance=prepare_instance(), tags={"meridian/source": "demo"}, raise_on_error=False)
+    if not result.success:
+        print("Risk check did not complete:\n" + "\n".join(failures(result)), file=sys.stderr)
+        return 1
+    print_book()
+    state = json.loads(cfg.risk_state_path().read_text())
+    print(f"Risk state: {state['trading_state']}; alerts: {'; '.join(state['alerts']) or 'none'}")
     return 0
 
 
