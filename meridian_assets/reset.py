@@ -3,8 +3,8 @@
 | tier    | removes                                                                                  | keeps |
 |---------|------------------------------------------------------------------------------------------|-------|
 | --halt  | the kill-switch halt lock                                                                | everything else |
-| --state | portfolio / risk / execution state tables, risk_state.json, the halt lock, generated letters, commentary, reports, attribution CSV and tear sheet | market data, scores, analysis cache, EDGAR and stress caches |
-| --db    | the DuckDB file, risk_state.json, the halt lock, everything under output/ but run.log      | EDGAR cache, stress cache, output/run.log, the Dagster instance |
+| --state | portfolio / risk / execution state tables, risk_state.json, the halt lock, the simulated venue, letters, commentary, reports, attribution CSV and tear sheet | market data, scores, analysis cache, EDGAR and stress caches |
+| --db    | the DuckDB file, risk_state.json, the halt lock, the simulated venue, output/ but run.log  | EDGAR cache, stress cache, output/run.log, the Dagster instance |
 | --all   | the whole Meridian home (database, caches, outputs, Dagster run history)                 | nothing |
 """
 
@@ -22,8 +22,8 @@ from meridian_assets.config import MeridianConfig
 Tier = Literal["halt", "state", "db", "all"]
 
 STATE_TABLES = (
-    "portfolio_positions", "portfolio_history", "position_approvals", "portfolio_factor_exposures",
-    "execution_fills", "short_availability",
+    "target_book", "rebalance_trades", "portfolio_positions", "portfolio_history", "position_approvals",
+    "portfolio_factor_exposures", "risk_state", "execution_fills", "short_availability",
 )
 STATE_OUTPUTS = ("letters", "commentary", "reports_*", "daily_attribution.csv", "tear_sheet_latest.md")
 
@@ -65,6 +65,7 @@ def reset_plan(tier: Tier, cfg: MeridianConfig) -> list[Action]:
         actions += [Action("drop_table", t) for t in STATE_TABLES if t in tables]
         file(risk_state)
         file(lock)
+        file(home / "broker")  # the simulated venue's orders and positions
         for pattern in STATE_OUTPUTS:
             for p in sorted(out.glob(pattern)) if out.exists() else []:
                 file(p)
@@ -73,6 +74,7 @@ def reset_plan(tier: Tier, cfg: MeridianConfig) -> list[Action]:
         file(db.with_suffix(db.suffix + ".wal"))
         file(risk_state)
         file(lock)
+        file(home / "broker")
         if out.exists():
             for p in sorted(out.iterdir()):
                 if p.name != "run.log":

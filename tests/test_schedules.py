@@ -54,3 +54,13 @@ def test_daily_scoring_follows_the_refresh_and_skips_holidays():
     req = daily_score_schedule.evaluate_tick(_ctx(dt.datetime(2024, 3, 5, 19, 15, tzinfo=NY))).run_requests
     assert len(req) == 1 and req[0].partition_key == "2024-03-05"
     assert not daily_score_schedule.evaluate_tick(_ctx(dt.datetime(2024, 12, 25, 19, 15, tzinfo=NY))).run_requests
+
+
+def test_daily_risk_check_follows_scoring_and_skips_holidays():
+    from schedules import daily_risk_schedule
+
+    assert daily_risk_schedule.cron_schedule == "45 19 * * 1-5"
+    req = daily_risk_schedule.evaluate_tick(_ctx(dt.datetime(2024, 3, 5, 19, 45, tzinfo=NY))).run_requests
+    assert [r.run_key for r in req] == ["risk-2024-03-05"]
+    assert daily_risk_schedule.job_name == "risk_check_job"
+    assert not daily_risk_schedule.evaluate_tick(_ctx(dt.datetime(2024, 12, 25, 19, 45, tzinfo=NY))).run_requests
