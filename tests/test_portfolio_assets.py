@@ -171,3 +171,28 @@ def test_calm_book_does_not_halt(market):
     dg.materialize([risk_state], resources=build_resources(), instance=inst)
     assert isinstance(kill_switch_sensor(dg.build_sensor_context(instance=inst, definitions=defs)), dg.SkipReason)
     assert not HaltLock(home / "risk_halt.lock").is_halted()
+
+
+def test_cli_portfolio_approve_and_risk(market, capsys):
+    from meridian_assets.cli import main
+
+    home, _ = market
+    assert main(["portfolio", "--whatif", "--as-of", "2024-03-25", "--optimize-method", "mvo"]) == 0
+    out = capsys.readouterr().out
+    assert "Proposal rb-20240325-mvo-" in out and "meridian approve" in out
+    rid = out.split("Proposal ", 1)[1].split(" ", 1)[0]
+    assert main(["approve", rid, "--by", "pm"]) == 0
+    ledger = query(home / "meridian.duckdb", f"SELECT * FROM position_approvals WHERE rebalance_id = '{rid}'")
+    assert set(ledger["status"]) <= {"APPROVED", "VETOED"} and "APPROVED" in set(ledger["status"])
+    assert set(ledger["decided_by"]) == {"pm"}
+    assert main(["portfolio", "--current"]) == 0
+    assert "Book on 2024-03-28" in capsys.readouterr().out
+    assert main(["risk", "--stress"]) == 0
+    out = capsys.readouterr().out
+    assert "=== Risk 2024-03-28" in out and "2008 Crisis" in out and "Short Squeeze" in out
+    assert main(["risk", "--tail-only"]) == 0
+    assert "Tail risk 2024-03-28: VIX" in capsys.readouterr().out
+    HaltLock(home / "risk_halt.lock").write("KILL_SWITCH test")
+    assert main(["risk", "--clear-halt"]) == 0
+    assert "Halt lock cleared (KILL_SWITCH test" in capsys.readouterr().out
+    assert not HaltLock(home / "risk_halt.lock").is_halted()
