@@ -196,3 +196,23 @@ def test_cli_portfolio_approve_and_risk(market, capsys):
     assert main(["risk", "--clear-halt"]) == 0
     assert "Halt lock cleared (KILL_SWITCH test" in capsys.readouterr().out
     assert not HaltLock(home / "risk_halt.lock").is_halted()
+
+
+def test_proposal_refuses_inputs_whose_latest_blocking_check_failed(market):
+    home, defs = market
+    inst = dg.DagsterInstance.ephemeral()
+    bad = dg.AssetCheckEvaluation(asset_key=dg.AssetKey("daily_prices"), check_name="valid", passed=False,
+                                  severity=dg.AssetCheckSeverity.ERROR,
+                                  description="daily_prices 2024-03-27 AAA close=-1.0 (must be > 0)")
+    inst.report_runless_asset_event(bad)
+    res = defs.resolve_job_def("rebalance_job").execute_in_process(
+        run_config={"ops": {"rebalance_proposal": {"config": {"as_of": "2024-03-27"}}}}, instance=inst,
+        raise_on_error=False)
+    assert not res.success
+    failure = next(e for e in res.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "daily_prices:valid failed" in failure.event_specific_data.error.message
+    assert "AAA close=-1.0" in failure.event_specific_data.error.message
+    good = dg.AssetCheckEvaluation(asset_key=dg.AssetKey("daily_prices"), check_name="valid", passed=True)
+    inst.report_runless_asset_event(good)
+    assert defs.resolve_job_def("rebalance_job").execute_in_process(
+        run_config={"ops": {"rebalance_proposal": {"config": {"as_of": "2024-03-27"}}}}, instance=inst).success

@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from meridian_assets.factors.schemas import PARENTS
+from meridian_assets.gates import require_clean_inputs
 from meridian_assets.ingest.loading import preview_markdown
 from meridian_assets.ingest.partitions import tagged_window
 from meridian_assets.portfolio.exposure import exposure_spreads, rebalance_advisories
@@ -87,6 +88,7 @@ def rebalance_proposal(context: dg.AssetExecutionContext, config: RebalanceConfi
     """Propose a rebalance on the latest scored session: 20/20 books, MVO (or conviction-tilt), risk overlays,
     30% turnover budget, whole shares, per-trade cost estimate and the pre-trade veto. Commits nothing."""
     cfg = settings.get()
+    require_clean_inputs(context, "rebalance_proposal")
     method = config.optimize_method or None
     if method not in (None, "mvo", "conviction"):
         raise dg.Failure(f"optimize_method must be mvo or conviction, got {method!r}", allow_retries=False)
