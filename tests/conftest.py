@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -26,6 +27,24 @@ def write_config(home: Path, **overrides) -> Path:
     path = home / "meridian.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
+
+
+@contextmanager
+def module_home(tmp_path_factory, name: str, **overrides):
+    """A Meridian home shared by a test module (env set for the module): yields (home, config path, resources)."""
+    from meridian_assets.definitions import build_resources
+
+    home = tmp_path_factory.mktemp(name)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MERIDIAN_HOME", str(home))
+    mp.setenv("DAGSTER_HOME", str(home / "dagster"))
+    (home / "dagster").mkdir()
+    cfg = write_config(home, **overrides)
+    mp.setenv("MERIDIAN_CONFIG", str(cfg))
+    try:
+        yield home, cfg, build_resources(str(cfg), str(home / "meridian.duckdb"))
+    finally:
+        mp.undo()
 
 
 @pytest.fixture

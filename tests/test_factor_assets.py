@@ -11,7 +11,7 @@ from meridian_assets.definitions import build_resources
 from meridian_assets.factors.assets import FACTOR_ASSETS
 from meridian_assets.factors.checks import FACTOR_CHECKS
 from meridian_assets.factors.schemas import ALL_SUB_FACTORS, PARENTS
-from tests.conftest import materialize_ingest, query, range_tags, write_config
+from tests.conftest import materialize_ingest, module_home, query, range_tags
 
 INGEST = (dt.date(2023, 1, 3), dt.date(2024, 3, 28))
 SCORE = (dt.date(2024, 2, 1), dt.date(2024, 3, 28))
@@ -19,19 +19,11 @@ SCORE = (dt.date(2024, 2, 1), dt.date(2024, 3, 28))
 
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory):
-    home = tmp_path_factory.mktemp("scored")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MERIDIAN_HOME", str(home))
-    mp.setenv("DAGSTER_HOME", str(home / "dagster"))
-    (home / "dagster").mkdir()
-    cfg = write_config(home)
-    mp.setenv("MERIDIAN_CONFIG", str(cfg))
-    res = build_resources(str(cfg), str(home / "meridian.duckdb"))
-    assert materialize_ingest(res, *INGEST).success
-    result = dg.materialize([*FACTOR_ASSETS, *FACTOR_CHECKS], resources=res, tags=range_tags(*SCORE),
-                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
-    yield home, result
-    mp.undo()
+    with module_home(tmp_path_factory, "scored") as (home, cfg, res):
+        assert materialize_ingest(res, *INGEST).success
+        result = dg.materialize([*FACTOR_ASSETS, *FACTOR_CHECKS], resources=res, tags=range_tags(*SCORE),
+                                instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+        yield home, result
 
 
 def test_factor_assets_materialize_and_checks_pass(scored):

@@ -17,7 +17,7 @@ from meridian_assets.risk.pre_trade import BookState, MarketInfo, Trade, VetoRea
 from meridian_assets.storage import replace_all
 from resources import DuckDBStore
 from sensors.risk import kill_switch_sensor
-from tests.conftest import materialize_ingest, query, range_tags, write_config
+from tests.conftest import materialize_ingest, module_home, query, range_tags
 
 INGEST = (dt.date(2023, 1, 3), dt.date(2024, 3, 28))
 SCORE = (dt.date(2024, 2, 26), dt.date(2024, 3, 28))
@@ -26,20 +26,11 @@ PROPOSAL = ["target_book", "rebalance_trades", "portfolio_factor_exposures"]
 
 @pytest.fixture(scope="module")
 def market(tmp_path_factory):
-    home = tmp_path_factory.mktemp("book")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MERIDIAN_HOME", str(home))
-    mp.setenv("DAGSTER_HOME", str(home / "dagster"))
-    (home / "dagster").mkdir()
-    cfg = write_config(home)
-    mp.setenv("MERIDIAN_CONFIG", str(cfg))
-    res = build_resources(str(cfg), str(home / "meridian.duckdb"))
-    assert materialize_ingest(res, *INGEST).success
-    assert dg.materialize([*FACTOR_ASSETS, risk_model], resources=res, tags=range_tags(*SCORE),
-                          instance=dg.DagsterInstance.ephemeral()).success
-    defs = build_definitions(str(cfg), str(home / "meridian.duckdb"))
-    yield home, defs
-    mp.undo()
+    with module_home(tmp_path_factory, "book") as (home, cfg, res):
+        assert materialize_ingest(res, *INGEST).success
+        assert dg.materialize([*FACTOR_ASSETS, risk_model], resources=res, tags=range_tags(*SCORE),
+                              instance=dg.DagsterInstance.ephemeral()).success
+        yield home, build_definitions(str(cfg), str(home / "meridian.duckdb"))
 
 
 def run(defs, job, instance, **ops):

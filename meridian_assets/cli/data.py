@@ -12,7 +12,7 @@ import dagster as dg
 import duckdb
 
 from meridian_assets import calendar
-from meridian_assets.cli.runner import failures, prepare_instance, progress_logger, run_assets
+from meridian_assets.cli.runner import failures, prepare_instance, progress_logger, report_failures, run_assets
 from meridian_assets.config import PROJECT_ROOT, MeridianConfig, get_config, meridian_home
 from meridian_assets.errors import MeridianError
 from meridian_assets.ingest.assets import FETCHED_TABLES, INGEST_ASSETS
@@ -127,11 +127,7 @@ def _risk_model(end: dt.date, cfg: MeridianConfig) -> int:
 
     defs = build_definitions(config_path=os.environ.get("MERIDIAN_CONFIG"), loggers={"progress": progress_logger})
     result = run_assets(defs, "main_job", RISK_MODEL_ASSETS, end, end, instance=prepare_instance())
-    problems = failures(result)
-    if problems or not result.success:
-        print("Risk model did not complete:", file=sys.stderr)
-        for line in problems:
-            print(f"- {line}", file=sys.stderr)
+    if report_failures(result, "Risk model"):
         return 1
     md = {e.event_specific_data.materialization.asset_key.to_user_string(): e.event_specific_data.materialization
           for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
@@ -166,15 +162,11 @@ def _simulated_book(end: dt.date, cfg: MeridianConfig) -> int:
             instance=prepare_instance(), tags={"meridian/source": "demo"}, raise_on_error=False,
             asset_selection=[dg.AssetKey(k) for k in ("target_book", "rebalance_trades",
                                                       "portfolio_factor_exposures", "position_approvals")])
-        if not result.success:
-            print("Rebalance did not complete:", file=sys.stderr)
-            for line in failures(result):
-                print(f"- {line}", file=sys.stderr)
+        if report_failures(result, f"Rebalance on {day}"):
             return 1
     result = defs.resolve_job_def("risk_check_job").execute_in_process(
         run_config=logging, instance=prepare_instance(), tags={"meridian/source": "demo"}, raise_on_error=False)
-    if not result.success:
-        print("Risk check did not complete:\n" + "\n".join(failures(result)), file=sys.stderr)
+    if report_failures(result, "Risk check"):
         return 1
     print_book()
     state = json.loads(cfg.risk_state_path().read_text())

@@ -87,3 +87,14 @@ def failures(result: dg.ExecuteInProcessResult) -> list[str]:
             msg = re.sub(r"^[\w.]+(Error|Failure|Exception): ", "", msg)
             lines.append(f"step {ev.step_key} failed: {msg}")
     return lines
+
+
+def report_failures(result: dg.ExecuteInProcessResult, what: str) -> bool:
+    """Print why a run did not complete (to stderr); True when it failed."""
+    problems = failures(result)
+    if not problems and result.success:
+        return False
+    print(f"{what} did not complete:", file=sys.stderr)
+    for line in problems:
+        print(f"- {line}", file=sys.stderr)
+    return True

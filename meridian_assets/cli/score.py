@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import duckdb
@@ -13,7 +12,7 @@ import polars as pl
 
 from meridian_assets import calendar
 from meridian_assets.cli.data import last_loaded_session
-from meridian_assets.cli.runner import failures, prepare_instance, progress_logger, run_assets
+from meridian_assets.cli.runner import prepare_instance, progress_logger, report_failures, run_assets
 from meridian_assets.config import get_config
 from meridian_assets.errors import MeridianError
 from meridian_assets.factors.assets import FACTOR_ASSETS
@@ -38,11 +37,7 @@ def run_score(args: argparse.Namespace) -> int:
     print(f"Scoring {start}..{end} ({len(calendar.sessions(start, end))} sessions)", flush=True)
     result = run_assets(defs, "factor_job", FACTOR_ASSET_NAMES, start, end, op_config=op_config,
                         instance=prepare_instance())
-    problems = failures(result)
-    if problems or not result.success:
-        print("Scoring did not complete:", file=sys.stderr)
-        for line in problems:
-            print(f"- {line}", file=sys.stderr)
+    if report_failures(result, "Scoring"):
         return 1
     csv = cfg.output_dir() / "scored_universe_latest.csv"
     print(render_scoring_summary(cfg))
