@@ -7,10 +7,11 @@ import dagster as dg
 from meridian_assets.config import get_config, load_config
 from meridian_assets.factors import definitions as factors
 from meridian_assets.ingest import definitions as ingest
+from meridian_assets.llm import definitions as analysis
 from meridian_assets.pipeline import main_job
 from meridian_assets.portfolio import definitions as portfolio
 from meridian_assets.risk import definitions as risk
-from resources import BrokerResource, DuckDBStore, MarketDataResource, MeridianSettings
+from resources import AnthropicResource, BrokerResource, DuckDBStore, MarketDataResource, MeridianSettings, OpenAIResource
 from schedules import SCHEDULES
 from sensors import SENSORS
 
@@ -23,6 +24,8 @@ def build_resources(config_path: str | None = None, database: str | None = None)
         "db": DuckDBStore(database=database or str(cfg.database_path())),
         "market": MarketDataResource(settings=settings),
         "broker": BrokerResource(settings=settings),
+        "anthropic": AnthropicResource(),
+        "openai": OpenAIResource(),
     }
 
 
@@ -32,6 +35,7 @@ def build_definitions(
     return dg.Definitions.merge(
         ingest.defs(),
         factors.defs(),
+        analysis.defs(),
         portfolio.defs(),
         risk.defs(),
         dg.Definitions(jobs=[main_job], schedules=SCHEDULES, sensors=SENSORS,

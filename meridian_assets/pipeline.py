@@ -9,7 +9,10 @@ import dagster as dg
 
 from meridian_assets.ingest.partitions import trading_days
 
-NOT_IN_MAIN = dg.AssetSelection.assets("position_approvals", "halt_lock")
+# The LLM analysts spend money: they run in analysis_job / `meridian analyze`; combined_scores (in main_job)
+# keeps blending their cached results.
+ANALYSTS = ("earnings_analysis", "filing_analysis", "risk_factor_analysis", "insider_analysis", "sector_analysis")
+NOT_IN_MAIN = dg.AssetSelection.assets("position_approvals", "halt_lock", *ANALYSTS)
 
 main_job = dg.define_asset_job(
     "main_job",

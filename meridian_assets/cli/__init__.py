@@ -3,6 +3,7 @@
     meridian data [--start D] [--end D] [--no-filings] [--no-13f] [--forms 10-K,4] [--limit N] [--force]
     meridian demo [--real]
     meridian score [--start D] [--end D] [--ticker T] [--regime-weights] [--output PATH]
+    meridian analyze [--estimate-cost] [--ticker T] [--sector S] [--force]
     meridian portfolio --current | --whatif | --rebalance [--optimize-method mvo|conviction] [--scored-csv PATH]
     meridian approve REBALANCE_ID [--reject]
     meridian risk [--stress] [--tail-only] [--clear-halt]
@@ -17,7 +18,7 @@ import datetime as dt
 import os
 import sys
 
-from meridian_assets.cli import portfolio
+from meridian_assets.cli import analyze, portfolio
 from meridian_assets.errors import MeridianError
 
 
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--regime-weights", action="store_true", help="VIX-conditional composite weights for this run")
     s.add_argument("--output", help="also write the scored universe CSV to this path")
 
+    analyze.add_parser(sub)
     portfolio.add_parsers(sub)
     sub.add_parser("summary", help="print the tables, row counts and date ranges")
 
@@ -81,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             from meridian_assets.cli.score import run_score
 
             return run_score(args)
+        if args.command == "analyze":
+            return analyze.run(args)
         if args.command == "portfolio":
             return portfolio.run_portfolio(args)
         if args.command == "approve":
