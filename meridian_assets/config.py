@@ -369,11 +369,32 @@ class RiskConfig(_Block):
 
 
 class ExecutorConfig(_Block):
-    limit_offset_pct: float = 0.001
-    chunk_max_adv_pct: float = 0.02
-    time_in_force_seconds: int = 120
-    poll_seconds: int = 5
-    max_retries: int = 3
+    limit_offset_pct: float = Field(0.001, ge=0, lt=0.1)
+    chunk_max_adv_pct: float = Field(0.02, gt=0, le=1)
+    time_in_force_seconds: int = Field(120, gt=0)
+    poll_seconds: int = Field(5, gt=0)
+    max_retries: int = Field(3, ge=0)
+
+
+class SimulatedVenueConfig(_Block):
+    """The simulated venue (`execution.broker: simulated`): its starting cash, borrow list and fill model.
+
+    A limit order trades against the embedded market's next bar: the quoted spread is
+    `spread_fraction_of_range` of the bar's high-low range, the impact per share is
+    `impact_coefficient` x range/close x sqrt(qty / volume) x price, and at most `max_participation` of the
+    bar's volume fills. Fills arrive in `fill_slices` equal slices, the first `fill_delay_seconds` after
+    acceptance and the last `fill_duration_seconds` later (0 and 0: filled at acceptance).
+    """
+
+    starting_cash: float = Field(10_000_000.0, gt=0)
+    spread_fraction_of_range: float = Field(0.05, ge=0)
+    impact_coefficient: float = Field(0.10, ge=0)
+    max_participation: float = Field(0.10, gt=0, le=1)
+    fill_delay_seconds: float = Field(5.0, ge=0)
+    fill_duration_seconds: float = Field(20.0, ge=0)
+    fill_slices: int = Field(2, ge=1)
+    not_shortable: tuple[str, ...] = ()
+    hard_to_borrow: tuple[str, ...] = ()
 
 
 class ExecutionConfig(_Block):
@@ -381,18 +402,33 @@ class ExecutionConfig(_Block):
     broker: Literal["simulated", "alpaca"] = "simulated"
     sync_on_startup: bool = True
     retries: RetryConfig = RetryConfig()
+    # 429s are ridden out longer than other transient errors (they say "slow down", not "broken")
+    rate_limit_retries: int = Field(10, ge=0)
+    # lookups by client order id that settle an ambiguous submit (timeout, 5xx, dropped connection)
+    order_lookup_attempts: int = Field(5, ge=1)
+    request_timeout_seconds: float = Field(10.0, gt=0)
     short_check_cache_days: int = 7
     executor: ExecutorConfig = ExecutorConfig()
-    max_requests_per_minute: int = 200
+    max_requests_per_minute: int = Field(200, ge=1, le=200)
     slippage_window_days: int = 30
     slippage_worst_n: int = 5
+    simulated: SimulatedVenueConfig = SimulatedVenueConfig()
 
 
 class FundIdentity(_Block):
+    """Who the LP letter and the weekly report are from."""
+
     name: str = "Meridian Capital Partners"
     domicile: str = "Delaware, USA"
     inception: dt.date = dt.date(2024, 1, 2)
     doc_id_prefix: str = "MCP-IM"
+    signatory: str = "Meridian Capital Partners, Investment Manager"
+    signatory_title: str = "On behalf of the General Partner"
+    compliance_footer: str = (
+        "This document is confidential and intended solely for the limited partners of the fund. It is not an "
+        "offer to sell or a solicitation of an offer to buy any security. Past performance is not indicative of "
+        "future results. Figures are unaudited and may be revised."
+    )
 
 
 class ReportingConfig(_Block):
@@ -409,7 +445,67 @@ class ReportingConfig(_Block):
     commentary_provider: Literal["anthropic", "openai"] = "anthropic"
     commentary_model: str = "claude-sonnet-4-6"
     commentary_cost_ceiling_usd: float = 5.0
+    commentary_max_context_bytes: int = Field(4096, ge=512)
+    llm_max_tokens: int = Field(1200, ge=100)
     fund: FundIdentity = FundIdentity()
+    # attribution: factor betas from OLS over the previous `attribution_window_days` sessions
+    attribution_window_days: int = Field(60, ge=10)
+    attribution_min_observations: int = Field(20, ge=5)
+    sector_relative_days: int = Field(90, ge=5)
+    turnover_windows_days: tuple[int, ...] = (30, 90)
+    cvar_confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    predictive_power_min_points: int = Field(5, ge=3)
+    # calendar days ending the report date: the CVaR-by-regime heatmap and the live-vs-sim chart
+    report_window_days: int = Field(90, ge=7)
+    capital_movement_snapshots: int = Field(14, ge=2)
+    capital_movement_top_n: int = Field(12, ge=1)
+    top_allocations: int = Field(10, ge=1)
+
+
+class MetaConfig(_Block):
+    """The meta layer: sleeve backtests, capital allocation across sleeves, sleeve decisions and the
+    config-change proposals (see `meridian_assets/meta`)."""
+
+    # backtests: sessions the weekly sleeve backtests cover, ending at the latest scored session
+    backtest_sessions: int = Field(252, ge=5)
+    # annual borrow fee charged daily on short market value (shorts the venue refuses are not filled)
+    borrow_rate: float = Field(0.005, ge=0, le=1)
+    # processes a sweep of sleeves runs in (1: in the calling process)
+    workers: int = Field(2, ge=1, le=32)
+    # sessions after a trade over which its forward return is measured (score buckets, veto impact)
+    forward_sessions: int = Field(5, ge=1, le=63)
+    # allocation: risk parity on the sleeves' covariance of daily returns with a CVaR penalty
+    allocation_lookback_sessions: int = Field(126, ge=20)
+    cvar_penalty: float = Field(0.5, ge=0)
+    cvar_confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    min_sleeve_weight: float = Field(0.05, ge=0, lt=1)
+    max_sleeve_weight: float = Field(0.60, gt=0, le=1)
+    promote_tilt: float = Field(0.25, ge=0, le=1)
+    # decisions: the last `live_sessions` of a sleeve's record are its live window, the rest its backtest
+    live_sessions: int = Field(63, ge=5)
+    min_live_sessions: int = Field(20, ge=5)
+    promote_sharpe: float = 1.0
+    kill_drawdown: float = Field(0.08, gt=0, lt=1)
+    kill_sharpe_gap: float = Field(2.0, gt=0)
+    retire_sharpe: float = 0.0
+    retire_correlation: float = Field(0.90, gt=0, le=1)
+    regime_min_sessions: int = Field(10, ge=2)
+    regime_sharpe_floor: float = -1.0
+    # proposals: evidence backtests cover the last `evidence_sessions`; fewer than the minimum is insufficient
+    evidence_sessions: int = Field(126, ge=5)
+    min_evidence_sessions: int = Field(60, ge=5)
+    cost_drag_max: float = Field(0.25, gt=0)
+    veto_rate_max: float = Field(0.20, gt=0, le=1)
+    drawdown_budget: float = Field(0.06, gt=0, lt=1)
+    auto_apply_min_confidence: float = Field(0.95, ge=0, le=1)
+    auto_apply_target_types: tuple[str, ...] = ("ALLOCATION_CONFIG",)
+    rationale_provider: Literal["anthropic", "openai"] = "anthropic"
+    rationale_model: str = "claude-haiku-4-5"
+    rationale_cost_ceiling_usd: float = Field(1.0, gt=0)
+    # information measures
+    entropy_bins: int = Field(20, ge=4)
+    mi_bins: int = Field(3, ge=2)
+    mi_permutations: int = Field(200, ge=0)
 
 
 # --------------------------------------------------------------------------------------------- root
@@ -432,6 +528,7 @@ class MeridianConfig(_Block):
     risk: RiskConfig = RiskConfig()
     execution: ExecutionConfig = ExecutionConfig()
     reporting: ReportingConfig = ReportingConfig()
+    meta: MetaConfig = MetaConfig()
 
     # ---- derived locations
     def home(self) -> Path:

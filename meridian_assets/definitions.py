@@ -10,6 +10,7 @@ from meridian_assets.ingest import definitions as ingest
 from meridian_assets.llm import definitions as analysis
 from meridian_assets.pipeline import main_job
 from meridian_assets.portfolio import definitions as portfolio
+from meridian_assets.reporting import definitions as reporting
 from meridian_assets.risk import definitions as risk
 from resources import AnthropicResource, BrokerResource, DuckDBStore, MarketDataResource, MeridianSettings, OpenAIResource
 from schedules import SCHEDULES
@@ -38,6 +39,7 @@ def build_definitions(
         analysis.defs(),
         portfolio.defs(),
         risk.defs(),
+        reporting.defs(),
         dg.Definitions(jobs=[main_job], schedules=SCHEDULES, sensors=SENSORS,
                        resources=build_resources(config_path, database), loggers=loggers),
     )

@@ -2,12 +2,13 @@
 
 Decisions and actions are not data and stay out of it: committing or approving a rebalance
 (`position_approvals`), the kill switch (`halt_lock`) and anything that talks to a broker or spends on an LLM
-have their own jobs.
+have their own jobs. The weekly documents are weekly-partitioned and run in `weekly_report_job`.
 """
 
 import dagster as dg
 
 from meridian_assets.ingest.partitions import trading_days
+from meridian_assets.reporting.jobs import WEEKLY_PARTITIONED_ASSETS
 
 # The LLM analysts spend money: they run in analysis_job / `meridian analyze`; combined_scores (in main_job)
 # keeps blending their cached results.
@@ -16,7 +17,7 @@ NOT_IN_MAIN = dg.AssetSelection.assets("position_approvals", "halt_lock", *ANALY
 
 main_job = dg.define_asset_job(
     "main_job",
-    selection=dg.AssetSelection.all() - NOT_IN_MAIN,
+    selection=dg.AssetSelection.all() - NOT_IN_MAIN - WEEKLY_PARTITIONED_ASSETS,
     partitions_def=trading_days,
     description="Layer 1 through the risk state for a range of sessions, as one run.",
 )

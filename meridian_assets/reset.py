@@ -18,14 +18,15 @@ from typing import Literal
 import duckdb
 
 from meridian_assets.config import MeridianConfig
+from meridian_assets.reporting.schemas import TABLES as REPORTING_TABLES
 
 Tier = Literal["halt", "state", "db", "all"]
 
 STATE_TABLES = (
     "target_book", "rebalance_trades", "portfolio_positions", "portfolio_history", "position_approvals",
-    "portfolio_factor_exposures", "risk_state", "execution_fills", "short_availability",
+    "portfolio_factor_exposures", "risk_state", "execution_fills", "short_availability", *REPORTING_TABLES,
 )
-STATE_OUTPUTS = ("letters", "commentary", "reports_*", "daily_attribution.csv", "tear_sheet_latest.md")
+STATE_OUTPUTS = ("letters", "commentary", "reports", "reports_*", "daily_attribution.csv", "tear_sheet_latest.md")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@
     meridian portfolio --current | --whatif | --rebalance [--optimize-method mvo|conviction] [--scored-csv PATH]
     meridian approve REBALANCE_ID [--reject]
     meridian risk [--stress] [--tail-only] [--clear-halt]
+    meridian report --daily | --weekly | --tearsheet | --letter [--force] | --commentary [--as-of D]
     meridian summary
     meridian reset --halt|--state|--db|--all [--yes] [--dry-run]
 """
@@ -18,7 +19,7 @@ import datetime as dt
 import os
 import sys
 
-from meridian_assets.cli import analyze, portfolio
+from meridian_assets.cli import analyze, portfolio, report
 from meridian_assets.errors import MeridianError
 
 
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     analyze.add_parser(sub)
     portfolio.add_parsers(sub)
+    report.add_parser(sub)
     sub.add_parser("summary", help="print the tables, row counts and date ranges")
 
     r = sub.add_parser("reset", help="start fresh: four tiers, from the halt lock to everything")
@@ -91,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             return portfolio.run_approve(args)
         if args.command == "risk":
             return portfolio.run_risk(args)
+        if args.command == "report":
+            return report.run(args)
         if args.command == "summary":
             from meridian_assets.cli.data import print_summary
 

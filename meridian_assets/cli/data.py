@@ -115,7 +115,11 @@ def run_demo(args: argparse.Namespace) -> int:
     rc = run_score(argparse.Namespace(start=score_start, end=end, ticker=None, regime_weights=False, output=None))
     if rc or args.real:  # the real-data folder has no fundamentals, so no market caps for the risk model
         return rc
-    return _risk_model(end, cfg) or _simulated_book(end, cfg)
+    if _risk_model(end, cfg) or _simulated_book(end, cfg):
+        return 1
+    from meridian_assets.cli.report import run_reports
+
+    return run_reports(["daily", "weekly"])
 
 
 RISK_MODEL_ASSETS = ["risk_exposures", "risk_factor_covariance", "risk_specific_variance", "risk_factor_returns"]

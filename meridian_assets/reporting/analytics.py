@@ -1,0 +1,120 @@
+"""Each Layer-7 table computed from `ReportInputs`: the glue between the loaders and the maths modules.
+
+Assets call these and write the result; the weekly report and the benchmark call them too, so every number
+in a document is computed by the same function as the table it comes from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+
+from meridian_assets.config import MeridianConfig
+from meridian_assets.reporting import attribution as attr
+from meridian_assets.reporting import positions as pos
+from meridian_assets.reporting import regimes
+from meridian_assets.reporting.inputs import ReportInputs
+from meridian_assets.reporting.live_vs_sim import live_vs_sim, simulate_target_books
+from meridian_assets.reporting.schemas import POSITION_ATTRIBUTION
+from meridian_assets.reporting.sector_relative import sector_relative_alpha
+from meridian_assets.reporting.turnover_tax import turnover_and_tax
+from meridian_assets.reporting.win_loss import win_loss_table
+
+
+def ledger(inputs: ReportInputs) -> pl.DataFrame:
+    return pos.executed_ledger(inputs.approvals, inputs.actions, inputs.prices)
+
+
+def book_returns(inputs: ReportInputs) -> pl.DataFrame:
+    """``(date, nav, beta, ret)`` of the book: the sessions with a defined return (for statistics)."""
+    return attr.book_returns(inputs.history, defined_only=True)
+
+
+def spy_returns(inputs: ReportInputs) -> pl.DataFrame:
+    return attr.benchmark_returns(inputs.prices, [attr.SPY]).select("date", "ret")
+
+
+def daily_attribution(inputs: ReportInputs, cfg: MeridianConfig) -> pl.DataFrame:
+    rc = cfg.reporting
+    dates = inputs.history["date"].to_list()
+    splits = inputs.actions.filter(pl.col("action") == "split")
+    holdings = pos.holdings_history(ledger(inputs), inputs.prices, dates, splits)
+    return attr.attribute(inputs.history, holdings, inputs.prices, inputs.factor_returns, cfg.scoring.sector_etfs,
+                          window=rc.attribution_window_days, min_observations=rc.attribution_min_observations)
+
+
+def open_positions(inputs: ReportInputs) -> pl.DataFrame:
+    """Open positions marked at ``as_of`` with signed weights of NAV (from `portfolio_positions`, or from the
+    ledger's open lots when that table is empty)."""
+    if inputs.positions.height:
+        marked = pos.mark_open_positions(inputs.positions, inputs.prices, inputs.as_of)
+    else:
+        marked = pos.open_lots_frame(pos.match_lots(ledger(inputs), "lifo").open_lots, inputs.prices, inputs.as_of)
+    nav = float(inputs.history["nav"][-1]) if inputs.history.height else None
+    return marked.with_columns(
+        (pl.col("shares") * pl.col("exit_price") / nav).alias("weight") if nav else pl.lit(None, pl.Float64)
+        .alias("weight"))
+
+
+def position_attribution(inputs: ReportInputs) -> pl.DataFrame:
+    """OPEN rows (marked to market) and CLOSED round trips (LIFO) as of ``as_of``."""
+    trips = pos.round_trips(ledger(inputs))
+    opened = open_positions(inputs)
+    frame = pl.concat([
+        opened.with_columns(pl.lit("OPEN").alias("kind")),
+        trips.with_columns(pl.lit("CLOSED").alias("kind")),
+    ], how="diagonal_relaxed")
+    return POSITION_ATTRIBUTION.conform(frame.with_columns(pl.lit(inputs.as_of).alias("as_of")))
+
+
+def predictive_power(position_rows: pl.DataFrame, cfg: MeridianConfig) -> pos.PredictivePower:
+    return pos.predictive_power(position_rows, cfg.reporting.predictive_power_min_points)
+
+
+def win_loss(position_rows: pl.DataFrame, inputs: ReportInputs, cfg: MeridianConfig) -> pl.DataFrame:
+    rc = cfg.reporting
+    closed = position_rows.filter(pl.col("kind") == "CLOSED")
+    return win_loss_table(closed, inputs.prices, inputs.as_of, rc.holding_buckets_days, rc.vix_low, rc.vix_high)
+
+
+def sector_relative(inputs: ReportInputs, cfg: MeridianConfig) -> pl.DataFrame:
+    return sector_relative_alpha(open_positions(inputs), inputs.prices, cfg.scoring.sector_etfs, inputs.as_of,
+                                 cfg.reporting.sector_relative_days)
+
+
+def turnover(inputs: ReportInputs, cfg: MeridianConfig) -> pl.DataFrame:
+    rc = cfg.reporting
+    return turnover_and_tax(ledger(inputs), inputs.history, inputs.as_of, rc.turnover_windows_days,
+                            rc.turnover_annualisation, cfg.portfolio.turnover_budget, rc.short_term_tax_rate,
+                            rc.long_term_tax_rate)
+
+
+def report_window(as_of: dt.date, cfg: MeridianConfig) -> tuple[dt.date, dt.date]:
+    """The date window of the regime heatmap and the live-vs-sim chart ending ``as_of``."""
+    return as_of - dt.timedelta(days=cfg.reporting.report_window_days - 1), as_of
+
+
+def labelled_returns(inputs: ReportInputs, cfg: MeridianConfig, start: dt.date, end: dt.date) -> pl.DataFrame:
+    rc = cfg.reporting
+    book = book_returns(inputs).select("date", "ret")
+    vix = regimes.vix_regimes(inputs.prices, rc.vix_low, rc.vix_high)
+    market = regimes.market_regimes(cfg, start, end)
+    return regimes.label_sessions(book, vix, market)
+
+
+def cvar_by_regime(inputs: ReportInputs, cfg: MeridianConfig, start: dt.date, end: dt.date) -> pl.DataFrame:
+    labelled = labelled_returns(inputs, cfg, start, end)
+    return regimes.cvar_by_regime(labelled, start, end, cfg.reporting.cvar_confidence)
+
+
+def live_vs_simulated(inputs: ReportInputs, start: dt.date, end: dt.date) -> pl.DataFrame:
+    sim = simulate_target_books(inputs.target_book, inputs.prices, end)
+    live = book_returns(inputs).select("date", "ret")
+    first = inputs.history["date"].min() if inputs.history.height else start
+    return live_vs_sim(live, sim, max(start, first), end)
+
+
+def nan_to_none(x: float | None) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
