@@ -384,6 +384,9 @@ class SimulatedVenueConfig(_Block):
     `impact_coefficient` x range/close x sqrt(qty / volume) x price, and at most `max_participation` of the
     bar's volume fills. Fills arrive in `fill_slices` equal slices, the first `fill_delay_seconds` after
     acceptance and the last `fill_duration_seconds` later (0 and 0: filled at acceptance).
+
+    With `virtual_time` the venue and the executor share a simulated clock: polling, fill delays and the
+    time in force elapse in simulated seconds, so a run takes seconds of wall time with the same behaviour.
     """
 
     starting_cash: float = Field(10_000_000.0, gt=0)
@@ -395,6 +398,7 @@ class SimulatedVenueConfig(_Block):
     fill_slices: int = Field(2, ge=1)
     not_shortable: tuple[str, ...] = ()
     hard_to_borrow: tuple[str, ...] = ()
+    virtual_time: bool = True
 
 
 class ExecutionConfig(_Block):

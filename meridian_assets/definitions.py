@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from meridian_assets.config import get_config, load_config
+from meridian_assets.execution import definitions as execution
 from meridian_assets.factors import definitions as factors
 from meridian_assets.ingest import definitions as ingest
 from meridian_assets.llm import definitions as analysis
@@ -39,6 +40,7 @@ def build_definitions(
         analysis.defs(),
         portfolio.defs(),
         risk.defs(),
+        execution.defs(),
         reporting.defs(),
         dg.Definitions(jobs=[main_job], schedules=SCHEDULES, sensors=SENSORS,
                        resources=build_resources(config_path, database), loggers=loggers),

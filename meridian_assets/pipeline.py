@@ -13,7 +13,8 @@ from meridian_assets.reporting.jobs import WEEKLY_PARTITIONED_ASSETS
 # The LLM analysts spend money: they run in analysis_job / `meridian analyze`; combined_scores (in main_job)
 # keeps blending their cached results.
 ANALYSTS = ("earnings_analysis", "filing_analysis", "risk_factor_analysis", "insider_analysis", "sector_analysis")
-NOT_IN_MAIN = dg.AssetSelection.assets("position_approvals", "halt_lock", *ANALYSTS)
+NOT_IN_MAIN = (dg.AssetSelection.assets("position_approvals", "halt_lock", *ANALYSTS)
+               | dg.AssetSelection.groups("execution"))
 
 main_job = dg.define_asset_job(
     "main_job",

@@ -6,6 +6,7 @@
     meridian analyze [--estimate-cost] [--ticker T] [--sector S] [--force]
     meridian portfolio --current | --whatif | --rebalance [--optimize-method mvo|conviction] [--scored-csv PATH]
     meridian approve REBALANCE_ID [--reject]
+    meridian execute --dry-run | --execute [--scored-csv PATH] [--rebalance-id ID]
     meridian risk [--stress] [--tail-only] [--clear-halt]
     meridian report --daily | --weekly | --tearsheet | --letter [--force] | --commentary [--as-of D]
     meridian summary
@@ -19,7 +20,7 @@ import datetime as dt
 import os
 import sys
 
-from meridian_assets.cli import analyze, portfolio, report
+from meridian_assets.cli import analyze, execute, portfolio, report
 from meridian_assets.errors import MeridianError
 
 
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     analyze.add_parser(sub)
     portfolio.add_parsers(sub)
+    execute.add_parser(sub)
     report.add_parser(sub)
     sub.add_parser("summary", help="print the tables, row counts and date ranges")
 
@@ -93,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             return portfolio.run_approve(args)
         if args.command == "risk":
             return portfolio.run_risk(args)
+        if args.command == "execute":
+            return execute.run(args)
         if args.command == "report":
             return report.run(args)
         if args.command == "summary":

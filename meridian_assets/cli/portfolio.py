@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+import dagster as dg
 import duckdb
 import polars as pl
 
@@ -41,7 +42,7 @@ def add_parsers(sub) -> None:
     r.add_argument("--clear-halt", action="store_true", help="remove the kill-switch halt lock")
 
 
-def _run(job: str, op_config: dict | None = None) -> None:
+def _run(job: str, op_config: dict | None = None) -> dg.ExecuteInProcessResult:
     from meridian_assets.definitions import build_definitions
 
     defs = build_definitions(config_path=os.environ.get("MERIDIAN_CONFIG"), loggers={"progress": progress_logger})
@@ -53,6 +54,16 @@ def _run(job: str, op_config: dict | None = None) -> None:
     problems = failures(result)
     if problems or not result.success:
         raise MeridianError(f"{job} did not complete:\n" + "\n".join(f"- {p}" for p in problems))
+    return result
+
+
+def _proposed_id(result: dg.ExecuteInProcessResult) -> str:
+    """The rebalance id this run proposed (from its target_book materialization)."""
+    for event in result.get_asset_materialization_events():
+        m = event.event_specific_data.materialization
+        if m.asset_key == dg.AssetKey("target_book"):
+            return m.metadata["rebalance_id"].value
+    raise MeridianError("the run proposed no rebalance")
 
 
 def _read(sql: str, params=None) -> pl.DataFrame:
@@ -82,10 +93,8 @@ def print_book() -> None:
     print(_table(pos))
 
 
-def print_proposal() -> None:
-    tb = _read("SELECT * FROM target_book WHERE rebalance_id = (SELECT rebalance_id FROM target_book "
-               "ORDER BY as_of DESC, rebalance_id LIMIT 1)")
-    rid = tb["rebalance_id"][0]
+def print_proposal(rid: str) -> None:
+    tb = _read("SELECT * FROM target_book WHERE rebalance_id = ?", [rid])
     trades = _read("SELECT ticker, action, delta_shares, price, notional, cost_bps, status, reason FROM "
                    "rebalance_trades WHERE rebalance_id = ? ORDER BY status, notional DESC", [rid])
     w = tb["weight"]
@@ -96,7 +105,10 @@ def print_proposal() -> None:
     counts = dict(trades.group_by("status").len().iter_rows())
     print(f"Trades: {counts}; cost ${trades.filter(pl.col('status') == 'PROPOSED')['notional'].sum():,.0f} notional")
     print(_table(trades.with_columns(pl.col("reason").str.slice(0, 70)), n=80))
-    print(f"Approve for the broker: meridian approve {rid}")
+    committed = _read("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'position_approvals'")[
+        "n"][0] and _read("SELECT 1 FROM position_approvals WHERE rebalance_id = ? AND status = 'EXECUTED'", [rid]).height
+    if not committed:
+        print(f"Approve for the broker: meridian approve {rid}")
 
 
 def run_portfolio(args: argparse.Namespace) -> int:
@@ -107,14 +119,14 @@ def run_portfolio(args: argparse.Namespace) -> int:
         _run("risk_check_job", {"risk_state": {"stress": False}})
         print_book()
     elif args.whatif:
-        _run("rebalance_job", {"rebalance_proposal": proposal})
-        print_proposal()
+        print_proposal(_proposed_id(_run("rebalance_job", {"rebalance_proposal": proposal})))
     else:
         if HaltLock(cfg.halt_lock_path()).is_halted():
             print("warning: trading is halted; every trade will be vetoed (TRADING_HALTED)", file=sys.stderr)
-        _run("rebalance_commit_job", {"rebalance_proposal": proposal,
-                                      "position_approvals": {"decision": "commit", "decided_by": "simulated"}})
-        print_proposal()
+        result = _run("rebalance_commit_job", {"rebalance_proposal": proposal,
+                                               "position_approvals": {"decision": "commit",
+                                                                      "decided_by": "simulated"}})
+        print_proposal(_proposed_id(result))
         print()
         print_book()
     return 0

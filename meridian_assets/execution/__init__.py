@@ -1,1 +1,14 @@
-"""Layer 6: execution through alpaca-py and the simulated venue."""
+"""Layer 6: execution of approved rebalances through alpaca-py and a simulated venue, safe under faults.
+
+    broker.py               the `Broker` interface, order / fill / position values, typed errors, client order ids
+    simulated.py (+_store)  the simulated venue: SQLite books under $MERIDIAN_HOME/broker, fill model, faults.py
+    alpaca.py               the Alpaca venue over alpaca-py's TradingClient (no hidden re-sends, <= 200 req/min)
+    gateway.py              `SafeBroker`: retries, jittered backoff, ambiguous submits settled by lookup
+    planning.py             targets of an approved rebalance, legs, limit prices, ADV chunks, trade order
+    executor.py             the per-trade flow (veto, short check, chunks, DAY limits, TIF, retries, halt, cancels)
+    reconcile.py            broker-is-truth reconciliation of positions, orders and fills
+    fills.py                fill ledger (de-dup, overfills refused), slippage, execution_fills rows, summary
+    short_availability.py   the 7-day shortable / easy-to-borrow cache
+    session.py / dry_run.py one execution run end to end / the dry run, over DuckDB
+    assets.py, sensors.py, definitions.py   the Dagster wiring
+"""

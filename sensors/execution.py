@@ -1,0 +1,50 @@
+"""`approved_rebalance_sensor`: an approval launches the execution of that rebalance, once.
+
+It reads Dagster's event log — the `position_approvals` materializations that `approve_rebalance_job`
+(`meridian approve <rebalance-id>`) records with metadata ``rebalance_id``, ``status`` and ``approved_by`` —
+and never opens DuckDB. Each APPROVED rebalance gets one `RunRequest` of `execution_job` with run key = the
+rebalance id (Dagster launches a run key once per sensor) and the id in the run config. The cursor is the
+last event's storage id, so an approval is looked at once. The run config never sets ``confirm_live``:
+on a live account the run refuses to submit until an operator confirms.
+"""
+
+import dagster as dg
+
+from meridian_assets.execution.definitions import EXECUTION_JOB
+
+APPROVALS_ASSET = dg.AssetKey("position_approvals")
+REBALANCE_TAG = "meridian/rebalance_id"
+BATCH = 200
+
+
+def _text(value: object) -> str:
+    return str(getattr(value, "value", getattr(value, "text", value)) or "")
+
+
+def execution_run_config(rebalance_id: str) -> dict:
+    cfg = {"config": {"rebalance_id": rebalance_id}}
+    return {"ops": {"execution_plan": cfg, "execute_rebalance": cfg}}
+
+
+@dg.sensor(name="approved_rebalance_sensor", job_name=EXECUTION_JOB, minimum_interval_seconds=30,
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Launches execution_job once per rebalance approved (position_approvals materialized "
+                       "with status APPROVED).")
+def approved_rebalance_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    after = int(context.cursor) if context.cursor else None
+    result = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=APPROVALS_ASSET, after_storage_id=after), limit=BATCH, ascending=True)
+    requests: dict[str, dg.RunRequest] = {}
+    last = after
+    for record in result.records:
+        last = record.storage_id
+        mat = record.asset_materialization
+        meta = mat.metadata if mat is not None else {}
+        rid, status = _text(meta.get("rebalance_id")), _text(meta.get("status")).upper()
+        if status != "APPROVED" or not rid or rid in requests:
+            continue
+        by = _text(meta.get("approved_by")) or "unknown"
+        context.log.info(f"rebalance {rid} approved by {by}: requesting execution")
+        requests[rid] = dg.RunRequest(run_key=rid, run_config=execution_run_config(rid),
+                                      tags={REBALANCE_TAG: rid, "meridian/approved_by": by})
+    return dg.SensorResult(run_requests=list(requests.values()), cursor=str(last) if last is not None else None)
