@@ -291,7 +291,7 @@ class PortfolioConfig(_Block):
     max_sector_net_pct: float = 0.05
     max_beta: float = 0.15
     turnover_budget: float = 0.30
-    optimize_method: Literal["mvo", "conviction"] = "mvo"
+    optimize_method: Literal["mvo", "conviction", "sleeves"] = "mvo"  # sleeves: the meta layer's combined target
     mvo_risk_aversion: float = 1.0
     expected_return_range: float = 0.15
     capital_base: float = 10_000_000.0
@@ -485,7 +485,8 @@ class MetaConfig(_Block):
     min_sleeve_weight: float = Field(0.05, ge=0, lt=1)
     max_sleeve_weight: float = Field(0.60, gt=0, le=1)
     promote_tilt: float = Field(0.25, ge=0, le=1)
-    # decisions: the last `live_sessions` of a sleeve's record are its live window, the rest its backtest
+    # decisions: a sleeve's live window is its record since its config version took effect (at least
+    # `min_live_sessions`), else its last `live_sessions`; the sessions before are its backtest
     live_sessions: int = Field(63, ge=5)
     min_live_sessions: int = Field(20, ge=5)
     promote_sharpe: float = 1.0

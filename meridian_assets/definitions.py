@@ -9,6 +9,7 @@ from meridian_assets.execution import definitions as execution
 from meridian_assets.factors import definitions as factors
 from meridian_assets.ingest import definitions as ingest
 from meridian_assets.llm import definitions as analysis
+from meridian_assets.meta import definitions as meta
 from meridian_assets.pipeline import main_job
 from meridian_assets.portfolio import definitions as portfolio
 from meridian_assets.reporting import definitions as reporting
@@ -42,6 +43,7 @@ def build_definitions(
         risk.defs(),
         execution.defs(),
         reporting.defs(),
+        meta.defs(),
         dg.Definitions(jobs=[main_job], schedules=SCHEDULES, sensors=SENSORS,
                        resources=build_resources(config_path, database), loggers=loggers),
     )

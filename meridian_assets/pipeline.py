@@ -2,7 +2,7 @@
 
 Decisions and actions are not data and stay out of it: committing or approving a rebalance
 (`position_approvals`), the kill switch (`halt_lock`) and anything that talks to a broker or spends on an LLM
-have their own jobs. The weekly documents are weekly-partitioned and run in `weekly_report_job`.
+have their own jobs, as do the meta layer's weekly backtests and proposals. The weekly documents are weekly-partitioned and run in `weekly_report_job`.
 """
 
 import dagster as dg
@@ -14,7 +14,7 @@ from meridian_assets.reporting.jobs import WEEKLY_PARTITIONED_ASSETS
 # keeps blending their cached results.
 ANALYSTS = ("earnings_analysis", "filing_analysis", "risk_factor_analysis", "insider_analysis", "sector_analysis")
 NOT_IN_MAIN = (dg.AssetSelection.assets("position_approvals", "halt_lock", *ANALYSTS)
-               | dg.AssetSelection.groups("execution"))
+               | dg.AssetSelection.groups("execution", "meta"))
 
 main_job = dg.define_asset_job(
     "main_job",

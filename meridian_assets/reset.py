@@ -18,6 +18,7 @@ from typing import Literal
 import duckdb
 
 from meridian_assets.config import MeridianConfig
+from meridian_assets.meta.schemas import STATE_TABLES as META_STATE_TABLES
 from meridian_assets.reporting.schemas import TABLES as REPORTING_TABLES
 
 Tier = Literal["halt", "state", "db", "all"]
@@ -25,6 +26,7 @@ Tier = Literal["halt", "state", "db", "all"]
 STATE_TABLES = (
     "target_book", "rebalance_trades", "portfolio_positions", "portfolio_history", "position_approvals",
     "portfolio_factor_exposures", "risk_state", "execution_fills", "short_availability", *REPORTING_TABLES,
+    *META_STATE_TABLES,  # the versioned sleeve configs and the config change log survive a state reset
 )
 STATE_OUTPUTS = ("letters", "commentary", "reports", "reports_*", "daily_attribution.csv", "tear_sheet_latest.md")
 

@@ -196,3 +196,15 @@ def test_reduce_only_state_vetoes_increases_but_not_reductions():
     assert VetoReason.TRADING_REDUCING in check_trade(Trade("A", 1e5), book, market, MeridianConfig().risk,
                                                       False).reasons
     assert check_trade(Trade("A", -1e5), book, market, MeridianConfig().risk, False).accepted
+
+
+def test_sleeves_method_trades_toward_the_meta_layers_combined_target():
+    c = universe()
+    target = {"T001": 0.04, "T002": 0.03, "T003": -0.05, "T004": -0.02}
+    p = propose_rebalance(inputs(c, fixed_target=target), MeridianConfig(), "sleeves")
+    assert p.method == "sleeves"
+    got = dict(zip(p.target["ticker"], p.target["weight"]))
+    assert got == pytest.approx(target)
+    assert set(p.trades.filter(pl.col("status") == "PROPOSED")["ticker"]) == set(target)  # 14% < the budget
+    with pytest.raises(Exception, match="meta_target_book"):
+        propose_rebalance(inputs(c), MeridianConfig(), "sleeves")

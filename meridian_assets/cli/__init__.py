@@ -9,6 +9,8 @@
     meridian execute --dry-run | --execute [--scored-csv PATH] [--rebalance-id ID]
     meridian risk [--stress] [--tail-only] [--clear-halt]
     meridian report --daily | --weekly | --tearsheet | --letter [--force] | --commentary [--as-of D]
+    meridian meta proposals [--all|--status S] | approve ID | reject ID | revert ID [--by NAME]
+    meridian backtest --sleeve S [--sleeve S2] [--start D] [--end D]
     meridian summary
     meridian reset --halt|--state|--db|--all [--yes] [--dry-run]
 """
@@ -21,6 +23,7 @@ import os
 import sys
 
 from meridian_assets.cli import analyze, execute, portfolio, report
+from meridian_assets.cli import meta as meta_cli
 from meridian_assets.errors import MeridianError
 
 
@@ -60,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     portfolio.add_parsers(sub)
     execute.add_parser(sub)
     report.add_parser(sub)
+    meta_cli.add_parser(sub)
     sub.add_parser("summary", help="print the tables, row counts and date ranges")
 
     r = sub.add_parser("reset", help="start fresh: four tiers, from the halt lock to everything")
@@ -97,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             return portfolio.run_risk(args)
         if args.command == "execute":
             return execute.run(args)
+        if args.command in ("meta", "backtest"):
+            return meta_cli.run(args)
         if args.command == "report":
             return report.run(args)
         if args.command == "summary":

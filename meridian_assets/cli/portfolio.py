@@ -15,7 +15,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from meridian_assets.cli.runner import failures, prepare_instance, progress_logger
+from meridian_assets.cli.runner import progress_logger, run_job
 from meridian_assets.config import get_config
 from meridian_assets.errors import MeridianError
 from meridian_assets.risk.halt_lock import HaltLock
@@ -27,7 +27,8 @@ def add_parsers(sub) -> None:
     mode.add_argument("--current", action="store_true", help="mark the book to market and show it")
     mode.add_argument("--whatif", action="store_true", help="propose a rebalance; commits nothing")
     mode.add_argument("--rebalance", action="store_true", help="propose and commit as filled (simulated book)")
-    p.add_argument("--optimize-method", choices=["mvo", "conviction"], help="default: portfolio.optimize_method")
+    p.add_argument("--optimize-method", choices=["mvo", "conviction", "sleeves"],
+                   help="default: portfolio.optimize_method; sleeves = the meta layer's capital-weighted sleeve book")
     p.add_argument("--scored-csv", help="take scores from this CSV (e.g. output/combined_scores_latest.csv)")
     p.add_argument("--as-of", help="rebalance on this session (default: the latest scored session)")
 
@@ -46,15 +47,7 @@ def _run(job: str, op_config: dict | None = None) -> dg.ExecuteInProcessResult:
     from meridian_assets.definitions import build_definitions
 
     defs = build_definitions(config_path=os.environ.get("MERIDIAN_CONFIG"), loggers={"progress": progress_logger})
-    run_config = {"loggers": {"progress": {"config": {"log_level": "INFO"}}}}
-    if op_config:
-        run_config["ops"] = {name: {"config": c} for name, c in op_config.items()}
-    result = defs.resolve_job_def(job).execute_in_process(
-        run_config=run_config, instance=prepare_instance(), tags={"meridian/source": "cli"}, raise_on_error=False)
-    problems = failures(result)
-    if problems or not result.success:
-        raise MeridianError(f"{job} did not complete:\n" + "\n".join(f"- {p}" for p in problems))
-    return result
+    return run_job(defs, job, op_config)
 
 
 def _proposed_id(result: dg.ExecuteInProcessResult) -> str:

@@ -98,3 +98,19 @@ def report_failures(result: dg.ExecuteInProcessResult, what: str) -> bool:
     for line in problems:
         print(f"- {line}", file=sys.stderr)
     return True
+
+
+def run_job(defs: dg.Definitions, job: str, op_config: dict[str, dict] | None = None, *,
+            log_level: str = "INFO") -> dg.ExecuteInProcessResult:
+    """Run a whole (unpartitioned) job on the project instance; `MeridianError` with the reasons if it fails."""
+    from meridian_assets.errors import MeridianError
+
+    run_config: dict = {"loggers": {"progress": {"config": {"log_level": log_level}}}}
+    if op_config:
+        run_config["ops"] = {name: {"config": c} for name, c in op_config.items()}
+    result = defs.resolve_job_def(job).execute_in_process(
+        run_config=run_config, instance=prepare_instance(), tags={"meridian/source": "cli"}, raise_on_error=False)
+    problems = failures(result)
+    if problems or not result.success:
+        raise MeridianError(f"{job} did not complete:\n" + "\n".join(f"- {p}" for p in problems))
+    return result

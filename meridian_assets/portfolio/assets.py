@@ -37,7 +37,7 @@ SIGN = {"BUY": 1, "COVER": 1, "SELL": -1, "SHORT": -1}
 class RebalanceConfig(dg.Config):
     """Run options of a rebalance proposal (the `meridian portfolio` flags)."""
 
-    optimize_method: str = ""  # mvo | conviction; default portfolio.optimize_method
+    optimize_method: str = ""  # mvo | conviction | sleeves (the meta layer's combined target); default config
     scored_csv: str = ""  # score the book from this CSV instead of the database
     as_of: str = ""  # session to rebalance on; default the latest scored session (within the run's window)
 
@@ -90,8 +90,8 @@ def rebalance_proposal(context: dg.AssetExecutionContext, config: RebalanceConfi
     cfg = settings.get()
     require_clean_inputs(context, "rebalance_proposal")
     method = config.optimize_method or None
-    if method not in (None, "mvo", "conviction"):
-        raise dg.Failure(f"optimize_method must be mvo or conviction, got {method!r}", allow_retries=False)
+    if method not in (None, "mvo", "conviction", "sleeves"):
+        raise dg.Failure(f"optimize_method must be mvo, conviction or sleeves, got {method!r}", allow_retries=False)
     halted = HaltLock(cfg.halt_lock_path()).is_halted()
     with db.connect() as conn:
         as_of = _as_of(context, conn, config)

@@ -138,6 +138,15 @@ def overlays(conn, as_of: dt.date, book: Replay, cfg: MeridianConfig) -> tuple[T
     return state, mult * tail.gross_multiplier, tuple(force)
 
 
+def sleeve_target(conn, as_of: dt.date) -> dict[str, float] | None:
+    """The meta layer's combined sleeve target (latest dated on or before ``as_of``), None when there is none."""
+    if not table_exists(conn, "meta_target_book"):
+        return None
+    rows = read(conn, "SELECT ticker, weight FROM meta_target_book WHERE as_of = (SELECT max(as_of) FROM "
+                      "meta_target_book WHERE as_of <= ?)", [as_of])
+    return dict(rows.iter_rows()) if rows.height else None
+
+
 def load_rebalance_inputs(conn, as_of: dt.date, cfg: MeridianConfig, *, scored_csv: str | None = None,
                           halted: bool = False) -> BookContext:
     scores, source = scores_for(conn, as_of, scored_csv)
@@ -173,6 +182,7 @@ def load_rebalance_inputs(conn, as_of: dt.date, cfg: MeridianConfig, *, scored_c
     nav = float(book.history["nav"][-1]) if book.history.height else cfg.portfolio.capital_base
     positions = book.positions.select("ticker", "shares")
     inputs = RebalanceInputs(as_of=as_of, nav=nav, candidates=candidates, positions=positions,
+                             fixed_target=sleeve_target(conn, as_of),
                              risk_model=load_risk_model(conn, as_of), returns=(tuple(names), R), trading_state=state,
                              halted=halted, gross_multiplier=mult, force_close=force, score_source=source)
     next_earnings = dict(zip(candidates["ticker"], candidates["next_earnings"]))

@@ -7,9 +7,12 @@ commit path (and a backtest) run the same code.
 2. Target weights over the books plus every held name (held names outside the books go to zero):
    * ``mvo``: `mvo.optimize_mvo` with μ from the score, Σ from the Layer-5 factor model (``risk.feed_to_mvo``
      and every name covered) else the 120-day Ledoit–Wolf sample covariance, costs in the objective and the
-     hard turnover budget. If only the turnover budget binds, the target is re-solved without it and the
-     budget step below ramps into it. Infeasible or a solver failure ⇒ warning + conviction-tilt.
+     turnover budget as a penalty on turnover beyond it (``turnover_mode="soft"``: a book far from its target
+     is not an infeasible program; the budget step below enforces the budget exactly). Infeasible or a solver
+     failure ⇒ warning + conviction-tilt.
    * ``conviction``: `conviction.conviction_tilt` (tilts, sector-neutral, NAV / ADV / earnings caps, beta).
+   * ``sleeves``: the meta layer's capital-weighted combination of the sleeves' targets (`meta_target_book`)
+     is the target; overlays, budget and veto below apply to it as to any other.
 3. Risk overlays from the trading state: the gross multiplier (breaker SIZE_DOWN × tail risk) scales the
    target; names the breakers force-close target zero.
 4. `turnover.apply_turnover_budget`: largest |score change| first (within each direction, interleaved so the
@@ -35,7 +38,7 @@ from meridian_assets.portfolio.costs import TransactionCost
 from meridian_assets.portfolio.errors import NumericalSolverError, ProgramInfeasible
 from meridian_assets.portfolio.market import sample_covariance
 from meridian_assets.portfolio.mvo import expected_returns, optimize_mvo
-from meridian_assets.portfolio.selection import select_books
+from meridian_assets.portfolio.selection import Books, select_books, tradable
 from meridian_assets.portfolio.turnover import apply_turnover_budget, balanced_order
 from meridian_assets.risk.pre_trade import BookState, MarketInfo, Trade, TradingState, check_trade
 
@@ -71,6 +74,7 @@ class RebalanceInputs:
     gross_multiplier: float = 1.0
     force_close: tuple[str, ...] = ()
     score_source: str = "factor_scores"
+    fixed_target: dict[str, float] | None = None  # method "sleeves": the meta layer's combined target weights
 
 
 @dataclass
@@ -123,14 +127,8 @@ def _target_weights(inputs, u: pl.DataFrame, L, S, cur, cfg: MeridianConfig, met
                 u["avg_range_pct"].fill_null(0.02).to_numpy(), u["daily_vol"].fill_null(0.02).to_numpy(),
                 np.maximum(adv, 1.0), inputs.nav, pc)
             mu = expected_returns(score, pc.expected_return_range)
-            kw = dict(turnover_budget=pc.turnover_budget)
-            try:
-                res = optimize_mvo(mu, sigma, beta, sectors, cur, costs, pc, L, S, turnover_mode="hard", **kw)
-            except ProgramInfeasible as err:
-                if err.binding != ("turnover",):
-                    raise
-                notes.append("turnover budget binds the optimizer: target solved without it, ramped by the budget")
-                res = optimize_mvo(mu, sigma, beta, sectors, cur, costs, pc, L, S, turnover_mode="off", **kw)
+            res = optimize_mvo(mu, sigma, beta, sectors, cur, costs, pc, L, S, turnover_mode="soft",
+                               turnover_budget=pc.turnover_budget)
             figures = {"solver": res.solver, "solve_ms": round(res.solve_seconds * 1e3, 2), "covariance": source,
                        "ex_ante_vol": res.volatility, "expected_return": res.expected_return,
                        "est_cost_bps_nav": 1e4 * res.costs["total"]}
@@ -144,6 +142,18 @@ def _target_weights(inputs, u: pl.DataFrame, L, S, cur, cfg: MeridianConfig, met
     return res.weights, "conviction", figures
 
 
+def _sleeve_books(inputs: RebalanceInputs) -> Books:
+    """The meta layer's capital-weighted combination of sleeve targets, as the books (method ``sleeves``)."""
+    if not inputs.fixed_target:
+        raise ProgramInfeasible("method 'sleeves' needs the meta layer's meta_target_book for this session; "
+                                "run meta_proposal_job (sleeve_allocation) first")
+    ok = set(inputs.candidates.filter(tradable(inputs.candidates))["ticker"])
+    target = {t: w for t, w in inputs.fixed_target.items() if w != 0}
+    longs = tuple(sorted((t for t in target if target[t] > 0 and t in ok), key=lambda t: -target[t]))
+    shorts = tuple(sorted((t for t in target if target[t] < 0 and t in ok), key=lambda t: target[t]))
+    return Books(longs, shorts, 0, 0, tuple(sorted(set(target) - ok)))
+
+
 def rebalance_id(as_of: dt.date, method: str, target: dict[str, int], current: dict[str, int]) -> str:
     h = hashlib.sha256(repr((sorted(target.items()), sorted(current.items()))).encode()).hexdigest()[:8]
     return f"rb-{as_of:%Y%m%d}-{method}-{h}"
@@ -153,7 +163,10 @@ def propose_rebalance(inputs: RebalanceInputs, cfg: MeridianConfig, method: str 
     pc = cfg.portfolio
     requested = method or pc.optimize_method
     notes: list[str] = []
-    books = select_books(inputs.candidates, pc.num_longs, pc.num_shorts)
+    if requested == "sleeves":
+        books = _sleeve_books(inputs)
+    else:
+        books = select_books(inputs.candidates, pc.num_longs, pc.num_shorts)
     if books.untradable:
         notes.append(f"{len(books.untradable)} names without a price/volume/score left out")
     held = {t: int(s) for t, s in zip(inputs.positions["ticker"], inputs.positions["shares"]) if int(s) != 0}
@@ -167,7 +180,11 @@ def propose_rebalance(inputs: RebalanceInputs, cfg: MeridianConfig, method: str 
     cur = cur_sh * price / inputs.nav
     L = list(range(len(books.longs)))
     S = list(range(len(books.longs), len(books.longs) + len(books.shorts)))
-    w, used, figures = _target_weights(inputs, u, L, S, cur, cfg, requested, notes)
+    if requested == "sleeves":
+        w = np.array([inputs.fixed_target.get(t, 0.0) for t in names])
+        used, figures = "sleeves", {"sleeve_names": len(inputs.fixed_target)}
+    else:
+        w, used, figures = _target_weights(inputs, u, L, S, cur, cfg, requested, notes)
     if inputs.gross_multiplier < 1.0:
         notes.append(f"risk overlay: target gross scaled by {inputs.gross_multiplier:.2f}")
         w = w * inputs.gross_multiplier
