@@ -98,15 +98,13 @@ def test_failed_and_invalid_llm_answers_are_archived_not_used():
     assert weekly.summary_text(row)["note"].startswith("No LLM summary was used")
 
 
-def test_the_llm_seam_without_a_key_or_client(monkeypatch, tmp_path):
+def test_the_llm_seam_without_a_key(monkeypatch, tmp_path):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     assert llm_bridge.structured_llm("anthropic") == (None, "ANTHROPIC_API_KEY is not set")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-not-a-key")
     fn, reason = llm_bridge.structured_llm("anthropic", database=str(tmp_path / "calls.duckdb"))
     assert callable(fn) and reason == ""  # the LLM layer's session callable (no call is made here)
-    monkeypatch.setattr(llm_bridge, "LLM_LAYER_MODULE", "meridian_assets.llm.no_such_module")
-    fn, reason = llm_bridge.structured_llm("anthropic")
-    assert fn is None and "no LLM client for reports" in reason and "sk-test" not in reason
+    assert llm_bridge.structured_llm("mistral") == (None, "unknown LLM provider 'mistral'")
 
 
 @pytest.mark.parametrize("body, expected", [

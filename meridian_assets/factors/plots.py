@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import io
 
 import numpy as np
 import polars as pl
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import PercentFormatter
 
+from meridian_assets.plotting import new_figure, png_bytes
 from meridian_assets.factors.returns import DEFAULT_FACTORS
 
 WIDTH_IN, HEIGHT_IN, DPI = 9.0, 5.0, 100
@@ -30,20 +29,10 @@ QUINTILE_COLOURS = ("#b2182b", "#ef8a62", "#bababa", "#67a9cf", "#2166ac")
 
 
 def _figure(height: float = HEIGHT_IN) -> tuple[Figure, object]:
-    fig = Figure(figsize=(WIDTH_IN, height), dpi=DPI)
-    ax = fig.add_subplot()
-    ax.grid(True, axis="y", color="#dddddd", linewidth=0.8)
-    ax.set_axisbelow(True)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    return fig, ax
+    return new_figure(WIDTH_IN, height, DPI, "#dddddd")
 
 
-def _png(fig: Figure) -> bytes:
-    fig.tight_layout()
-    buf = io.BytesIO()
-    FigureCanvasAgg(fig).print_png(buf)
-    return buf.getvalue()
+_png = png_bytes
 
 
 def _no_data(title: str) -> bytes:

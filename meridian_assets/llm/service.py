@@ -39,7 +39,24 @@ from meridian_assets.llm.structured import ask_structured
 
 
 @dataclass(frozen=True)
-class ServiceAnswer:
+class LLMRequest:
+    """One structured call: the answer must be a JSON object matching ``schema`` (JSON Schema)."""
+
+    task: str
+    provider: str
+    model: str
+    system: str
+    user: str
+    schema: dict
+    max_tokens: int = 1200
+    cost_ceiling_usd: float | None = None
+    subject: str | None = None
+
+
+@dataclass(frozen=True)
+class LLMAnswer:
+    """What came back: the parsed object (None if none could be parsed), the raw text, who answered, usage."""
+
     content: Any
     model: str
     provider: str
@@ -62,19 +79,19 @@ def default_ceiling(budget: str, cfg: MeridianConfig) -> float:
 
 def structured_llm(provider: str, *, run_id: str | None = None, budget: str = "reporting",
                    config: MeridianConfig | None = None, database: str | Path | None = None
-                   ) -> Callable[[Any], ServiceAnswer]:
+                   ) -> Callable[[LLMRequest], LLMAnswer]:
     """A session callable (module docstring)."""
     cfg = config or get_config()
     run_id = run_id or f"session-{uuid.uuid4().hex[:12]}"
     audit = AuditLog(Store.for_path(database or cfg.database_path()), run_id)
     state: dict[str, CostTracker] = {}
 
-    def call(request: Any) -> ServiceAnswer:
+    def call(request: LLMRequest) -> LLMAnswer:
         which = getattr(request, "provider", None) or provider
         model = request.model
         base = {"content": None, "model": model, "provider": which}
         if not key_available(which):
-            return ServiceAnswer(**base, error=missing_reason(which), extra={"status": "skipped"})
+            return LLMAnswer(**base, error=missing_reason(which), extra={"status": "skipped"})
         ceiling = getattr(request, "cost_ceiling_usd", None)
         try:
             if "tracker" not in state:
@@ -92,11 +109,11 @@ def structured_llm(provider: str, *, run_id: str | None = None, budget: str = "r
                                  max_tokens=getattr(request, "max_tokens", 1024) or 1024,
                                  temperature=cfg.analysis.temperature)
         except MeridianError as err:
-            return ServiceAnswer(**base, error=redact(str(err)), extra={"status": "error", "run_id": run_id,
+            return LLMAnswer(**base, error=redact(str(err)), extra={"status": "error", "run_id": run_id,
                                                                         "budget": budget})
         finally:
             audit.store.flush()
-        return ServiceAnswer(
+        return LLMAnswer(
             content=ans.value if ans.ok else None, model=ans.model, provider=which, raw=ans.text,
             input_tokens=ans.usage.total_input_tokens, output_tokens=ans.usage.output_tokens, cost_usd=ans.cost_usd,
             error=None if ans.ok else f"invalid answer: {ans.error}",

@@ -40,11 +40,12 @@ import polars as pl
 from meridian_assets.config import MeridianConfig
 from meridian_assets.errors import MeridianError
 from meridian_assets.factors.scoring import pct_within
-from meridian_assets.meta.book import SIGN, Fill, Order, SimBook
+from meridian_assets.meta.book import Fill, Order, SimBook
 from meridian_assets.meta.history import MarketHistory
 from meridian_assets.meta.results import BacktestResult
 from meridian_assets.meta.schemas import BACKTEST_DAILY, BACKTEST_RUNS, BACKTEST_TRADES
 from meridian_assets.meta.sleeves import Sleeve, content_hash
+from meridian_assets.portfolio.ledger import SIGN
 from meridian_assets.portfolio.rebalance import RebalanceInputs, propose_rebalance
 from meridian_assets.risk.breakers import evaluate_breakers
 from meridian_assets.risk.monitors import tail_risk

@@ -25,15 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SIGN = {"BUY": 1, "COVER": 1, "SELL": -1, "SHORT": -1}
-
-
-@dataclass
-class Holding:
-    shares: int
-    avg_cost: float
-    entry_date: dt.date
-    sector: str | None
+from meridian_assets.portfolio.ledger import Holding
 
 
 @dataclass
@@ -142,13 +134,13 @@ class SimBook:
     def _trade(self, ticker: str, qty: int, price: float, day: dt.date, sector: str | None) -> None:
         h = self.holdings.get(ticker)
         if h is None or h.shares == 0:
-            self.holdings[ticker] = Holding(qty, price, day, sector)
+            self.holdings[ticker] = Holding(qty, price, day, None, sector)
             return
         new = h.shares + qty
         if new == 0:
             del self.holdings[ticker]
         elif np.sign(new) != np.sign(h.shares):  # through zero: a new position at this price
-            self.holdings[ticker] = Holding(new, price, day, sector)
+            self.holdings[ticker] = Holding(new, price, day, None, sector)
         else:
             if abs(new) > abs(h.shares):
                 h.avg_cost = (h.avg_cost * abs(h.shares) + price * abs(qty)) / abs(new)

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from meridian_assets.llm.service import LLMRequest
+
 SYSTEM = (
     "You write the rationale of a configuration-change proposal for a long/short equity fund's risk committee. "
     "Use only the numbers in the context; say what changes, why the diagnostics call for it, what the backtest "
@@ -29,19 +31,6 @@ SCHEMA = {
     "required": ["rationale"],
     "additionalProperties": False,
 }
-
-
-@dataclass(frozen=True)
-class RationaleRequest:
-    task: str
-    provider: str
-    model: str
-    system: str
-    user: str
-    schema: dict
-    max_tokens: int
-    cost_ceiling_usd: float
-    subject: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +72,7 @@ def write(context: dict, ask: Callable[[Any], Any] | None, *, provider: str, mod
     """The LLM's rationale through ``ask`` when given and it answers, else the template (module docstring)."""
     if ask is None:
         return Rationale(template(context), "template")
-    request = RationaleRequest(task="meta_rationale", provider=provider, model=model, system=SYSTEM,
+    request = LLMRequest(task="meta_rationale", provider=provider, model=model, system=SYSTEM,
                                user="Context (JSON):\n" + json.dumps(context, sort_keys=True, default=str),
                                schema=SCHEMA, max_tokens=400, cost_ceiling_usd=ceiling_usd,
                                subject=f"{context['target_type']}:{context['target_id']}")

@@ -20,6 +20,7 @@ from meridian_assets.ingest.loading import preview_markdown
 from meridian_assets.ingest.partitions import tagged_window
 from meridian_assets.portfolio.exposure import exposure_spreads, rebalance_advisories
 from meridian_assets.portfolio.inputs import latest_scored_date, load_rebalance_inputs, replay_book
+from meridian_assets.portfolio.ledger import SIGN
 from meridian_assets.portfolio.rebalance import propose_rebalance
 from meridian_assets.portfolio.schemas import (
     PORTFOLIO_FACTOR_EXPOSURES, PORTFOLIO_HISTORY, PORTFOLIO_POSITIONS, POSITION_APPROVALS, REBALANCE_TRADES,
@@ -31,7 +32,6 @@ from meridian_assets.storage import read, replace_all, replace_where, table_exis
 from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings
 
 GROUP = "portfolio"
-SIGN = {"BUY": 1, "COVER": 1, "SELL": -1, "SHORT": -1}
 
 
 class RebalanceConfig(dg.Config):

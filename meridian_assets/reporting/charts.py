@@ -9,15 +9,14 @@ asset metadata with `meridian_assets.factors.plots.png_markdown` and into the PD
 from __future__ import annotations
 
 import datetime as dt
-import io
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from meridian_assets.plotting import new_figure, png_bytes
 from meridian_assets.reporting.regimes import ALL
 
 BOOK, BENCH, SIM, LOSS, GAIN = "#1f3a5f", "#9aa5b1", "#c98a1b", "#b23a3a", "#2e7d4f"
@@ -26,20 +25,10 @@ WIDTH_IN, DPI = 9.0, 110
 
 
 def _figure(height: float = 4.0) -> tuple[Figure, object]:
-    fig = Figure(figsize=(WIDTH_IN, height), dpi=DPI)
-    ax = fig.add_subplot()
-    ax.grid(True, axis="y", color="#e3e6ea", linewidth=0.8)
-    ax.set_axisbelow(True)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    return fig, ax
+    return new_figure(WIDTH_IN, height, DPI, "#e3e6ea")
 
 
-def _png(fig: Figure) -> bytes:
-    fig.tight_layout()
-    buf = io.BytesIO()
-    FigureCanvasAgg(fig).print_png(buf)
-    return buf.getvalue()
+_png = png_bytes
 
 
 def no_data(title: str, reason: str = "no data yet", height: float = 3.0) -> bytes:
