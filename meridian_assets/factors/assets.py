@@ -75,7 +75,8 @@ def factor_scores(
     frame = FACTOR_SCORES.conform(result.frame)
     with db.connect() as conn:
         n = replace_window(conn, FACTOR_SCORES, frame, start, end)
-    context.log.info(f"factor_scores: {n} rows for {len(dates)} sessions {start}..{end}")
+    span = f"{dates[0]}..{dates[-1]}" if dates else f"none in {start}..{end}"
+    context.log.info(f"factor_scores: {n} rows for {len(dates)} sessions {span}")
     last_day = frame.filter(pl.col("date") == frame["date"].max()) if frame.height else frame
     top = last_day.sort("composite", descending=True).select("ticker", "sector", "composite", "long_flag")
     degenerate = result.degenerate_frame() if hasattr(result, "degenerate_frame") else pl.DataFrame(
