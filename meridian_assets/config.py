@@ -291,6 +291,7 @@ class PortfolioConfig(_Block):
     max_sector_net_pct: float = 0.05
     max_beta: float = 0.15
     turnover_budget: float = 0.30
+    min_trade_pct: float = Field(0.001, ge=0, lt=0.05)  # smaller trades wait, unless they close a position
     optimize_method: Literal["mvo", "conviction", "sleeves"] = "mvo"  # sleeves: the meta layer's combined target
     mvo_risk_aversion: float = 1.0
     expected_return_range: float = 0.15

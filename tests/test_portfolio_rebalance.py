@@ -208,3 +208,19 @@ def test_sleeves_method_trades_toward_the_meta_layers_combined_target():
     assert set(p.trades.filter(pl.col("status") == "PROPOSED")["ticker"]) == set(target)  # 14% < the budget
     with pytest.raises(Exception, match="meta_target_book"):
         propose_rebalance(inputs(c), MeridianConfig(), "sleeves")
+
+
+def test_slivers_wait_but_closing_trades_do_not():
+    c = universe()
+    held = c.filter(pl.col("score").is_between(40, 60)).head(2)["ticker"].to_list()  # outside both books
+    pos = pl.DataFrame({"ticker": held, "shares": [1, -2]})
+    roomy = MeridianConfig.model_validate({"portfolio": {"turnover_budget": 2.0}})  # the budget never binds
+    p = propose_rebalance(inputs(c, pos), roomy, "conviction")
+    closing = p.trades.filter(pl.col("ticker").is_in(held))
+    assert (closing["status"] == "PROPOSED").all() and (closing["current_shares"] + closing["delta_shares"] == 0).all()
+    accepted = p.trades.filter(pl.col("status") == "PROPOSED", ~pl.col("ticker").is_in(held))
+    assert (accepted["notional"] >= 0.001 * 10_000_000).all()
+    big = MeridianConfig.model_validate({"portfolio": {"min_trade_pct": 0.049, "turnover_budget": 2.0}})
+    q = propose_rebalance(inputs(c), big, "conviction")
+    assert (q.trades.filter(pl.col("status") == "PROPOSED")["notional"] >= 0.049 * 10_000_000).all()
+    assert q.trades.filter(pl.col("status") == "PROPOSED").height < p.trades.filter(pl.col("status") == "PROPOSED").height

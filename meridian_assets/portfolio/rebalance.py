@@ -18,7 +18,8 @@ commit path (and a backtest) run the same code.
 4. `turnover.apply_turnover_budget`: largest |score change| first (within each direction, interleaved so the
    ramp's net exposure tracks the target's: `turnover.balanced_order`), the crossing trade partially filled,
    the rest DEFERRED (still in the target book, traded at a later rebalance).
-5. Whole shares toward zero (never more than the weight asks), cost per trade (commission + spread + impact, bps).
+5. Whole shares toward zero (never more than the weight asks), cost per trade (commission + spread + impact, bps);
+   a trade smaller than ``min_trade_pct`` of NAV that does not close a position is left for later.
 6. Pre-trade veto on every trade as the budget reaches it, against the book as the trades accepted before it
    leave it. A vetoed trade keeps its reasons and uses none of the budget.
 """
@@ -208,9 +209,17 @@ def propose_rebalance(inputs: RebalanceInputs, cfg: MeridianConfig, method: str 
 
     def veto(i: int, executed_w: float) -> bool:
         """Pre-trade check of the whole-share trade against the book as the accepted trades leave it."""
-        t, qty = names[i], int(np.trunc(executed_w * inputs.nav / price[i]))
+        wanted = int(target_sh[i] - cur_sh[i])
+        full = step_target[i] - cur[i]
+        fill = executed_w / full if full else 0.0
+        t, qty = names[i], (wanted if fill >= 1.0 - 1e-12 else int(np.trunc(wanted * fill)))
         attempted[i] = qty
+        closing = cur_sh[i] + qty == 0
         if qty == 0:
+            return False
+        if not closing and abs(qty * price[i]) < pc.min_trade_pct * inputs.nav:
+            attempted[i] = 0
+            reason[i] = f"below the minimum trade ({pc.min_trade_pct:.2%} of NAV): waits for a later rebalance"
             return False
         decision = check_trade(Trade(t, float(qty * price[i])),
                                BookState(inputs.nav, dict(book), inputs.trading_state), market, cfg.risk,
@@ -232,7 +241,7 @@ def propose_rebalance(inputs: RebalanceInputs, cfg: MeridianConfig, method: str 
             reason[i] = f"partial: {tr.fill:.0%} of the wanted trade within the turnover budget"
         elif status[i] == "HOLD" and target_sh[i] != cur_sh[i]:
             status[i] = "DEFERRED"
-            reason[i] = f"turnover budget: {target_sh[i] - cur_sh[i]:+d} shares wait for a later rebalance"
+            reason[i] = reason[i] or f"turnover budget: {target_sh[i] - cur_sh[i]:+d} shares wait for a later rebalance"
     step_sh = cur_sh + delta
     sequence = np.full(len(names), len(names), dtype=int)
     for k, tr in enumerate(tv.trades):
