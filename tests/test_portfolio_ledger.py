@@ -108,3 +108,29 @@ def test_day_scoped_lock_expires_and_persistent_does_not(tmp_path):
     assert lock.read().expires_on == "2024-01-05"
     lock.write("KILL_SWITCH")
     assert lock.is_halted(dt.date(2030, 1, 1)) and lock.read().expires_on is None
+
+
+def test_broker_fills_join_the_ledger_the_book_replays(tmp_path):
+    import duckdb
+
+    from meridian_assets.config import MeridianConfig
+    from meridian_assets.execution.schemas import EXECUTION_FILLS
+    from meridian_assets.ingest.schemas import DAILY_PRICES, UNIVERSE
+    from meridian_assets.portfolio.inputs import ledger_until, replay_book
+    from meridian_assets.storage import replace_all
+
+    conn = duckdb.connect(str(tmp_path / "m.duckdb"))
+    replace_all(conn, UNIVERSE, pl.DataFrame({"ticker": ["AAA"], "sector": ["Energy"], "is_benchmark": [False],
+                                              "asset_type": ["stock"], "start_date": [D[0]]}))
+    replace_all(conn, DAILY_PRICES, pl.DataFrame({"date": D[:3], "ticker": ["AAA"] * 3, "close": [10.0, 11.0, 12.0],
+                                                  "adj_close": [10.0, 11.0, 12.0]}))
+    stamp = [dt.datetime(2024, 1, 2, 15, 0), dt.datetime(2024, 1, 3, 15, 0), dt.datetime(2024, 1, 3, 15, 5)]
+    replace_all(conn, EXECUTION_FILLS, pl.DataFrame({
+        "rebalance_id": ["rb1"] * 3, "client_order_id": ["a", "b", "c"], "ticker": ["AAA"] * 3,
+        "action": ["BUY", "BUY", "BUY"], "shares": [100, 50, 0], "fill_price": [10.0, 11.0, None],
+        "status": ["FILLED", "PARTIAL", "CANCELLED"], "finished_at": stamp}))
+    led = ledger_until(conn, D[2])
+    assert led.height == 2 and led["sector"].to_list() == ["Energy", "Energy"]
+    book = replay_book(conn, D[2], MeridianConfig())
+    assert book.positions["shares"].to_list() == [150]
+    assert book.history["nav"][-1] == pytest.approx(10_000_000 - 1000 - 550 + 150 * 12)

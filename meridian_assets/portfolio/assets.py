@@ -228,16 +228,23 @@ def position_approvals(context: dg.AssetExecutionContext, config: DecisionConfig
     name="portfolio_book",
 )
 def portfolio_book(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
-    """The simulated book: the executed ledger replayed through splits, ticker changes, dividends and delistings
-    and marked to market every session up to the latest bar."""
+    """The book: every trade made — simulated commits and the broker's fills — replayed through splits, ticker
+    changes, dividends and delistings and marked to market every session up to the latest bar."""
     cfg = settings.get()
     with db.connect() as conn:
         end = conn.execute("SELECT max(date) FROM daily_prices").fetchall()[0][0]
+        if table_exists(conn, "execution_fills"):  # a broker fill today, before today's bar is loaded
+            last_fill = conn.execute("SELECT CAST(max(finished_at) AS DATE) FROM execution_fills "
+                                     "WHERE shares > 0").fetchall()[0][0]
+            end = max(end, last_fill) if last_fill else end
         betas = (dict(read(conn, "SELECT ticker, last(beta ORDER BY as_of) AS beta FROM target_book "
                                  "GROUP BY ticker").iter_rows()) if table_exists(conn, "target_book") else {})
         book = replay_book(conn, end, cfg, betas)
+        brokered = table_exists(conn, "execution_fills") and conn.execute(
+            "SELECT count(*) FROM execution_fills WHERE shares > 0").fetchall()[0][0] > 0
         replace_all(conn, PORTFOLIO_POSITIONS, book.positions.with_columns(
-            updated_at=pl.lit(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))))
+            updated_at=pl.lit(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)),
+            source=pl.lit("broker" if brokered else "simulated")))
         replace_all(conn, PORTFOLIO_HISTORY, book.history)
     for e in book.events:
         context.log.info(e)

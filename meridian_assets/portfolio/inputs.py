@@ -22,6 +22,7 @@ from meridian_assets.factors.schemas import PARENTS
 from meridian_assets.portfolio.ledger import Replay, replay
 from meridian_assets.portfolio.market import market_stats
 from meridian_assets.portfolio.rebalance import RebalanceInputs, RiskModelInput
+from meridian_assets.portfolio.schemas import POSITION_APPROVALS
 from meridian_assets.risk.breakers import evaluate_breakers
 from meridian_assets.risk.descriptors import BENCHMARK, returns_matrix
 from meridian_assets.risk.monitors import tail_risk
@@ -77,12 +78,30 @@ def scores_for(conn, as_of: dt.date, scored_csv: str | None = None) -> tuple[pl.
     return quant, "factor_scores"
 
 
-def ledger_until(conn, as_of: dt.date) -> pl.DataFrame:
-    if not table_exists(conn, "position_approvals"):
-        from meridian_assets.portfolio.schemas import POSITION_APPROVALS
+LEDGER_COLUMNS = ("rebalance_id", "date", "ticker", "sector", "action", "shares", "price", "score")
 
-        return POSITION_APPROVALS.empty()
-    return read(conn, "SELECT * FROM position_approvals WHERE status = 'EXECUTED' AND date <= ?", [as_of])
+
+def ledger_until(conn, as_of: dt.date) -> pl.DataFrame:
+    """Every trade the book has made up to ``as_of``: the simulated commits (`position_approvals` EXECUTED) and
+    the broker's fills (`execution_fills` with shares filled, dated by when they finished, at their average
+    price). A rebalance is either committed or executed, never both, so the two never count a trade twice;
+    replaying both keeps the book, the NAV history and the risk state right in either mode."""
+    parts = []
+    if table_exists(conn, "position_approvals"):
+        parts.append(read(conn, "SELECT " + ", ".join(LEDGER_COLUMNS) + " FROM position_approvals "
+                                "WHERE status = 'EXECUTED' AND date <= ?", [as_of]))
+    if table_exists(conn, "execution_fills"):
+        parts.append(read(conn, """
+            SELECT f.rebalance_id, CAST(f.finished_at AS DATE) AS date, f.ticker, u.sector, f.action, f.shares,
+                   f.fill_price AS price, CAST(NULL AS DOUBLE) AS score
+            FROM execution_fills f
+            LEFT JOIN (SELECT ticker, any_value(sector) AS sector FROM universe GROUP BY ticker) u USING (ticker)
+            WHERE f.shares > 0 AND f.fill_price IS NOT NULL AND CAST(f.finished_at AS DATE) <= ?""", [as_of])
+            if table_exists(conn, "universe") else pl.DataFrame())
+    parts = [p.select(LEDGER_COLUMNS) for p in parts if p.height]
+    if not parts:
+        return POSITION_APPROVALS.empty().select(LEDGER_COLUMNS)
+    return pl.concat([p.cast(POSITION_APPROVALS.empty().select(LEDGER_COLUMNS).schema) for p in parts])
 
 
 def replay_book(conn, as_of: dt.date, cfg: MeridianConfig, betas: dict[str, float] | None = None) -> Replay:
