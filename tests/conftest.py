@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,6 +19,11 @@ from meridian_assets.ingest.checks import INGEST_CHECKS
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 SMALL_N = 40
 RANGE = (dt.date(2024, 1, 2), dt.date(2024, 3, 28))
+
+
+def fake_credential(prefix: str = "test-") -> str:
+    """A throwaway credential for the loopback stubs, made up per run (no key-shaped literal in the tree)."""
+    return prefix + secrets.token_hex(12)
 
 
 def write_config(home: Path, **overrides) -> Path:

@@ -15,8 +15,9 @@ from meridian_assets.ingest.providers.alpaca_data import AlpacaDataProvider
 from meridian_assets.ingest.providers.base import Provider
 from meridian_assets.ingest.schemas import DAILY_PRICES
 from tests.stubs import AlpacaStub, generated_bar
+from tests.conftest import fake_credential
 
-KEY, SECRET = "PKSTUBKEY7Q2W9E", "stubSecretZ8X7C6V5B4N3M2"
+KEY, SECRET = fake_credential("PK"), fake_credential("stub")
 D = dt.date
 BARS = "/v2/stocks/bars"
 REALDATA_ALPACA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "alpaca"

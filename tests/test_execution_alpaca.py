@@ -23,10 +23,10 @@ from meridian_assets.execution.schemas import SHORT_AVAILABILITY
 from meridian_assets.risk.pre_trade import MarketInfo
 from resources.broker import BrokerResource
 from resources.settings import MeridianSettings
-from tests.conftest import write_config
+from tests.conftest import fake_credential, write_config
 from tests.stubs.alpaca_trading_server import AlpacaTradingStub, _position
 
-KEY, SECRET = "PKTRADE7Q2W9E", "tradeSecretZ8X7C6V5B4N3M2"
+KEY, SECRET = fake_credential("PK"), fake_credential("trade")
 RID = "rb-20240328-mvo-0a1b2c3d"
 RECORDED = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "alpaca"
 CFG = MeridianConfig()

@@ -10,7 +10,7 @@ import pytest
 from meridian_assets.cli import execute as cli
 from meridian_assets.execution import assets as execution_assets
 from meridian_assets.execution.clock import ManualClock
-from tests.conftest import write_config
+from tests.conftest import fake_credential, write_config
 from tests.execution_world import AS_OF, RID, flat_prices, write_rebalance
 from tests.stubs.alpaca_trading_server import AlpacaTradingStub
 
@@ -66,7 +66,7 @@ def test_execute_on_the_simulated_venue(home, capsys):
 
 
 def test_live_execution_asks_for_the_phrase(home, monkeypatch, capsys):
-    key, secret = "PKLIVE123", "liveSecret456"
+    key, secret = fake_credential("PK"), fake_credential("live")
     clock = ManualClock()  # Alpaca runs on wall time: a manual one here, so polls do not sleep
     monkeypatch.setattr(execution_assets, "SystemClock", lambda: clock)
     write_config(home, execution={"broker": "alpaca", "mode": "live"})

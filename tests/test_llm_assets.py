@@ -18,10 +18,10 @@ from meridian_assets.factors.assets import factor_scores
 from meridian_assets.llm.assets import ANALYSIS_ASSETS
 from meridian_assets.llm.checks import ANALYSIS_CHECKS
 from resources.llm import AnthropicResource, OpenAIResource
-from tests.conftest import materialize_ingest, query, range_tags, table_names, write_config
+from tests.conftest import fake_credential, materialize_ingest, query, range_tags, table_names, write_config
 from tests.stubs.llm_server import LLMStub, analyst_responder
 
-KEY = "sk-ant-test-Zq81xPLm4Kd0secret"
+KEY = fake_credential("test-anthropic-")
 INGEST = (dt.date(2023, 1, 3), dt.date(2024, 3, 28))
 AS_OF = INGEST[1]
 TICKER_ASSETS = ("earnings_analysis", "filing_analysis", "risk_factor_analysis", "insider_analysis")
@@ -172,7 +172,7 @@ def test_no_key_in_the_database_logs_or_metadata(market, caplog, capfd):
     caplog.set_level(logging.DEBUG)
     ok = materialize(market, key=KEY, run_config=force("insider_analysis"))
     # a wrong key, which the stub quotes back in its 401: the failure is reported without it
-    wrong = "sk-ant-wrong-Yy77QQ0000secret"
+    wrong = fake_credential("test-wrong-")
     refused = materialize(market, key=wrong, run_config=force("insider_analysis"))
     assert ok.success and not refused.success
     failure = next(e for e in refused.all_events if e.event_type_value == "STEP_FAILURE")

@@ -18,8 +18,9 @@ from meridian_assets.llm.service import structured_llm
 from meridian_assets.llm.store import Store
 from meridian_assets.llm.structured import ask_structured
 from tests.stubs.llm_server import LLMStub, Reply
+from tests.conftest import fake_credential
 
-KEY = "sk-test-0123456789abcdef"
+KEY = fake_credential("test-")
 ANSWER = {"signal_strength": "BUY", "confidence": 0.7, "cluster_detected": True, "reasoning": "Three officers bought.",
           "summary": "Cluster buying."}
 MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4o-mini"}
@@ -136,12 +137,13 @@ def test_overload_that_outlasts_the_retries_fails_typed_and_is_archived(env):
 
 def test_a_refused_key_is_an_auth_error_and_never_stored(env, monkeypatch):
     stub, audit, tracker = env
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-wrong-key-987654321")
+    wrong = fake_credential("test-wrong-")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", wrong)
     with pytest.raises(LLMAuthError, match="ANTHROPIC_API_KEY") as err:
         ask(client(stub, "anthropic"), tracker, audit)
-    assert "sk-wrong-key-987654321" not in str(err.value) and "[redacted]" in str(err.value)
+    assert wrong not in str(err.value) and "[redacted]" in str(err.value)
     row = archived(audit).row(0, named=True)
-    assert row["status"] == "error" and "sk-wrong-key" not in row["error"]
+    assert row["status"] == "error" and wrong not in row["error"]
 
 
 def test_prompt_cache_usage_is_priced_at_cache_rates(env):

@@ -21,8 +21,9 @@ from meridian_assets.llm.store import Store
 from meridian_assets.llm.structured import answer_schema
 from meridian_assets.storage import replace_all
 from tests.stubs.llm_server import LLMStub, Reply, analyst_responder
+from tests.conftest import fake_credential
 
-KEY = "sk-test-runner-0123456789"
+KEY = fake_credential("test-runner-")
 AS_OF = dt.date(2024, 3, 28)
 TICKERS = ["AAA", "BBB", "CCC", "DDD", "EEE"]  # EEE has no transcript
 

@@ -25,6 +25,7 @@ from meridian_assets.llm.extract import extract_json, json_candidates
 from meridian_assets.llm.schema_check import schema_problems
 from meridian_assets.llm.secrets import redact
 from meridian_assets.llm.structured import answer_schema, parse_answer
+from tests.conftest import fake_credential
 
 PRICING = AnalysisConfig().pricing
 
@@ -140,8 +141,9 @@ def test_spend_never_crosses_the_ceiling(ceiling, calls):
 
 
 def test_redact_replaces_provider_keys(monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-very-secret-123")
-    assert redact("HTTP 401: bad key sk-ant-very-secret-123 given") == "HTTP 401: bad key [redacted] given"
+    key = fake_credential("test-")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    assert redact(f"HTTP 401: bad key {key} given") == "HTTP 401: bad key [redacted] given"
     assert redact(None) is None
 
 

@@ -171,7 +171,7 @@ def test_rationale_through_the_llm_layer_is_archived_with_its_context(tmp_path, 
     """The real anthropic client against the loopback stub, through the LLM layer's structured-call helper:
     the rationale comes back and the call is archived in llm_calls with the proposal's context as its prompt."""
     from meridian_assets.meta.proposal_assets import _llm
-    from tests.conftest import query
+    from tests.conftest import fake_credential, query
     from tests.stubs.llm_server import LLMStub, Reply
 
     monkeypatch.setenv("MERIDIAN_HOME", str(tmp_path))
@@ -181,8 +181,9 @@ def test_rationale_through_the_llm_layer_is_archived_with_its_context(tmp_path, 
     cfg = MeridianConfig()
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     assert _llm(cfg, "run-1") is None  # no key: the template writes
-    with LLMStub(api_key="sk-test") as stub:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    key = fake_credential("test-")
+    with LLMStub(api_key=key) as stub:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", key)
         monkeypatch.setenv("ANTHROPIC_BASE_URL", stub.anthropic_url)
         stub.script(Reply.tool({"rationale": "Trim the turnover budget: costs take the edge."}))
         r = write(ctx, _llm(cfg, "run-1"), provider="anthropic", model=cfg.meta.rationale_model, ceiling_usd=1.0)
@@ -190,4 +191,4 @@ def test_rationale_through_the_llm_layer_is_archived_with_its_context(tmp_path, 
     call = query(cfg.database_path(), "SELECT * FROM llm_calls").row(0, named=True)
     assert (call["call_id"], call["run_id"], call["task"], call["status"]) == (r.call_id, "run-1", "meta_rationale",
                                                                                 "ok")
-    assert '"rule": "cost_drag"' in call["user_prompt"] and "sk-test" not in json.dumps(call, default=str)
+    assert '"rule": "cost_drag"' in call["user_prompt"] and key not in json.dumps(call, default=str)

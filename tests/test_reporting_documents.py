@@ -15,6 +15,7 @@ from meridian_assets.reporting import letters, llm_bridge, weekly
 from meridian_assets.reporting.allocation import snapshot_frame
 from meridian_assets.reporting.llm_bridge import LLMAnswer
 from meridian_assets.reporting.persona import voice_check
+from tests.conftest import fake_credential
 
 CFG = MeridianConfig()
 MON, FRI = dt.date(2024, 3, 18), dt.date(2024, 3, 22)
@@ -101,7 +102,7 @@ def test_failed_and_invalid_llm_answers_are_archived_not_used():
 def test_the_llm_seam_without_a_key(monkeypatch, tmp_path):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     assert llm_bridge.structured_llm("anthropic") == (None, "ANTHROPIC_API_KEY is not set")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-not-a-key")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", fake_credential("test-"))
     fn, reason = llm_bridge.structured_llm("anthropic", database=str(tmp_path / "calls.duckdb"))
     assert callable(fn) and reason == ""  # the LLM layer's session callable (no call is made here)
     assert llm_bridge.structured_llm("mistral") == (None, "unknown LLM provider 'mistral'")
@@ -223,9 +224,10 @@ def test_the_real_client_through_the_llm_layer_against_a_loopback_server(monkeyp
     answer = {"headline": "The network rotated a third of its book.", "bullets": ["One rebalance, one veto.", "Gross 150%."],
               "risks": ["VIX above 25."], "actions": ["Review the veto."]}
     db = tmp_path / "calls.duckdb"
-    with LLMStub(api_key="sk-test-reporting") as stub:
+    key = fake_credential("test-reporting-")
+    with LLMStub(api_key=key) as stub:
         stub.script(Reply.error(429), Reply.tool(answer, input_tokens=1500, output_tokens=120))
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-reporting")
+        monkeypatch.setenv("ANTHROPIC_API_KEY", key)
         monkeypatch.setenv("ANTHROPIC_BASE_URL", stub.anthropic_url)
         llm, reason = llm_bridge.structured_llm("anthropic", run_id="run-weekly-1", config=CFG, database=str(db))
         assert reason == ""
@@ -242,4 +244,4 @@ def test_the_real_client_through_the_llm_layer_against_a_loopback_server(monkeyp
                       else sent["messages"][-1]["content"]) == json.loads(row["user_prompt"])
     calls = duckdb.connect(str(db), read_only=True).sql("SELECT * FROM llm_calls").pl()
     assert calls.filter(pl.col("task") == "weekly_summary").height >= 1
-    assert b"sk-test-reporting" not in db.read_bytes()
+    assert key.encode() not in db.read_bytes()

@@ -4,9 +4,9 @@ drive the real `anthropic` and `openai` clients.
 Standard library only: a `ThreadingHTTPServer` on 127.0.0.1 with an ephemeral port, in a daemon thread.
 Point the SDKs at it with ``base_url=stub.anthropic_url`` / ``base_url=stub.openai_url``::
 
-    with LLMStub(api_key="sk-test") as stub:
+    with LLMStub(api_key="placeholder") as stub:
         stub.script(Reply.fenced({"a": 1}), Reply.error(429), Reply.tool({"a": 2}))
-        client = anthropic.Anthropic(api_key="sk-test", base_url=stub.anthropic_url)
+        client = anthropic.Anthropic(api_key="placeholder", base_url=stub.anthropic_url)
         ...
         assert stub.calls()[0].json()["system"][0]["cache_control"] == {"type": "ephemeral"}
 
