@@ -34,11 +34,13 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
+
+from tests.stubs.loopback import LoopbackServer
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -106,59 +108,17 @@ def _as_response(result: Any) -> StubResponse:
     return StubResponse(200, result)
 
 
-class AlpacaStub:
+class AlpacaStub(LoopbackServer):
     """The stub server. Use as a context manager, or call `start()` / `stop()`."""
 
     def __init__(self, *, api_key: str | None = None, secret_key: str | None = None) -> None:
+        super().__init__()
         self.api_key, self.secret_key = api_key, secret_key
         self.routes: list[_Route] = []
         self.faults: list[_Fault] = []
         self.requests: list[StubRequest] = []
         self.bars: StockBars | None = None
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the stub is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> AlpacaStub:
-        stub = self
-
-        class _Handler(BaseHTTPRequestHandler):
-            def _serve(self) -> None:
-                stub._dispatch(self)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-            def log_message(self, *args: Any) -> None:  # keep test output clean
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> AlpacaStub:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ configuration
     def route(self, method: str, path: str, handler: Handler) -> None:

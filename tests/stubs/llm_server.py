@@ -37,9 +37,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.stubs.loopback import LoopbackServer
 
 ANTHROPIC_PATH = "/v1/messages"
 OPENAI_PATH = "/v1/chat/completions"
@@ -176,11 +178,14 @@ class Reply:
 Responder = Callable[[StubRequest], Reply]
 
 
-class LLMStub:
+class LLMStub(LoopbackServer):
     """The stub server. Use as a context manager, or call `start()` / `stop()`."""
+
+    protocol_version = "HTTP/1.1"
 
     def __init__(self, *, api_key: str | None = None, responder: Responder | None = None,
                  echo_key: bool = False) -> None:
+        super().__init__()
         self.api_key = api_key
         self.responder = responder
         self.echo_key = echo_key  # a 401 quotes the key it got (to test that nothing stores or logs it)
@@ -188,17 +193,8 @@ class LLMStub:
         self._queue: deque[Reply] = deque()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # ------------------------------------------------------------------ lifecycle
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the stub is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
+    # ------------------------------------------------------------------ endpoints
     @property
     def anthropic_url(self) -> str:
         return self.url
@@ -206,42 +202,6 @@ class LLMStub:
     @property
     def openai_url(self) -> str:
         return self.url + "/v1"
-
-    def start(self) -> LLMStub:
-        stub = self
-
-        class _Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802 (http.server naming)
-                stub._dispatch(self)
-
-            do_GET = do_POST
-
-            def log_message(self, *args: Any) -> None:  # keep test output clean
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> LLMStub:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ scripting
     def script(self, *replies: Reply) -> None:
