@@ -23,7 +23,7 @@ from meridian_assets.portfolio.ledger import Replay, replay
 from meridian_assets.portfolio.market import market_stats
 from meridian_assets.portfolio.rebalance import RebalanceInputs, RiskModelInput
 from meridian_assets.portfolio.schemas import POSITION_APPROVALS
-from meridian_assets.risk.breakers import evaluate_breakers
+from meridian_assets.risk.breakers import evaluate_breakers, unrealized_pnl
 from meridian_assets.risk.descriptors import BENCHMARK, returns_matrix
 from meridian_assets.risk.monitors import tail_risk
 from meridian_assets.risk.pre_trade import TradingState
@@ -140,20 +140,25 @@ def load_risk_model(conn, as_of: dt.date) -> RiskModelInput | None:
                           wide["specific_variance"].to_numpy(), tuple(names))
 
 
+def tail_inputs(conn, as_of: dt.date) -> tuple[float | None, tuple[float, ...] | None]:
+    """Latest VIX close and the HY OAS history known by ``as_of``."""
+    vix = conn.execute("SELECT close FROM daily_prices WHERE ticker = '^VIX' AND date <= ? ORDER BY date DESC "
+                       "LIMIT 1", [as_of]).fetchall() if table_exists(conn, "daily_prices") else []
+    oas = (read(conn, "SELECT value FROM macro_series WHERE series_id = ? AND known_at <= ? ORDER BY date",
+                [HY_OAS, as_of])["value"].to_list() if table_exists(conn, "macro_series") else [])
+    return (vix[0][0] if vix else None), (tuple(oas) or None)
+
+
 def overlays(conn, as_of: dt.date, book: Replay, cfg: MeridianConfig) -> tuple[TradingState, float, tuple[str, ...]]:
     """(trading state, gross multiplier, names to force-close) from the breakers on the replayed NAV and the
     tail-risk monitor on VIX / HY OAS known by ``as_of``."""
     state, mult, force = TradingState.ACTIVE, 1.0, ()
     if book.history.height:
         nav = book.history.filter(pl.col("date") <= as_of)["nav"].to_list()
-        pnl = book.positions.select("ticker", pnl=pl.col("shares") * (pl.col("last_price") - pl.col("avg_cost")))
-        report = evaluate_breakers(nav, dict(pnl.iter_rows()), cfg.risk)
+        report = evaluate_breakers(nav, unrealized_pnl(book.positions), cfg.risk)
         state, mult, force = report.state, report.size_multiplier, report.force_close
-    vix = conn.execute("SELECT close FROM daily_prices WHERE ticker = '^VIX' AND date <= ? ORDER BY date DESC "
-                       "LIMIT 1", [as_of]).fetchall()
-    oas = read(conn, "SELECT value FROM macro_series WHERE series_id = ? AND known_at <= ? ORDER BY date",
-               [HY_OAS, as_of]) if table_exists(conn, "macro_series") else pl.DataFrame({"value": []})
-    tail = tail_risk(vix[0][0] if vix else None, oas["value"].to_list() or None, cfg.risk)
+    vix, oas = tail_inputs(conn, as_of)
+    tail = tail_risk(vix, oas, cfg.risk)
     return state, mult * tail.gross_multiplier, tuple(force)
 
 

@@ -134,6 +134,12 @@ def evaluate_values(
     )
 
 
+def unrealized_pnl(positions) -> dict[str, float]:
+    """Each position's unrealized P&L ($) from a frame with ticker, shares, last_price, avg_cost."""
+    return {t: q * (p - c) for t, q, p, c in zip(positions["ticker"], positions["shares"], positions["last_price"],
+                                                 positions["avg_cost"])}
+
+
 def evaluate_breakers(nav: Sequence[float], unrealized_pnl: Mapping[str, float], cfg: RiskConfig) -> BreakerReport:
     """Evaluate the breakers from a daily NAV series (oldest first) and each position's unrealized P&L ($)."""
     daily, weekly, drawdown = nav_figures(nav)

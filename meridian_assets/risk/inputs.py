@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from meridian_assets.config import MeridianConfig
-from meridian_assets.portfolio.inputs import HY_OAS, load_risk_model
+from meridian_assets.portfolio.inputs import load_risk_model, tail_inputs
 from meridian_assets.risk.descriptors import returns_matrix
 from meridian_assets.risk.factor_model import FactorModel
 from meridian_assets.risk.halt_lock import HaltRecord
@@ -29,15 +29,6 @@ def risk_as_of(conn) -> dt.date | None:
             if d is not None:
                 return d
     return None
-
-
-def tail_inputs(conn, as_of: dt.date) -> tuple[float | None, tuple[float, ...] | None]:
-    """Latest VIX close and the HY OAS history known by ``as_of``."""
-    vix = conn.execute("SELECT close FROM daily_prices WHERE ticker = '^VIX' AND date <= ? ORDER BY date DESC "
-                       "LIMIT 1", [as_of]).fetchall() if table_exists(conn, "daily_prices") else []
-    oas = (read(conn, "SELECT value FROM macro_series WHERE series_id = ? AND known_at <= ? ORDER BY date",
-                [HY_OAS, as_of])["value"].to_list() if table_exists(conn, "macro_series") else [])
-    return (vix[0][0] if vix else None), (tuple(oas) or None)
 
 
 def load_risk_inputs(conn, cfg: MeridianConfig, as_of: dt.date, *, halt: HaltRecord | None,

@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from meridian_assets.config import RiskConfig
-from meridian_assets.risk.breakers import BreakerReport, evaluate_breakers
+from meridian_assets.risk.breakers import BreakerReport, evaluate_breakers, unrealized_pnl
 from meridian_assets.risk.factor_model import FactorModel
 from meridian_assets.risk.halt_lock import HaltRecord
 from meridian_assets.risk.monitors import FactorExposure, correlation_monitor, tail_risk
@@ -72,8 +72,7 @@ def build_risk_state(inp: RiskInputs, cfg: RiskConfig) -> tuple[dict, BreakerRep
     pos = inp.positions
     if inp.history.height:
         doc.update(_loss_figures(inp.history))
-        pnl = pos.select("ticker", pnl=pl.col("shares") * (pl.col("last_price") - pl.col("avg_cost")))
-        report = evaluate_breakers(inp.history["nav"].to_list(), dict(pnl.iter_rows()), cfg)
+        report = evaluate_breakers(inp.history["nav"].to_list(), unrealized_pnl(pos), cfg)
         doc["breakers"] = {
             "state": report.state.value, "actions": [a.value for a in report.actions],
             "size_multiplier": report.size_multiplier, "force_close": list(report.force_close),
