@@ -11,14 +11,11 @@ on a live account the run refuses to submit until an operator confirms.
 import dagster as dg
 
 from meridian_assets.execution.definitions import EXECUTION_JOB
+from sensors.events import new_materializations, value
 
 APPROVALS_ASSET = dg.AssetKey("position_approvals")
 REBALANCE_TAG = "meridian/rebalance_id"
 BATCH = 200
-
-
-def _text(value: object) -> str:
-    return str(getattr(value, "value", getattr(value, "text", value)) or "")
 
 
 def execution_run_config(rebalance_id: str) -> dict:
@@ -31,20 +28,14 @@ def execution_run_config(rebalance_id: str) -> dict:
            description="Launches execution_job once per rebalance approved (position_approvals materialized "
                        "with status APPROVED).")
 def approved_rebalance_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    after = int(context.cursor) if context.cursor else None
-    result = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=APPROVALS_ASSET, after_storage_id=after), limit=BATCH, ascending=True)
+    seen, cursor = new_materializations(context, APPROVALS_ASSET, BATCH)
     requests: dict[str, dg.RunRequest] = {}
-    last = after
-    for record in result.records:
-        last = record.storage_id
-        mat = record.asset_materialization
-        meta = mat.metadata if mat is not None else {}
-        rid, status = _text(meta.get("rebalance_id")), _text(meta.get("status")).upper()
+    for _, meta in seen:
+        rid, status = str(value(meta, "rebalance_id", "")), str(value(meta, "status", "")).upper()
         if status != "APPROVED" or not rid or rid in requests:
             continue
-        by = _text(meta.get("approved_by")) or "unknown"
+        by = str(value(meta, "approved_by", "") or "unknown")
         context.log.info(f"rebalance {rid} approved by {by}: requesting execution")
         requests[rid] = dg.RunRequest(run_key=rid, run_config=execution_run_config(rid),
                                       tags={REBALANCE_TAG: rid, "meridian/approved_by": by})
-    return dg.SensorResult(run_requests=list(requests.values()), cursor=str(last) if last is not None else None)
+    return dg.SensorResult(run_requests=list(requests.values()), cursor=cursor)

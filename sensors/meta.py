@@ -11,15 +11,11 @@ PENDING for a person (`meridian meta approve ID`). The cursor is the last materi
 import dagster as dg
 
 from meridian_assets.meta.jobs import meta_apply_job
+from sensors.events import new_materializations, value
 
 PROPOSALS_ASSET = dg.AssetKey("meta_controller_config_proposals")
 BATCH_TAG = "meridian/proposal_batch"
 LIMIT = 100
-
-
-def _value(metadata, key, default=None):
-    v = metadata.get(key)
-    return default if v is None else getattr(v, "value", v)
 
 
 def apply_run_config(proposal_ids: list[str]) -> dict:
@@ -32,22 +28,17 @@ def apply_run_config(proposal_ids: list[str]) -> dict:
            description="Auto-applies the eligible proposals of each new batch (one meta_apply_job run per batch); "
                        "the others stay PENDING for a person.")
 def proposal_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    after = int(context.cursor) if context.cursor else None
-    result = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=PROPOSALS_ASSET, after_storage_id=after), limit=LIMIT, ascending=True)
-    requests, notes, last = [], [], after
-    for record in result.records:
-        last = record.storage_id
-        md = record.asset_materialization.metadata if record.asset_materialization else {}
-        batch = str(_value(md, "batch_id", "") or "")
-        listed = _value(md, "proposals_json", []) or []
+    seen, cursor = new_materializations(context, PROPOSALS_ASSET, LIMIT)
+    requests, notes = [], []
+    for _, md in seen:
+        batch = str(value(md, "batch_id", "") or "")
+        listed = value(md, "proposals_json", []) or []
         eligible = sorted(p["proposal_id"] for p in listed if p.get("auto_eligible"))
         if not batch or not eligible:
             notes.append(f"{batch or 'a batch'}: {len(listed)} proposals, none eligible for auto-apply")
             continue
         context.log.info(f"{batch}: auto-applying {', '.join(eligible)}")
         requests.append(dg.RunRequest(run_key=batch, run_config=apply_run_config(eligible), tags={BATCH_TAG: batch}))
-    cursor = str(last) if last is not None else None
     if not requests:
         return dg.SensorResult(skip_reason="; ".join(notes) or "no new proposal batch", cursor=cursor)
     return dg.SensorResult(run_requests=requests, cursor=cursor)
