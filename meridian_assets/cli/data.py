@@ -175,6 +175,7 @@ def _simulated_book(end: dt.date, cfg: MeridianConfig) -> int:
     print_book()
     state = json.loads(cfg.risk_state_path().read_text())
     print(f"Risk state: {state['trading_state']}; alerts: {'; '.join(state['alerts']) or 'none'}")
+    print(f"Risk state file: {cfg.risk_state_path()}")
     return 0
 
 
