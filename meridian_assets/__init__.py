@@ -5,7 +5,9 @@ import warnings
 # Single-run backfill policies and partitioned asset checks are marked beta/preview by Dagster; Meridian
 # relies on both deliberately, so their warnings would only be noise on every command.
 try:
-    from dagster import BetaWarning, PreviewWarning
+    # dagster_shared defines the classes dagster re-exports; importing all of dagster here would cost every
+    # command ~2 s before it parses its arguments.
+    from dagster_shared.utils.warnings import BetaWarning, PreviewWarning
 
     warnings.filterwarnings("ignore", category=BetaWarning)
     warnings.filterwarnings("ignore", category=PreviewWarning)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import exchange_calendars as xc
 import numpy as np
+
+if TYPE_CHECKING:  # exchange_calendars (and pandas under it) costs ~1.5 s: imported when the calendar is built
+    import exchange_calendars as xc
 
 NEW_YORK = ZoneInfo("America/New_York")
 MARKET_CLOSE = dt.time(16, 0)
@@ -15,6 +18,8 @@ MARKET_CLOSE = dt.time(16, 0)
 
 @lru_cache(maxsize=1)
 def _calendar() -> xc.ExchangeCalendar:
+    import exchange_calendars as xc
+
     return xc.get_calendar("XNYS", start="1995-01-03", end=f"{dt.date.today().year + 2}-12-31")
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
-import dagster as dg
-import duckdb
-import polars as pl
-
-from meridian_assets.cli.runner import prepare_instance, progress_logger, report_failures, run_assets
 from meridian_assets.config import MeridianConfig, get_config
 from meridian_assets.errors import MeridianError
+
+if TYPE_CHECKING:  # dagster is imported by the commands that run, so `--help` does not pay for it
+    import dagster as dg
+    import polars as pl
 
 JOB = "analysis_job"
 ANALYZER_ASSETS = ("earnings_analysis", "filing_analysis", "risk_factor_analysis", "insider_analysis",
@@ -40,6 +40,8 @@ def _tickers(args: argparse.Namespace) -> list[str] | None:
 
 
 def _read_state(cfg: MeridianConfig, args: argparse.Namespace):
+    import duckdb
+
     from meridian_assets.llm.candidates import latest_scored_date, scores_on, select_candidates
 
     db = cfg.database_path()
@@ -82,6 +84,9 @@ def render_estimate(est: pl.DataFrame, cfg: MeridianConfig, as_of, n_candidates:
 
 def _definitions() -> dg.Definitions:
     """The code location; when it does not include the analysis assets, they are added with their resources."""
+    import dagster as dg
+
+    from meridian_assets.cli.runner import progress_logger
     from meridian_assets.definitions import build_definitions
 
     defs = build_definitions(config_path=os.environ.get("MERIDIAN_CONFIG"), loggers={"progress": progress_logger})
@@ -139,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
     if args.estimate_cost:
         print(render_estimate(estimate, cfg, as_of, candidates.height))
         return 0
+    from meridian_assets.cli.runner import prepare_instance, report_failures, run_assets
     from resources.llm import AnthropicResource, OpenAIResource
 
     providers = {"anthropic": AnthropicResource(), "openai": OpenAIResource()}

@@ -16,13 +16,13 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import dagster as dg
-import duckdb
-import polars as pl
-
-from meridian_assets.cli.runner import prepare_instance, progress_logger, report_failures, run_assets
 from meridian_assets.config import get_config
+
+if TYPE_CHECKING:  # dagster is imported by the commands that run, so `--help` does not pay for it
+    import dagster as dg
+    import polars as pl
 
 EXECUTE_ASSETS = ["execution_plan", "execution_fills", "broker_positions", "short_availability",
                   "execution_reconciliation", "slippage_summary"]
@@ -43,6 +43,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def build_execution_definitions() -> dg.Definitions:
     """The execution assets, job and sensor with the resources they use, bound as the code location binds them
     ("settings", "db", "broker"), without importing every other layer."""
+    import dagster as dg
+
+    from meridian_assets.cli.runner import progress_logger
     from meridian_assets.execution.definitions import defs as execution_defs
     from resources import DuckDBStore, MeridianSettings
     from resources.broker import BrokerResource
@@ -81,6 +84,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def run(args: argparse.Namespace, prompt=input) -> int:
+    from meridian_assets.cli.runner import prepare_instance, report_failures, run_assets
     from resources.broker import BrokerResource
     from resources.settings import MeridianSettings
 
@@ -112,6 +116,8 @@ def run(args: argparse.Namespace, prompt=input) -> int:
 
 
 def _read(cfg, sql: str, params: list) -> pl.DataFrame:
+    import duckdb
+
     conn = duckdb.connect(str(cfg.database_path()), read_only=True)
     try:
         return conn.sql(sql, params=params).pl()
@@ -120,6 +126,8 @@ def _read(cfg, sql: str, params: list) -> pl.DataFrame:
 
 
 def render_plan(cfg) -> str:
+    import polars as pl
+
     plan = _read(cfg, "SELECT * FROM execution_plan WHERE planned_at = (SELECT max(planned_at) FROM execution_plan) "
                       "ORDER BY status, ticker, chunk", [])
     if plan.height == 0:

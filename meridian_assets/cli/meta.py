@@ -18,14 +18,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+from typing import TYPE_CHECKING
 
-import dagster as dg
-import duckdb
-import polars as pl
-
-from meridian_assets.cli.runner import progress_logger, run_job
 from meridian_assets.config import get_config
 from meridian_assets.errors import MeridianError
+
+if TYPE_CHECKING:  # dagster is imported by the commands that run, so `--help` does not pay for it
+    import dagster as dg
+    import polars as pl
 
 APPLY_JOB, BACKTEST_JOB = "meta_apply_job", "meta_backtest_job"
 
@@ -57,12 +57,15 @@ def add_parser(sub) -> None:
 
 def definitions() -> dg.Definitions:
     """The code location (the meta jobs are merged into it)."""
+    from meridian_assets.cli.runner import progress_logger
     from meridian_assets.definitions import build_definitions
 
     return build_definitions(config_path=os.environ.get("MERIDIAN_CONFIG"), loggers={"progress": progress_logger})
 
 
 def _execute(job: str, op: str, config: dict) -> dict:
+    from meridian_assets.cli.runner import run_job
+
     result = run_job(definitions(), job, {op: config}, log_level="WARNING")
     out = {}
     for ev in result.get_asset_materialization_events():
@@ -73,6 +76,9 @@ def _execute(job: str, op: str, config: dict) -> dict:
 
 def _read(table: str, where: str = "", params=None) -> pl.DataFrame:
     """Rows of ``table`` (empty when it does not exist yet), read-only."""
+    import duckdb
+    import polars as pl
+
     db = get_config().database_path()
     if not db.exists():
         raise MeridianError(f"no database at {db}: run `meridian demo` first")
@@ -87,12 +93,16 @@ def _read(table: str, where: str = "", params=None) -> pl.DataFrame:
 
 
 def _table(df: pl.DataFrame, n: int = 50) -> str:
+    import polars as pl
+
     with pl.Config(tbl_rows=n, tbl_cols=12, tbl_width_chars=170, float_precision=3, tbl_hide_dataframe_shape=True,
                    tbl_hide_column_data_types=True, fmt_str_lengths=70):
         return str(df)
 
 
 def list_proposals(args: argparse.Namespace) -> int:
+    import polars as pl
+
     status = None if args.all else (args.status or "PENDING")
     rows = _read("meta_controller_config_proposals", (" WHERE status = ?" if status else "")
                  + " ORDER BY created_at DESC, proposal_id", [status] if status else None)

@@ -10,15 +10,15 @@ import argparse
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
-import dagster as dg
-import duckdb
-import polars as pl
-
-from meridian_assets.cli.runner import progress_logger, run_job
 from meridian_assets.config import get_config
 from meridian_assets.errors import MeridianError
 from meridian_assets.risk.halt_lock import HaltLock
+
+if TYPE_CHECKING:  # dagster is imported by the commands that run, so `--help` does not pay for it
+    import dagster as dg
+    import polars as pl
 
 
 def add_parsers(sub) -> None:
@@ -44,6 +44,7 @@ def add_parsers(sub) -> None:
 
 
 def _run(job: str, op_config: dict | None = None) -> dg.ExecuteInProcessResult:
+    from meridian_assets.cli.runner import progress_logger, run_job
     from meridian_assets.definitions import build_definitions
 
     defs = build_definitions(config_path=os.environ.get("MERIDIAN_CONFIG"), loggers={"progress": progress_logger})
@@ -52,6 +53,8 @@ def _run(job: str, op_config: dict | None = None) -> dg.ExecuteInProcessResult:
 
 def _proposed_id(result: dg.ExecuteInProcessResult) -> str:
     """The rebalance id this run proposed (from its target_book materialization)."""
+    import dagster as dg
+
     for event in result.get_asset_materialization_events():
         m = event.event_specific_data.materialization
         if m.asset_key == dg.AssetKey("target_book"):
@@ -60,6 +63,8 @@ def _proposed_id(result: dg.ExecuteInProcessResult) -> str:
 
 
 def _read(sql: str, params=None) -> pl.DataFrame:
+    import duckdb
+
     conn = duckdb.connect(str(get_config().database_path()), read_only=True)
     try:
         return conn.sql(sql, params=params).pl()
@@ -68,6 +73,8 @@ def _read(sql: str, params=None) -> pl.DataFrame:
 
 
 def _table(df: pl.DataFrame, n: int = 50) -> str:
+    import polars as pl
+
     with pl.Config(tbl_rows=n, tbl_cols=14, tbl_width_chars=160, float_precision=4, tbl_hide_dataframe_shape=True,
                    tbl_hide_column_data_types=True):
         return str(df)
@@ -87,6 +94,8 @@ def print_book() -> None:
 
 
 def print_proposal(rid: str) -> None:
+    import polars as pl
+
     tb = _read("SELECT * FROM target_book WHERE rebalance_id = ?", [rid])
     trades = _read("SELECT ticker, action, delta_shares, price, notional, cost_bps, status, reason FROM "
                    "rebalance_trades WHERE rebalance_id = ? ORDER BY status, notional DESC", [rid])
@@ -135,6 +144,9 @@ def run_approve(args: argparse.Namespace) -> int:
 
 
 def run_risk(args: argparse.Namespace) -> int:
+    import duckdb
+    import polars as pl
+
     cfg = get_config()
     lock = HaltLock(cfg.halt_lock_path())
     if args.clear_halt:

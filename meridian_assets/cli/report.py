@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+from typing import TYPE_CHECKING
 
-import dagster as dg
-import duckdb
-
-from meridian_assets.cli.runner import prepare_instance, progress_logger, report_failures
 from meridian_assets.config import get_config
 from meridian_assets.errors import MeridianError
+
+if TYPE_CHECKING:  # dagster is imported by the commands that run, so `--help` does not pay for it
+    import dagster as dg
 
 DAILY = ["daily_attribution", "position_attribution", "win_loss", "sector_relative_alpha", "turnover_and_tax",
          "tear_sheet", "allocation_snapshots", "capital_movement", "cvar_by_regime", "live_vs_sim", "lp_letter"]
@@ -61,6 +61,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def latest_book_session(end: dt.date | None = None) -> dt.date:
+    import duckdb
+
     db = get_config().database_path()
     if not db.exists():
         raise MeridianError(f"no database at {db}: run `meridian demo` (or `meridian data`) first")
@@ -82,6 +84,9 @@ def latest_book_session(end: dt.date | None = None) -> dt.date:
 def execute(defs: dg.Definitions, kind: str, as_of: dt.date, force: bool = False,
             instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
     """One run of the reporting job for ``kind`` as of ``as_of``."""
+    import dagster as dg
+
+    from meridian_assets.cli.runner import prepare_instance
     from meridian_assets.reporting.partitions import REPORT_AS_OF_TAG, WEEKLY_JOB, week_key
 
     assets = {"daily": DAILY, "tearsheet": TEARSHEET, "letter": LETTER, "weekly": WEEKLY,
@@ -118,6 +123,7 @@ def outputs(result: dg.ExecuteInProcessResult) -> list[str]:
 def run_reports(kinds: list[str], as_of: dt.date | None = None, force: bool = False) -> int:
     """Run each kind of report in turn as of the book's latest session on or before ``as_of`` (what `make demo`
     calls after the book is built: ``run_reports(["daily", "weekly"])``)."""
+    from meridian_assets.cli.runner import progress_logger, report_failures
     from meridian_assets.definitions import build_definitions
 
     day = latest_book_session(as_of)
