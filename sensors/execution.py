@@ -4,8 +4,9 @@ It reads Dagster's event log — the `position_approvals` materializations that 
 (`meridian approve <rebalance-id>`) records with metadata ``rebalance_id``, ``status`` and ``approved_by`` —
 and never opens DuckDB. Each APPROVED rebalance gets one `RunRequest` of `execution_job` with run key = the
 rebalance id (Dagster launches a run key once per sensor) and the id in the run config. The cursor is the
-last event's storage id, so an approval is looked at once. The run config never sets ``confirm_live``:
-on a live account the run refuses to submit until an operator confirms.
+last event's storage id, so an approval is looked at once. A run it launches can never trade live: the
+second gate is the operator's typed confirmation at `meridian execute`, bound to that command's own run id
+(`execution.live_gate`), so on a live account this run reads, reconciles and refuses to submit.
 """
 
 import dagster as dg

@@ -46,6 +46,7 @@ def stub(server, monkeypatch, tmp_path):
     monkeypatch.setenv("ALPACA_SECRET_KEY", SECRET)
     monkeypatch.setenv("ALPACA_TRADING_URL", server.url)
     monkeypatch.setenv("ALPACA_DATA_URL", server.url)
+    monkeypatch.setenv("MERIDIAN_HOME", str(tmp_path))  # where live confirmations are kept
     return server
 
 
@@ -54,9 +55,15 @@ def resource(tmp_path, mode: str = "paper") -> BrokerResource:
     return BrokerResource(settings=MeridianSettings(config_path=str(cfg)))
 
 
-def client(tmp_path, clock=None, **kw):
+def client(tmp_path, clock=None, confirmed: bool = False, **kw):
+    """A client as a run builds it; ``confirmed``: the operator typed the phrase for this run at the CLI."""
     clock = clock or ManualClock()
-    return resource(tmp_path, kw.pop("mode", "paper")).client(clock=clock, **kw), clock
+    res = resource(tmp_path, kw.pop("mode", "paper"))
+    if confirmed:
+        run_id = f"run{len(list(tmp_path.glob('execution/live_confirmations/*')))}"
+        res.confirmations().issue(run_id, RID)
+        kw.update(run_id=run_id, rebalance_id=RID)
+    return res.client(clock=clock, **kw), clock
 
 
 def execute(broker, clock, intents, **kw):
@@ -170,7 +177,7 @@ def test_live_needs_confirmation_to_submit_but_always_cancels(stub, tmp_path):
         broker.submit_order(OrderRequest(f"{RID}:AAA:0:0", "AAA", Side.BUY, 1, 10.0))
     assert stub.submits() == []
     stub.venue.hold.add("AAA")
-    confirmed, _ = client(tmp_path, mode="live", confirm_live=True)
+    confirmed, _ = client(tmp_path, mode="live", confirmed=True)
     confirmed.submit_order(OrderRequest(f"{RID}:AAA:0:0", "AAA", Side.BUY, 1, 10.0))
     assert broker.cancel_all_open_orders() == [o["id"] for o in stub.venue.orders.values()]  # the kill switch's path
     assert broker.open_orders() == []
@@ -180,7 +187,7 @@ def test_paper_by_default_and_keys_only_from_the_environment(stub, tmp_path, mon
     monkeypatch.delenv("ALPACA_TRADING_URL")
     paper, _ = client(tmp_path)
     assert paper.inner.client._base_url.endswith("paper-api.alpaca.markets") and paper.allow_submit
-    live, _ = client(tmp_path, mode="live", confirm_live=True)
+    live, _ = client(tmp_path, mode="live", confirmed=True)
     assert live.inner.client._base_url == "https://api.alpaca.markets"
     monkeypatch.delenv("ALPACA_SECRET_KEY")
     with pytest.raises(ConfigError, match="ALPACA_API_KEY / ALPACA_SECRET_KEY"):

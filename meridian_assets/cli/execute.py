@@ -3,8 +3,9 @@
 --dry-run materializes `execution_plan` only (no broker call) and prints the planned orders. --execute runs
 `execution_job` on the project instance (the run shows in the UI): reconcile with the broker, trade the
 approved rebalance, record. On a live account (`execution.mode: live` with the alpaca broker) it first asks
-the operator to type ``YES I UNDERSTAND THE RISKS``. Ctrl-C (or SIGTERM) cancels every order the run placed
-and leaves positions as they are.
+the operator to type ``YES I UNDERSTAND THE RISKS`` and leaves a one-time confirmation bound to the run id it
+then launches (`execution.live_gate`); no other way of starting a run can trade live. Ctrl-C (or SIGTERM)
+cancels every order the run placed and leaves positions as they are.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import datetime as dt
 import os
 import signal
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -57,7 +59,7 @@ def build_execution_definitions() -> dg.Definitions:
 
 
 def confirm_live(prompt=input) -> bool:
-    from resources.broker import LIVE_CONFIRMATION
+    from meridian_assets.execution.live_gate import LIVE_CONFIRMATION
 
     print("WARNING: execution.mode is live — orders go to a REAL-MONEY Alpaca account.", file=sys.stderr)
     try:
@@ -90,25 +92,26 @@ def run(args: argparse.Namespace, prompt=input) -> int:
 
     cfg = get_config()
     defs = build_execution_definitions()
-    live = BrokerResource(settings=MeridianSettings(config_path=os.environ.get("MERIDIAN_CONFIG"))).is_live()
-    confirmed = False
+    broker = BrokerResource(settings=MeridianSettings(config_path=os.environ.get("MERIDIAN_CONFIG")))
+    live = broker.is_live()
+    run_id = str(uuid.uuid4())
     if args.execute and live:
         if not confirm_live(prompt):
             print("Not confirmed: nothing traded.", file=sys.stderr)
             return 1
-        confirmed = True
+        broker.confirmations().issue(run_id, args.rebalance_id)
     op = {"rebalance_id": args.rebalance_id or "", "scored_csv": args.scored_csv or ""}
     op_config = {"execution_plan": op}
     assets = ["execution_plan"]
     if args.execute:
-        op_config["execute_rebalance"] = {**op, "confirm_live": confirmed}
+        op_config["execute_rebalance"] = op
         assets = EXECUTE_ASSETS
     today = dt.date.today()
     print(("Planning" if args.dry_run else "Executing") + f" on the {cfg.execution.broker} broker"
           + (" (LIVE)" if live else f" ({cfg.execution.mode})"), flush=True)
     with sigterm_as_interrupt():
         result = run_assets(defs, "execution_job", assets, today, today, op_config=op_config,
-                            instance=prepare_instance())
+                            instance=prepare_instance(), run_id=run_id)
     if report_failures(result, "Execution" if args.execute else "Planning"):
         return 1
     print(render_plan(cfg) if args.dry_run else render_execution(cfg, result.run_id))

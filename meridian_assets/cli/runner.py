@@ -56,8 +56,10 @@ def run_assets(
     op_config: dict[str, dict] | None = None,
     instance: dg.DagsterInstance | None = None,
     log_level: str = "INFO",
+    run_id: str | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize ``assets`` of ``job_name`` for the sessions [start, end] in one run."""
+    """Materialize ``assets`` of ``job_name`` for the sessions [start, end] in one run (``run_id``: chosen by the
+    caller, e.g. to bind a confirmation to the run)."""
     job = defs.resolve_job_def(job_name)
     run_config = {"loggers": {"progress": {"config": {"log_level": log_level}}}}
     if op_config:
@@ -68,6 +70,7 @@ def run_assets(
         tags={RANGE_START: start.isoformat(), RANGE_END: end.isoformat(), "meridian/source": "cli"},
         asset_selection=[dg.AssetKey(a) for a in assets],
         raise_on_error=False,
+        run_id=run_id,
     )
 
 

@@ -39,11 +39,11 @@ REBALANCE_TAG = "meridian/rebalance_id"
 
 
 class ExecutionRunConfig(dg.Config):
-    """Which rebalance to plan or execute, and the live-trading confirmation."""
+    """Which rebalance to plan or execute. Nothing here can confirm live trading: only the operator's typed
+    confirmation at `meridian execute`, bound to the run id, can (see `execution.live_gate`)."""
 
     rebalance_id: str = Field("", description="rb-YYYYMMDD-<method>-<hash>; empty: see scored_csv, else the newest")
     scored_csv: str = Field("", description="a scored-universe CSV: the rebalance built on its date is used")
-    confirm_live: bool = Field(False, description="the operator confirms trading on a LIVE account (never default)")
 
 
 def scored_csv_date(path: str) -> dt.date:
@@ -162,8 +162,13 @@ def execute_rebalance(context: dg.AssetExecutionContext, config: ExecutionRunCon
         if bars is None and cfg.execution.broker == "simulated":
             bars = FrameBars(inputs.latest_bars(conn, tickers))
     clock = run_clock(cfg, broker)
-    client = broker.client(confirm_live=config.confirm_live, bars=bars, clock=clock)
+    try:
+        client = broker.client(run_id=context.run_id, rebalance_id=rid, bars=bars, clock=clock)
+    except MeridianError as err:  # bad keys, a paper run pointed at a live endpoint
+        raise dg.Failure(f"execution of {rid} refused: {err}", allow_retries=False) from None
     context.log.info(f"executing {rid} on the {client.name} broker" + (" (LIVE)" if broker.is_live() else ""))
+    if broker.is_live() and not client.allow_submit:
+        raise dg.Failure(f"execution of {rid} refused: {client.refusal}", allow_retries=False)
     try:
         result = run_execution(db.connect, client, cfg, rid, clock=clock, run_id=context.run_id,
                                halted=_halted(settings))
