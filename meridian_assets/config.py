@@ -16,10 +16,11 @@ Where the file is looked up, first match wins:
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -28,9 +29,19 @@ from meridian_assets.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# A share of something (a weight, a fraction of NAV, a probability): in [0, 1].
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+def _require_order(block: BaseModel, *pairs: tuple[str, str]) -> None:
+    """Each (low, high) pair of fields must satisfy low <= high."""
+    for low, high in pairs:
+        if getattr(block, low) > getattr(block, high):
+            raise ValueError(f"{low}={getattr(block, low)} must not exceed {high}={getattr(block, high)}")
+
 
 class _Block(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf / .nan are typos, never limits
 
 
 # --------------------------------------------------------------------------------------------- top level
@@ -75,7 +86,7 @@ class ProvidersConfig(_Block):
 class SyntheticConfig(_Block):
     """The embedded deterministic market (see `meridian_assets/ingest/synthetic`)."""
 
-    seed: int = 20240601
+    seed: int = Field(20240601, ge=0)
     n_tickers: int = Field(500, ge=22, le=2000)
     # The market is simulated from this date on; values on a day never depend on the requested range.
     epoch: dt.date = dt.date(2018, 1, 2)
@@ -93,7 +104,7 @@ class FilesConfig(_Block):
 
 class TrackedFund(_Block):
     name: str
-    cik: int
+    cik: int = Field(gt=0)
 
 
 class SecConfig(_Block):
@@ -101,8 +112,8 @@ class SecConfig(_Block):
 
     max_requests_per_second: float = Field(8.0, gt=0, le=10)
     forms: tuple[str, ...] = ("10-K", "10-Q", "8-K", "4")
-    form4_lookback_days: int = 90
-    filings_lookback_days: int = 400
+    form4_lookback_days: int = Field(90, ge=1, le=3660)
+    filings_lookback_days: int = Field(400, ge=1, le=3660)
     tracked_funds: tuple[TrackedFund, ...] = (
         TrackedFund(name="Berkshire Hathaway", cik=1067983),
         TrackedFund(name="Bridgewater Associates", cik=1350694),
@@ -117,21 +128,21 @@ class SecConfig(_Block):
 
 
 class RetryConfig(_Block):
-    max_attempts: int = Field(3, ge=1)
-    backoff_base_seconds: float = Field(1.0, ge=0)
-    backoff_max_seconds: float = Field(30.0, ge=0)
+    max_attempts: int = Field(3, ge=1, le=20)
+    backoff_base_seconds: float = Field(1.0, ge=0, le=600)
+    backoff_max_seconds: float = Field(30.0, ge=0, le=3600)
 
 
 class QualityConfig(_Block):
     """Thresholds of the warning-severity data checks (the blocking ones have no knobs)."""
 
-    max_abs_daily_move: float = 0.5
-    max_gap_sessions: int = 5
+    max_abs_daily_move: float = Field(0.5, gt=0, le=10)  # |close/prev close - 1|
+    max_gap_sessions: int = Field(5, ge=0, le=252)
 
 
 # --------------------------------------------------------------------------------------------- layers
 class ScoringConfig(_Block):
-    composite_weights: dict[str, float] = {
+    composite_weights: dict[str, Fraction] = {
         "momentum": 0.20,
         "value": 0.15,
         "quality": 0.20,
@@ -142,24 +153,24 @@ class ScoringConfig(_Block):
         "institutional": 0.05,
     }
     regime_weights_enabled: bool = False
-    regime_weights: dict[str, dict[str, float]] = {
+    regime_weights: dict[str, dict[str, Fraction]] = {
         "high_vix": {"momentum": 0.10, "quality": 0.30, "value": 0.15},
         "low_vix": {"momentum": 0.25, "quality": 0.15},
     }
-    vix_high: float = 25.0
-    vix_low: float = 15.0
-    quintile: float = 0.20
-    momentum_lookback_days: int = 252
-    momentum_skip_days: int = 21
-    revisions_min_days: int = 30
-    factor_return_window_days: int = 60
-    crowding_baselines: dict[str, float] = {
+    vix_high: float = Field(25.0, gt=0, le=200)
+    vix_low: float = Field(15.0, gt=0, le=200)
+    quintile: float = Field(0.20, gt=0, le=0.5)  # share of a sector flagged LONG (and SHORT)
+    momentum_lookback_days: int = Field(252, ge=2, le=1260)
+    momentum_skip_days: int = Field(21, ge=0, le=252)
+    revisions_min_days: int = Field(30, ge=0, le=365)
+    factor_return_window_days: int = Field(60, ge=2, le=1260)
+    crowding_baselines: dict[str, Annotated[float, Field(ge=-1, le=1)]] = {
         "momentum|value": -0.40,
         "quality|value": -0.20,
         "momentum|quality": 0.10,
         "growth|value": -0.30,
     }
-    crowding_deviation: float = 0.30
+    crowding_deviation: float = Field(0.30, gt=0, le=2)
     sector_etfs: dict[str, str] = {
         "Communication Services": "XLC",
         "Consumer Discretionary": "XLY",
@@ -182,14 +193,19 @@ class ScoringConfig(_Block):
             raise ValueError(f"composite weights must sum to 1.0, got {total:.4f}")
         return v
 
+    @model_validator(mode="after")
+    def _ordered(self) -> "ScoringConfig":
+        _require_order(self, ("vix_low", "vix_high"), ("momentum_skip_days", "momentum_lookback_days"))
+        return self
+
 
 class ModelPrice(_Block):
     """USD per million tokens."""
 
-    input: float
-    output: float
-    cache_write: float
-    cache_read: float
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_write: float = Field(ge=0)
+    cache_read: float = Field(ge=0)
 
 
 class LLMTaskConfig(_Block):
@@ -218,9 +234,9 @@ class AnalysisConfig(_Block):
         "sector": _SONNET,
         "chat": LLMTaskConfig(provider="anthropic", model="claude-haiku-4-5", max_tokens=1024),
     }
-    max_tokens: int = 4096
+    max_tokens: int = Field(4096, ge=16, le=200_000)
     # Sent to OpenAI only (the Anthropic Messages API of the installed SDK takes no temperature); null: omit.
-    temperature: float | None = 0.0
+    temperature: float | None = Field(0.0, ge=0, le=2)
     # Per-run ceilings (USD): the analysis run, and one dashboard chat session. Commentary: reporting block.
     cost_ceiling_usd: float = Field(25.0, gt=0)
     chat_cost_ceiling_usd: float = Field(2.0, gt=0)
@@ -233,14 +249,14 @@ class AnalysisConfig(_Block):
     cache_ttl_days: int = Field(30, ge=0)
     candidates_long: int = Field(20, ge=0)
     candidates_short: int = Field(20, ge=0)
-    transcript_max_chars: int = 120_000
-    risk_factors_max_chars: int = 80_000
-    insider_lookback_days: int = 90
-    insider_max_transactions: int = 100
+    transcript_max_chars: int = Field(120_000, ge=1)
+    risk_factors_max_chars: int = Field(80_000, ge=1)
+    insider_lookback_days: int = Field(90, ge=1, le=3660)
+    insider_max_transactions: int = Field(100, ge=1)
     filing_quarters: int = Field(8, ge=1)
     filing_min_quarters: int = Field(2, ge=1)
     # Typical answer length, for `meridian analyze --estimate-cost` (the ceiling guard assumes max_tokens).
-    estimate_output_tokens: int = 900
+    estimate_output_tokens: int = Field(900, ge=1)
     quant_weight: float = Field(0.6, ge=0, le=1)
     llm_weight: float = Field(0.4, ge=0, le=1)
     # USD per million tokens, by model (a dated model id uses the longest matching prefix).
@@ -278,34 +294,38 @@ class AnalysisConfig(_Block):
 
 
 class PortfolioConfig(_Block):
-    num_longs: int = 20
-    num_shorts: int = 20
-    long_exposure: float = 0.80
-    short_exposure: float = 0.70
-    gross_exposure: float = 1.50
-    net_exposure_min: float = 0.0
-    net_exposure_max: float = 0.10
-    min_position_pct: float = 0.005
-    max_position_pct: float = 0.05
-    max_sector_side_pct: float = 0.25
-    max_sector_net_pct: float = 0.05
-    max_beta: float = 0.15
-    turnover_budget: float = 0.30
+    num_longs: int = Field(20, ge=0, le=1000)
+    num_shorts: int = Field(20, ge=0, le=1000)
+    long_exposure: float = Field(0.80, ge=0, le=5)  # of NAV
+    short_exposure: float = Field(0.70, ge=0, le=5)  # of NAV, a positive number
+    gross_exposure: float = Field(1.50, gt=0, le=10)
+    net_exposure_min: float = Field(0.0, ge=-1, le=1)
+    net_exposure_max: float = Field(0.10, ge=-1, le=1)
+    min_position_pct: float = Field(0.005, ge=0, le=1)
+    max_position_pct: float = Field(0.05, gt=0, le=1)
+    max_sector_side_pct: float = Field(0.25, gt=0, le=1)
+    max_sector_net_pct: float = Field(0.05, ge=0, le=1)
+    max_beta: float = Field(0.15, ge=0, le=5)  # |net beta|
+    turnover_budget: float = Field(0.30, ge=0, le=4)  # sum |dw| per rebalance
     min_trade_pct: float = Field(0.001, ge=0, lt=0.05)  # smaller trades wait, unless they close a position
     optimize_method: Literal["mvo", "conviction", "sleeves"] = "mvo"  # sleeves: the meta layer's combined target
-    mvo_risk_aversion: float = 1.0
-    expected_return_range: float = 0.15
-    capital_base: float = 10_000_000.0
-    beta_lookback_days: int = 60
-    covariance_lookback_days: int = 120
-    adv_lookback_days: int = 20
-    max_adv_pct: float = 0.05
-    earnings_half_size_days: int = 5
-    tilt_top5_multiplier: float = 1.5
-    tilt_top10_multiplier: float = 1.25
-    commission_bps: float = 0.0
-    spread_fraction_of_range: float = 0.05
-    impact_coefficient: float = 0.10
+    mvo_risk_aversion: float = Field(1.0, ge=0, le=1000)
+    # turnover in the MVO objective: "off" = the spec's optimum, the budget step (turnover.py) ramps to it;
+    # "soft" = minus mvo_turnover_penalty per unit (fraction of NAV) of turnover beyond the budget; "hard" = a limit
+    mvo_turnover_mode: Literal["off", "soft", "hard"] = "off"
+    mvo_turnover_penalty: float = Field(1.0, ge=0, le=100)
+    expected_return_range: float = Field(0.15, gt=0, le=1)
+    capital_base: float = Field(10_000_000.0, gt=0)
+    beta_lookback_days: int = Field(60, ge=2, le=1260)
+    covariance_lookback_days: int = Field(120, ge=2, le=1260)
+    adv_lookback_days: int = Field(20, ge=1, le=252)
+    max_adv_pct: float = Field(0.05, gt=0, le=1)
+    earnings_half_size_days: int = Field(5, ge=0, le=63)
+    tilt_top5_multiplier: float = Field(1.5, gt=0, le=5)
+    tilt_top10_multiplier: float = Field(1.25, gt=0, le=5)
+    commission_bps: float = Field(0.0, ge=0, le=1000)
+    spread_fraction_of_range: float = Field(0.05, ge=0, le=1)
+    impact_coefficient: float = Field(0.10, ge=0, le=10)
     fomc_dates: tuple[dt.date, ...] = (
         dt.date(2026, 1, 28),
         dt.date(2026, 3, 18),
@@ -316,49 +336,54 @@ class PortfolioConfig(_Block):
         dt.date(2026, 10, 28),
         dt.date(2026, 12, 9),
     )
-    advisory_earnings_days: int = 2
-    advisory_fomc_days: int = 5
-    advisory_opex_days: int = 3
+    advisory_earnings_days: int = Field(2, ge=0, le=63)
+    advisory_fomc_days: int = Field(5, ge=0, le=63)
+    advisory_opex_days: int = Field(3, ge=0, le=63)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "PortfolioConfig":
+        _require_order(self, ("net_exposure_min", "net_exposure_max"), ("min_position_pct", "max_position_pct"))
+        return self
 
 
 class StressScenario(_Block):
     name: str
     kind: Literal["historical", "sector_shock", "momentum_reversal", "short_squeeze"]
-    shock: float = 0.0
+    shock: float = Field(0.0, ge=-1, le=10)  # a return: -0.30 is a 30% fall
 
 
 class RiskConfig(_Block):
-    factor_lookback_days: int = 120
+    factor_lookback_days: int = Field(120, ge=2, le=1260)
     style_factors: tuple[str, ...] = ("beta", "momentum", "size", "value", "volatility", "quality")
     feed_to_mvo: bool = True
     # pre-trade limits
-    earnings_blackout_days: int = 5
-    earnings_blackout_size_fraction: float = 0.5
-    max_adv_pct: float = 0.05
-    max_position_pct: float = 0.05
-    max_sector_side_pct: float = 0.25
-    max_gross: float = 1.65
-    net_min: float = -0.10
-    net_max: float = 0.15
-    max_beta: float = 0.15
+    earnings_blackout_days: int = Field(5, ge=0, le=63)
+    earnings_blackout_size_fraction: float = Field(0.5, ge=0, le=1)
+    max_adv_pct: float = Field(0.05, gt=0, le=1)
+    max_position_pct: float = Field(0.05, gt=0, le=1)
+    max_sector_side_pct: float = Field(0.25, gt=0, le=1)
+    max_gross: float = Field(1.65, gt=0, le=10)
+    net_min: float = Field(-0.10, ge=-1, le=1)
+    net_max: float = Field(0.15, ge=-1, le=1)
+    max_beta: float = Field(0.15, ge=0, le=5)
     # circuit breakers
-    daily_loss_size_down: float = 0.015
-    daily_loss_close_all: float = 0.025
-    weekly_loss_size_down: float = 0.04
-    drawdown_kill: float = 0.08
-    single_position_force_close: float = 0.03
-    size_down_fraction: float = 0.30
+    daily_loss_size_down: float = Field(0.015, gt=0, lt=1)
+    daily_loss_close_all: float = Field(0.025, gt=0, lt=1)
+    weekly_loss_size_down: float = Field(0.04, gt=0, lt=1)
+    drawdown_kill: float = Field(0.08, gt=0, lt=1)
+    single_position_force_close: float = Field(0.03, gt=0, lt=1)
+    size_down_fraction: float = Field(0.30, ge=0, le=1)
     # monitors
-    factor_z_alert: float = 2.0
-    correlation_alert: float = 0.60
-    correlation_window_days: int = 60
-    vix_reduce: float = 25.0
-    vix_reduce_fraction: float = 0.20
-    vix_severe: float = 35.0
-    vix_severe_fraction: float = 0.50
-    credit_spread_sigma: float = 1.0
-    credit_spread_window_days: int = 252
-    credit_spread_reduce_fraction: float = 0.20
+    factor_z_alert: float = Field(2.0, gt=0, le=20)
+    correlation_alert: float = Field(0.60, gt=0, le=1)
+    correlation_window_days: int = Field(60, ge=2, le=1260)
+    vix_reduce: float = Field(25.0, gt=0, le=200)
+    vix_reduce_fraction: float = Field(0.20, ge=0, le=1)
+    vix_severe: float = Field(35.0, gt=0, le=200)
+    vix_severe_fraction: float = Field(0.50, ge=0, le=1)
+    credit_spread_sigma: float = Field(1.0, gt=0, le=10)
+    credit_spread_window_days: int = Field(252, ge=2, le=2520)
+    credit_spread_reduce_fraction: float = Field(0.20, ge=0, le=1)
     stress_scenarios: tuple[StressScenario, ...] = (
         StressScenario(name="2008 Crisis", kind="historical"),
         StressScenario(name="2020 Covid", kind="historical"),
@@ -367,6 +392,12 @@ class RiskConfig(_Block):
         StressScenario(name="Momentum Reversal", kind="momentum_reversal", shock=0.20),
         StressScenario(name="Short Squeeze", kind="short_squeeze", shock=0.30),
     )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "RiskConfig":
+        _require_order(self, ("net_min", "net_max"), ("daily_loss_size_down", "daily_loss_close_all"),
+                       ("vix_reduce", "vix_severe"))
+        return self
 
 
 class ExecutorConfig(_Block):
@@ -412,11 +443,11 @@ class ExecutionConfig(_Block):
     # lookups by client order id that settle an ambiguous submit (timeout, 5xx, dropped connection)
     order_lookup_attempts: int = Field(5, ge=1)
     request_timeout_seconds: float = Field(10.0, gt=0)
-    short_check_cache_days: int = 7
+    short_check_cache_days: int = Field(7, ge=0, le=365)
     executor: ExecutorConfig = ExecutorConfig()
     max_requests_per_minute: int = Field(200, ge=1, le=200)
-    slippage_window_days: int = 30
-    slippage_worst_n: int = 5
+    slippage_window_days: int = Field(30, ge=1, le=3660)
+    slippage_worst_n: int = Field(5, ge=0, le=1000)
     simulated: SimulatedVenueConfig = SimulatedVenueConfig()
 
 
@@ -438,18 +469,18 @@ class FundIdentity(_Block):
 
 class ReportingConfig(_Block):
     output_subdir: str = "reports"
-    risk_free_rate: float = 0.04
-    rolling_sharpe_days: int = 252
-    holding_buckets_days: tuple[int, ...] = (5, 20, 60)
-    vix_low: float = 15.0
-    vix_high: float = 25.0
-    short_term_tax_rate: float = 0.37
-    long_term_tax_rate: float = 0.20
-    turnover_annualisation: int = 12
+    risk_free_rate: float = Field(0.04, ge=-0.1, le=1)  # annual
+    rolling_sharpe_days: int = Field(252, ge=2, le=2520)
+    holding_buckets_days: tuple[Annotated[int, Field(ge=1)], ...] = (5, 20, 60)
+    vix_low: float = Field(15.0, gt=0, le=200)
+    vix_high: float = Field(25.0, gt=0, le=200)
+    short_term_tax_rate: float = Field(0.37, ge=0, le=1)
+    long_term_tax_rate: float = Field(0.20, ge=0, le=1)
+    turnover_annualisation: int = Field(12, ge=1, le=366)
     commentary_weekday: Literal["Mon", "Tue", "Wed", "Thu", "Fri"] = "Fri"
     commentary_provider: Literal["anthropic", "openai"] = "anthropic"
     commentary_model: str = "claude-sonnet-4-6"
-    commentary_cost_ceiling_usd: float = 5.0
+    commentary_cost_ceiling_usd: float = Field(5.0, gt=0)
     commentary_max_context_bytes: int = Field(4096, ge=512)
     llm_max_tokens: int = Field(1200, ge=100)
     fund: FundIdentity = FundIdentity()
@@ -457,7 +488,7 @@ class ReportingConfig(_Block):
     attribution_window_days: int = Field(60, ge=10)
     attribution_min_observations: int = Field(20, ge=5)
     sector_relative_days: int = Field(90, ge=5)
-    turnover_windows_days: tuple[int, ...] = (30, 90)
+    turnover_windows_days: tuple[Annotated[int, Field(ge=1)], ...] = (30, 90)
     cvar_confidence: float = Field(0.95, gt=0.5, lt=1.0)
     predictive_power_min_points: int = Field(5, ge=3)
     # calendar days ending the report date: the CVaR-by-regime heatmap and the live-vs-sim chart
@@ -465,6 +496,11 @@ class ReportingConfig(_Block):
     capital_movement_snapshots: int = Field(14, ge=2)
     capital_movement_top_n: int = Field(12, ge=1)
     top_allocations: int = Field(10, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ReportingConfig":
+        _require_order(self, ("vix_low", "vix_high"))
+        return self
 
 
 class MetaConfig(_Block):
@@ -562,12 +598,34 @@ def meridian_home() -> Path:
     return Path(os.environ.get("MERIDIAN_HOME", PROJECT_ROOT / ".meridian")).resolve()
 
 
+def _known_keys(loc: tuple) -> list[str]:
+    """The keys the block at ``loc`` (a path of field names) accepts, for a did-you-mean hint."""
+    model: type[BaseModel] | None = MeridianConfig
+    for part in loc:
+        field = model.model_fields.get(str(part)) if model is not None else None
+        ann = field.annotation if field is not None else None
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return list(model.model_fields) if model is not None else []
+
+
+def _describe(e: dict) -> str:
+    """One pydantic error as ``key.path: problem (got value)``."""
+    loc = tuple(e["loc"])
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    msg = str(e["msg"]).removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(str(loc[-1]), _known_keys(loc[:-1]), n=1)
+        return f"{where}: unknown key" + (f" (did you mean {close[0]}?)" if close else "")
+    value = e.get("input")
+    if e["type"] != "missing" and not isinstance(value, (dict, list, tuple, BaseModel)):
+        got = repr(value)
+        msg += f" (got {got[:57] + '...' if len(got) > 60 else got})"
+    return f"{where}: {msg}"
+
+
 def _format_validation_error(source: str, err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(root)"
-        lines.append(f"{source}: {where}: {e['msg']}")
-    return "\n".join(lines)
+    """Every problem on one line: ``source: key.path: problem (got value); key2: ...``."""
+    return f"{source}: " + "; ".join(_describe(e) for e in err.errors())
 
 
 def parse_config(raw: dict | None, source: str = "meridian.yaml") -> MeridianConfig:
@@ -592,14 +650,24 @@ def load_config(path: str | Path | None = None) -> MeridianConfig:
     if p is None:
         return MeridianConfig()
     if not p.exists():
-        raise ConfigError(f"{p}: configuration file not found (MERIDIAN_CONFIG points at it)")
+        raise ConfigError(f"{p}: configuration file not found (given by --config or MERIDIAN_CONFIG)")
     try:
-        raw = yaml.safe_load(p.read_text()) or {}
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{p}: not valid YAML: {err}") from None
+        raise ConfigError(_yaml_problem(p, err)) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{p}: cannot be read: {getattr(err, 'strerror', None) or err}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: the top level must be a mapping of blocks, got {type(raw).__name__}")
-    return parse_config(raw, source=p.name)
+    return parse_config(raw, source=str(p))
+
+
+def _yaml_problem(path: Path, err: yaml.YAMLError) -> str:
+    """``path:line:column: not valid YAML: problem`` on one line (PyYAML's own text spans several)."""
+    mark = getattr(err, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = ", ".join(str(x) for x in (getattr(err, "context", None), getattr(err, "problem", None)) if x)
+    return f"{where}: not valid YAML: {problem or ' '.join(str(err).split())}"
 
 
 @lru_cache(maxsize=8)

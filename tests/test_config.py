@@ -26,7 +26,7 @@ def test_spec_defaults():
 
 
 def test_unknown_key_is_named():
-    with pytest.raises(ConfigError, match=r"portfolio\.num_long: Extra inputs are not permitted"):
+    with pytest.raises(ConfigError, match=r"portfolio\.num_long: unknown key \(did you mean num_longs\?\)"):
         parse_config({"portfolio": {"num_long": 20}})
 
 
