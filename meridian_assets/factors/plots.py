@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
-from matplotlib.ticker import PercentFormatter
 
 from meridian_assets.plotting import new_figure, png_bytes
 from meridian_assets.factors.returns import DEFAULT_FACTORS
+
+if TYPE_CHECKING:  # matplotlib is imported where a chart is drawn
+    from matplotlib.figure import Figure
 
 WIDTH_IN, HEIGHT_IN, DPI = 9.0, 5.0, 100
 FACTOR_COLOURS = dict(zip(DEFAULT_FACTORS, (
@@ -86,6 +87,8 @@ def ic_decay(tearsheet: pl.DataFrame) -> bytes:
 
 def cumulative_factor_returns(factor_returns: pl.DataFrame) -> bytes:
     """Lines: each factor's cumulative long-short return, compounded daily (from `FACTOR_RETURNS`)."""
+    from matplotlib.ticker import PercentFormatter
+
     title = "Cumulative long-short factor returns (sector-neutral quintiles)"
     data = factor_returns.drop_nulls("long_short_return") if factor_returns.height else factor_returns
     if data.height == 0:
@@ -113,6 +116,8 @@ def quintile_returns(frame: pl.DataFrame, horizon: int | None = None) -> bytes:
     Takes `tearsheet.quintile_returns` output (Q1..Q5) or a `FACTOR_TEARSHEET` frame (Q1 and Q5 only).
     `horizon` defaults to the longest in the frame.
     """
+    from matplotlib.ticker import PercentFormatter
+
     if "quintile" in frame.columns:
         long = frame.select("factor", pl.col("horizon").alias("h"), "quintile",
                             pl.col("annual_return").alias("ret"))
@@ -153,6 +158,9 @@ def quintile_returns(frame: pl.DataFrame, horizon: int | None = None) -> bytes:
 def crowding_heatmap(crowding: pl.DataFrame, as_of: dt.date | None = None) -> bytes:
     """Heatmap of the pairwise factor-return correlations of one crowding window (`CROWDING_CORRELATIONS`,
     default: the latest as_of); flagged pairs are outlined and their baseline shown in brackets."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
     data = crowding.drop_nulls("as_of") if crowding.height else crowding
     if data.height == 0:
         return _no_data("Factor return correlations")

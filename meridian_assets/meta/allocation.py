@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-import cvxpy as cp
 import numpy as np
 import polars as pl
 
@@ -58,6 +57,8 @@ def returns_matrix(returns: dict[str, pl.DataFrame], lookback: int) -> tuple[lis
 
 def _risk_parity_cvar(R: np.ndarray, budgets: np.ndarray, kappa: float, alpha: float, lo: float,
                       hi: np.ndarray) -> np.ndarray:
+    import cvxpy as cp
+
     T, n = R.shape
     sigma = np.cov(R, rowvar=False, ddof=1).reshape(n, n)
     vals, vecs = np.linalg.eigh((sigma + sigma.T) / 2)

@@ -36,14 +36,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy.stats import norm
 
 from meridian_assets.config import MetaConfig
 from meridian_assets.meta.schemas import SLEEVE_DECISIONS
 from meridian_assets.reporting import stats
 
 DECISIONS = ("PROMOTE", "KEEP", "KILL", "RETIRE")
-Z = float(norm.ppf(0.95))  # one-sided 5%: a gap smaller than this many standard errors is noise
+Z = 1.6448536269514722  # scipy.stats.norm.ppf(0.95), one-sided 5%: a gap smaller than this many standard errors is noise
 
 
 def _sharpe(r: np.ndarray) -> float | None:
@@ -136,6 +135,8 @@ def _closest_better(name: str, full: dict[str, pl.DataFrame], sharpes: dict[str,
 
 
 def _rule(ev: dict, cfg: MetaConfig) -> tuple[str, str, float]:
+    from scipy.stats import norm
+
     n_live, n_bt = ev["live_sessions"], ev["backtest_sessions"]
     live, bt, whole = ev["live_sharpe"], ev["backtest_sharpe"], ev["record_sharpe"]
     se_live = sharpe_se(live, n_live)

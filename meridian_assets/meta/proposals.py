@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from scipy.stats import norm
 
 from meridian_assets.config import MeridianConfig
 from meridian_assets.meta import config_store as store
@@ -198,6 +197,8 @@ def _stats(r: np.ndarray) -> dict:
 
 def compare(current: pl.DataFrame, proposed: pl.DataFrame, min_sessions: int, extra: dict | None = None) -> dict:
     """Evidence of proposed against current, from their (date, ret) series over the same sessions."""
+    from scipy.stats import norm
+
     j = current.join(proposed, on="date", suffix="_p").drop_nulls().sort("date")
     a, b = j["ret"].to_numpy(), j["ret_p"].to_numpy()
     d = b - a

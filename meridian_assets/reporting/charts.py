@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
 
 from meridian_assets.plotting import new_figure, png_bytes
 from meridian_assets.reporting.regimes import ALL
+
+if TYPE_CHECKING:  # matplotlib is imported where a chart is drawn
+    from matplotlib.figure import Figure
 
 BOOK, BENCH, SIM, LOSS, GAIN = "#1f3a5f", "#9aa5b1", "#c98a1b", "#b23a3a", "#2e7d4f"
 COMPONENT_COLOURS = {"beta": "#9aa5b1", "sector": "#6c8ebf", "factor": "#c98a1b", "alpha": "#1f3a5f"}
@@ -56,6 +58,8 @@ def equity_curve(dates: list[dt.date], book: np.ndarray, spy: np.ndarray) -> byt
 
 
 def drawdown(dates: list[dt.date], dd: np.ndarray) -> bytes:
+    from matplotlib.ticker import PercentFormatter
+
     title = "Drawdown from the running peak"
     if len(dates) < 2:
         return no_data(title)
@@ -83,6 +87,8 @@ def rolling_sharpe(dates: list[dt.date], values: np.ndarray, window: int) -> byt
 
 def monthly_grid(grid: pl.DataFrame) -> bytes:
     """Heatmap of monthly returns (years down, months across), each cell annotated in %."""
+    from matplotlib.figure import Figure
+
     title = "Monthly returns"
     if grid.height == 0:
         return no_data(title)
@@ -105,6 +111,8 @@ def monthly_grid(grid: pl.DataFrame) -> bytes:
 
 def cvar_heatmap(cells: pl.DataFrame) -> bytes:
     """|CVaR95| in bps by VIX regime (rows) and market regime (columns), ALL margins, n per cell."""
+    from matplotlib.figure import Figure
+
     if cells.height == 0:
         return no_data("Tail risk by regime (|CVaR95|, bps)", "no book returns in the window")
     start, end = cells["window_start"][0], cells["window_end"][0]

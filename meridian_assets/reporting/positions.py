@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy import stats as sps
 
 from meridian_assets import calendar
 from meridian_assets.errors import DataError
@@ -292,6 +291,8 @@ class PredictivePower:
 
 def predictive_power(frame: pl.DataFrame, min_points: int = 5) -> PredictivePower:
     """Spearman(entry score, price return) over the rows having both (None below ``min_points``)."""
+    from scipy import stats as sps
+
     ok = frame.drop_nulls(["entry_score", "price_return"]).filter(
         pl.col("entry_score").is_finite() & pl.col("price_return").is_finite()) if frame.height else frame
     n = ok.height
