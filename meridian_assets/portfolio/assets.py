@@ -26,6 +26,7 @@ from meridian_assets.portfolio.schemas import (
     PORTFOLIO_FACTOR_EXPOSURES, PORTFOLIO_HISTORY, PORTFOLIO_POSITIONS, POSITION_APPROVALS, REBALANCE_TRADES,
     TARGET_BOOK,
 )
+from meridian_assets.risk.breakers import breaker_inputs
 from meridian_assets.risk.factor_model import FactorModel
 from meridian_assets.risk.halt_lock import HaltLock
 from meridian_assets.storage import read, replace_all, replace_where, table_exists
@@ -257,8 +258,10 @@ def portfolio_book(context: dg.AssetExecutionContext, db: DuckDBStore, settings:
         "corporate_actions": dg.MetadataValue.md("\n".join(f"- {e}" for e in book.events) or "none"),
         "preview": dg.MetadataValue.md(preview_markdown(book.positions.sort("weight", descending=True).select(
             "ticker", "side", "shares", "avg_cost", "last_price", "weight", "entry_date"), n=10))})
+    # the breakers' inputs, read by the kill_switch_sensor from the event log (no DuckDB step in between)
+    breakers = {k: dg.MetadataValue.float(v) for k, v in breaker_inputs(h["nav"].to_list()).items()} if h.height else {}
     yield dg.MaterializeResult(asset_key=PORTFOLIO_HISTORY.name, metadata={
-        **figures, "sessions": h.height, "as_of": dg.MetadataValue.text(str(last.get("date", "")))})
+        **figures, **breakers, "sessions": h.height, "as_of": dg.MetadataValue.text(str(last.get("date", "")))})
 
 
 PORTFOLIO_ASSETS = [rebalance_proposal, position_approvals, portfolio_book]

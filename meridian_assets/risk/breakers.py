@@ -140,6 +140,29 @@ def unrealized_pnl(positions) -> dict[str, float]:
                                                  positions["avg_cost"])}
 
 
+def breaker_inputs(nav: Sequence[float]) -> dict[str, float]:
+    """What the book-level breakers need, from a daily NAV series (oldest first): ``nav``, ``peak_nav``,
+    ``daily_return``, ``weekly_return`` (returns signed, a loss < 0) and ``drawdown`` (a positive fraction).
+
+    The book asset publishes these in its materialization metadata, so the kill switch evaluates the breakers
+    from Dagster's event log the moment the book is written, without waiting for a DuckDB step."""
+    x = np.asarray(nav, dtype=float)
+    if x.size and np.all(np.isfinite(x)) and np.all(x > 0):
+        daily, weekly, drawdown = nav_figures(x)
+        return {"nav": float(x[-1]), "peak_nav": float(x.max()), "daily_return": -daily, "weekly_return": -weekly,
+                "drawdown": drawdown}
+    # a wiped-out (or unreadable) NAV: every book-level breaker fires, the kill switch first
+    return {"nav": float(x[-1]) if x.size else 0.0, "peak_nav": float(np.nanmax(x)) if x.size else 0.0,
+            "daily_return": -1.0, "weekly_return": -1.0, "drawdown": 1.0}
+
+
+def evaluate_inputs(inputs: Mapping[str, float], cfg: RiskConfig) -> BreakerReport:
+    """The book-level breakers (daily, 5-day, drawdown) on `breaker_inputs` values; the single-name trigger
+    needs positions and is left to the risk state."""
+    return evaluate_values(-float(inputs["daily_return"]), -float(inputs["weekly_return"]),
+                           float(inputs["drawdown"]), {}, cfg)
+
+
 def evaluate_breakers(nav: Sequence[float], unrealized_pnl: Mapping[str, float], cfg: RiskConfig) -> BreakerReport:
     """Evaluate the breakers from a daily NAV series (oldest first) and each position's unrealized P&L ($)."""
     daily, weekly, drawdown = nav_figures(nav)

@@ -1,8 +1,13 @@
 """The persistent halt lock written by the kill switch (`MeridianConfig.halt_lock_path()`).
 
 A JSON file {reason, created_at, triggers, expires_on}. Its presence alone means HALTED — an unreadable or
-corrupt file still halts (fail safe) — except a day-scoped lock (CLOSE_ALL_TODAY writes ``expires_on`` = that
-session), which stops halting after that day. The kill switch's lock has no expiry. Writes are atomic (temp file in the same directory, fsync, `os.replace`), so a reader
+corrupt file still halts (fail safe) — except a day-scoped lock, which stops halting after its session. The
+kill switch's lock has no expiry.
+
+A day-scoped lock (CLOSE_ALL_TODAY) is written after the close of the session that lost too much, so it halts
+the *next* session: ``expires_on`` = `halt_session` (the session after the breach's, never one already over).
+Days are New York dates (the exchange's), not the machine's: the lock halts until midnight New York time at
+the end of ``expires_on``, whatever time zone the host runs in. Writes are atomic (temp file in the same directory, fsync, `os.replace`), so a reader
 never sees half a lock. The lock outlives the process; only an explicit `clear()` removes it.
 """
 
@@ -15,13 +20,35 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from meridian_assets.calendar import MARKET_CLOSE, NEW_YORK, is_session, next_session
+
 
 @dataclass(frozen=True)
 class HaltRecord:
     reason: str
     created_at: str  # ISO-8601 UTC
     triggers: dict[str, float] = field(default_factory=dict)
-    expires_on: str | None = None  # ISO date: the last day a day-scoped halt applies; None = persistent
+    expires_on: str | None = None  # ISO date (New York): the session a day-scoped halt applies to; None = persistent
+
+
+def new_york_date(at: dt.date | dt.datetime | None = None) -> dt.date:
+    """The New York calendar date of ``at`` (default: now); a naive datetime is taken as UTC, a date as is."""
+    if at is None:
+        at = dt.datetime.now(dt.timezone.utc)
+    if isinstance(at, dt.datetime):
+        aware = at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)
+        return aware.astimezone(NEW_YORK).date()
+    return at
+
+
+def halt_session(breach_session: dt.date, now: dt.datetime | None = None) -> dt.date:
+    """The session a day-scoped halt applies to: the one after the breach's session, or — when that one is
+    already over at ``now`` (a breach detected late) — the session in progress or the next one."""
+    now = (now or dt.datetime.now(dt.timezone.utc))
+    local = (now if now.tzinfo else now.replace(tzinfo=dt.timezone.utc)).astimezone(NEW_YORK)
+    today = local.date()
+    current = today if is_session(today) and local.time() < MARKET_CLOSE else next_session(today)
+    return max(next_session(breach_session), current)
 
 
 class HaltLock:
@@ -66,8 +93,9 @@ class HaltLock:
         except (ValueError, KeyError, TypeError):
             return HaltRecord(f"unreadable halt lock at {self.path}", "", {})
 
-    def is_halted(self, today: dt.date | None = None) -> bool:
-        """True while the lock exists, unless it is day-scoped and ``today`` (default: today) is past its day."""
+    def is_halted(self, at: dt.date | dt.datetime | None = None) -> bool:
+        """True while the lock exists, unless it is day-scoped and the New York date at ``at`` (default: now;
+        a date is taken as a New York date) is past its session."""
         if not self.path.exists():
             return False
         record = self.read()
@@ -75,7 +103,7 @@ class HaltLock:
             return False
         if record.expires_on:
             try:
-                return (today or dt.date.today()) <= dt.date.fromisoformat(record.expires_on)
+                return new_york_date(at) <= dt.date.fromisoformat(record.expires_on)
             except ValueError:
                 return True
         return True

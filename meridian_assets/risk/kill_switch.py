@@ -1,9 +1,11 @@
 """The kill switch's action: `halt_lock` (an asset: the lock file) and `halt_job`, launched by the
-`kill_switch_sensor` when the risk state reports KILL_SWITCH or CLOSE_ALL_TODAY.
+`kill_switch_sensor` when the breakers on the book's latest NAV (from `portfolio_history`'s materialization
+metadata) call for KILL_SWITCH or CLOSE_ALL_TODAY.
 
-The job never opens DuckDB (it is outside the DuckDB pool, so it runs even while another run holds the
-database): it writes the halt lock file, then cancels every open order through the broker resource. Cancels are
-always allowed while halted. The materialization records the event: reason, triggers and cancelled orders.
+The job never opens DuckDB (it is outside the DuckDB pool, so it runs even while a backfill holds the
+database) and runs its one step in the run's own process (no second process to start): it writes the halt lock
+file, then cancels every open order through the broker resource. Cancels are always allowed while halted. The
+materialization records the event: reason, triggers and cancelled orders.
 """
 
 import datetime as dt
@@ -11,7 +13,8 @@ import json
 
 import dagster as dg
 
-from meridian_assets.risk.halt_lock import HaltLock
+from meridian_assets.calendar import last_completed_session
+from meridian_assets.risk.halt_lock import HaltLock, halt_session
 from resources import MeridianSettings
 from resources.broker import BrokerResource
 
@@ -22,21 +25,22 @@ class HaltConfig(dg.Config):
     """What the sensor saw: the breaker action, the session and the triggering values."""
 
     action: str = "KILL_SWITCH"  # KILL_SWITCH (persistent) | CLOSE_ALL_TODAY (day-scoped) | MANUAL
-    as_of: str = ""  # the risk state's session
+    as_of: str = ""  # the session whose close breached (the book's latest session)
     reason: str = ""
     triggers_json: str = "{}"
 
 
-@dg.asset(group_name=GROUP, deps=["risk_state"], kinds={"file"})
+@dg.asset(group_name=GROUP, deps=["portfolio_history"], kinds={"file"})
 def halt_lock(context: dg.AssetExecutionContext, config: HaltConfig, settings: MeridianSettings,
               broker: BrokerResource):
     """The halt lock file (present = no new orders; cancels still go through). KILL_SWITCH writes a persistent
     lock that only `meridian risk --clear-halt` / `meridian reset --halt` removes; CLOSE_ALL_TODAY writes one
-    that expires after its session. Then every open order at the broker is cancelled."""
+    that halts the next session (New York time) and expires after it. Then every open order at the broker is
+    cancelled."""
     cfg = settings.get()
     triggers = {k: float(v) for k, v in json.loads(config.triggers_json or "{}").items()}
-    day = dt.date.fromisoformat(config.as_of) if config.as_of else dt.date.today()
-    expires = day if config.action == "CLOSE_ALL_TODAY" else None
+    day = dt.date.fromisoformat(config.as_of) if config.as_of else last_completed_session()
+    expires = halt_session(day) if config.action == "CLOSE_ALL_TODAY" else None
     reason = config.reason or f"{config.action} on {day}"
     lock = HaltLock(cfg.halt_lock_path())
     record = lock.write(reason, triggers, expires_on=expires)
@@ -61,5 +65,5 @@ def halt_lock(context: dg.AssetExecutionContext, config: HaltConfig, settings: M
 
 
 halt_job = dg.define_asset_job(
-    "halt_job", selection=[halt_lock.key],
+    "halt_job", selection=[halt_lock.key], executor_def=dg.in_process_executor,
     description="Kill switch: write the halt lock and cancel every open order (launched by kill_switch_sensor).")
