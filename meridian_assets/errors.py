@@ -46,3 +46,12 @@ class ProviderUnavailable(ProviderError):
 
 class ProviderUnsupported(ProviderError):
     """The provider does not offer this kind of data (e.g. `alpaca` has no 13-F holdings)."""
+
+
+class InputFileError(ProviderError):
+    """A data file cannot be used as it is: empty, truncated, not the format its name says, a required column
+    missing, or values that do not parse. The message is one line: the path, then the problem."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path, self.problem = path, problem
+        super().__init__(f"{path}: {problem}")

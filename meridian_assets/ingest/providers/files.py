@@ -31,7 +31,7 @@ from pathlib import Path
 import polars as pl
 
 from meridian_assets.config import FilesConfig, MeridianConfig
-from meridian_assets.errors import ProviderError, ProviderUnavailable, ProviderUnsupported
+from meridian_assets.errors import InputFileError, ProviderUnavailable, ProviderUnsupported
 from meridian_assets.ingest.providers.base import FetchError, FetchResult, UnsupportedMixin
 from meridian_assets.ingest.providers.constituents import (  # noqa: F401  (re-exported)
     GICS_SECTORS,
@@ -72,6 +72,9 @@ _BENCHMARK_NAMES = {
     "^RUT": "Russell 2000 Index",
     "^DJI": "Dow Jones Industrial Average",
 }
+# Columns a price file must have: the key, and the prices whose absence the blocking checks would otherwise
+# report once per row (adj_close defaults to close, volume may be absent).
+PRICE_REQUIRED = ("date", "ticker", "open", "high", "low", "close")
 BENCHMARK_SECTOR = "Benchmark"  # sector of benchmarks that track no single GICS sector (SPY, ^VIX, ...)
 
 
@@ -110,28 +113,81 @@ def _norm_colname(c: str) -> str:
     return re.sub(r"[\s\-]+", "_", c.strip().lower())
 
 
+def _unreadable(path: Path, err: Exception) -> InputFileError:
+    """Why ``path`` cannot be read, on one line (polars' own message is the detail)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = None
+    if size == 0:
+        return InputFileError(path, "empty file (0 bytes)")
+    kind = "Parquet" if path.suffix.lower() in (".parquet", ".pq") else "CSV"
+    detail = " ".join(str(err).split())
+    detail = detail.removeprefix("parquet: ")
+    return InputFileError(path, f"not a readable {kind} file, truncated or corrupt ({size} bytes): {detail[:200]}")
+
+
+def _collect(lf: pl.LazyFrame, path: Path) -> pl.DataFrame:
+    """``lf.collect()``; a file that turns out unreadable while its rows are read is an `InputFileError`."""
+    try:
+        return lf.collect()
+    except (pl.exceptions.PolarsError, OSError) as err:
+        raise _unreadable(path, err) from None
+
+
 def _scan(path: Path) -> pl.LazyFrame:
     """A lazy scan of a Parquet or CSV file, column names normalised (``Adj Close`` -> ``adj_close``)."""
     suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        lf = pl.scan_parquet(path)
-    elif suffix in (".csv", ".txt"):
-        lf = pl.scan_csv(path, infer_schema=False)  # all text; cast to the schema below
-    else:
-        raise ProviderError(f"{path}: unsupported file type (use .parquet or .csv)")
-    names = lf.collect_schema().names()
+    try:
+        if suffix in (".parquet", ".pq"):
+            lf = pl.scan_parquet(path)
+        elif suffix in (".csv", ".txt"):
+            lf = pl.scan_csv(path, infer_schema=False)  # all text; cast to the schema below
+        else:
+            raise InputFileError(path, "unsupported file type (use .parquet or .csv)")
+        names = lf.collect_schema().names()
+    except (pl.exceptions.PolarsError, OSError) as err:
+        raise _unreadable(path, err) from None
     renames = {c: _norm_colname(c) for c in names if _norm_colname(c) != c}
     return lf.rename(renames) if renames else lf
+
+
+def _missing_columns(path: Path, cols: Sequence[str], required: Iterable[str], table: str) -> None:
+    """One error naming every required column the file lacks (never one per row or ticker)."""
+    missing = [c for c in required if c not in cols]
+    if missing:
+        raise InputFileError(
+            path, f"missing required column(s) {', '.join(missing)} for {table} (docs/files_provider.md#{table})"
+        )
 
 
 _TRUE = ("true", "t", "1", "yes", "y")
 _FALSE = ("false", "f", "0", "no", "n")
 
 
+UNPARSED = "__unparsed"  # per row: the values that did not parse, "" when all did
+UNKEYED = "__unkeyed"  # per row: True when a key or window column did not parse (the row cannot be placed)
+
+
+def _kind(target: pl.DataType) -> str:
+    if target == pl.Date:
+        return "YYYY-MM-DD date"
+    if target == pl.Boolean:
+        return "true/false value"
+    if target == pl.Int64:
+        return "whole number"
+    return "number"
+
+
 def _coerce(lf: pl.LazyFrame, schema: TableSchema) -> pl.LazyFrame:
-    """Cast the columns the schema knows to its types (dates from text or datetimes, booleans from text)."""
+    """Cast the columns the schema knows to its types (dates from text or datetimes, booleans from text).
+
+    A value that is there but does not parse (``n/a`` in a number column) does not become a silent null: the
+    row's ``UNPARSED`` column lists it (``volume='n/a' (not a number)``), and ``UNKEYED`` marks rows whose
+    key or window column did not parse. `_refuse_unparsed` turns them into one error."""
     have = lf.collect_schema()
-    exprs = []
+    exprs, unparsed, unkeyed = [], [], []
+    keys = {*schema.key, *([schema.partition_column] if schema.partition_column else [])}
     for col, target in schema.columns.items():
         if col not in have:
             continue
@@ -157,7 +213,49 @@ def _coerce(lf: pl.LazyFrame, schema: TableSchema) -> pl.LazyFrame:
         else:
             e = c.cast(target, strict=False)
         exprs.append(e.alias(col))
-    return lf.with_columns(exprs) if exprs else lf
+        blank = c.str.strip_chars() == "" if src == pl.Utf8 else pl.lit(False)
+        failed = c.is_not_null() & ~blank & e.is_null()
+        shown = pl.lit("'") + c + pl.lit("'") if src == pl.Utf8 else c.cast(pl.Utf8)
+        unparsed.append(pl.when(failed).then(pl.lit(f"{col}=") + shown + pl.lit(f" (not a {_kind(target)})")))
+        if col in keys:
+            unkeyed.append(failed)
+    if not exprs:  # typed Parquet: nothing to parse (and the scan keeps its pushed-down filters)
+        return lf
+    helpers = [pl.concat_str(unparsed, separator="; ", ignore_nulls=True).alias(UNPARSED)]
+    if unkeyed:
+        helpers.append(pl.any_horizontal(unkeyed).alias(UNKEYED))
+    return lf.with_columns(*exprs, *helpers)
+
+
+def _placed(lf: pl.LazyFrame, window: pl.Expr) -> pl.LazyFrame:
+    """Rows in ``window``, and rows whose key or window column did not parse (reported, not silently lost)."""
+    if UNKEYED in lf.collect_schema().names():
+        return lf.filter(window | pl.col(UNKEYED).fill_null(False))
+    return lf.filter(window)
+
+
+def _helper_columns(lf: pl.LazyFrame) -> list[str]:
+    return [c for c in (UNPARSED, UNKEYED) if c in lf.collect_schema().names()]
+
+
+def _refuse_unparsed(df: pl.DataFrame, path: Path, table: str, shown: int = 3) -> pl.DataFrame:
+    """``df`` without the helper columns, or an `InputFileError` naming table, date, ticker and field of the
+    first values that did not parse, and how many there are."""
+    if UNPARSED not in df.columns:
+        return df
+    bad = df.filter(pl.col(UNPARSED).fill_null("") != "")
+    if bad.height:
+        schema = TABLES.get(table)
+        date_col = schema.partition_column if schema is not None else "date"
+        ident = next((c for c in ("ticker", "series_id") if c in df.columns), None)
+        examples = []
+        for row in bad.head(shown).iter_rows(named=True):
+            where = [str(row[c]) for c in (date_col, ident) if c in row and row[c] is not None]
+            examples.append(" ".join([table, *where, row[UNPARSED]]))
+        n = int(bad.select(pl.col(UNPARSED).str.count_matches(r"\(not a ").sum()).item())
+        more = f" and {n - len(examples)} more" if n > len(examples) else ""
+        raise InputFileError(path, f"{n} value(s) do not parse: {'; '.join(examples)}{more}")
+    return df.drop([c for c in (UNPARSED, UNKEYED) if c in df.columns])
 
 
 def _as_date(d: dt.date | dt.datetime | str) -> dt.date:
@@ -231,14 +329,13 @@ class FilesProvider(UnsupportedMixin):
     def _price_frame(self, path: Path, tickers: set[str], start: dt.date, end: dt.date) -> pl.DataFrame:
         lf = _scan(path)
         cols = lf.collect_schema().names()
-        missing = [c for c in ("date", "ticker", "close") if c not in cols]
-        if missing:
-            raise ProviderError(f"{path}: missing column(s) {', '.join(missing)} (docs/files_provider.md#daily_prices)")
+        _missing_columns(path, cols, PRICE_REQUIRED, "daily_prices")
         lf = _coerce(lf.filter(_ticker_in(tickers)), DAILY_PRICES)
         if "adj_close" not in cols:  # the benchmark file: its close is already adjusted
             lf = lf.with_columns(pl.col("close").alias("adj_close"))
-        lf = lf.filter(pl.col("date").is_between(start, end) & pl.col("date").is_not_null())
-        df = lf.select([c for c in DAILY_PRICES.columns if c in lf.collect_schema().names()]).collect()
+        lf = _placed(lf, pl.col("date").is_between(start, end))
+        keep = [c for c in DAILY_PRICES.columns if c in lf.collect_schema().names()] + _helper_columns(lf)
+        df = _refuse_unparsed(_collect(lf.select(keep), path), path, "daily_prices")
         spellings = _variant_map(tickers)
         if df["ticker"].is_in(list(spellings)).any():
             df = df.with_columns(pl.col("ticker").replace(spellings))
@@ -293,12 +390,12 @@ class FilesProvider(UnsupportedMixin):
         if not self.benchmark_tickers or not self.benchmarks_path.is_file():
             return []
         lf = _coerce(_scan(self.benchmarks_path).filter(_ticker_in(self.benchmark_tickers)), DAILY_PRICES)
-        firsts = (
+        firsts = _collect(
             lf.filter(pl.col("date") <= as_of)
             .with_columns(_normalize_ticker_expr())
             .group_by("ticker")
-            .agg(pl.col("date").min().alias("first"))
-            .collect()
+            .agg(pl.col("date").min().alias("first")),
+            self.benchmarks_path,
         )
         first = dict(zip(firsts["ticker"].to_list(), firsts["first"].to_list(), strict=True))
         rows = []
@@ -321,8 +418,8 @@ class FilesProvider(UnsupportedMixin):
         path = self._table_file("universe")
         if path is None:
             raise self._missing_table("universe", extra=(self.history_path,))
-        lf = _coerce(_scan(path), UNIVERSE).filter(pl.col("start_date") <= as_of)
-        df = lf.collect()
+        lf = _placed(_coerce(_scan(path), UNIVERSE), pl.col("start_date") <= as_of)
+        df = _refuse_unparsed(_collect(lf, path), path, "universe")
         if "end_date" in df.columns:  # an end after as_of was not known yet
             df = df.with_columns(
                 pl.when(pl.col("end_date") > as_of).then(None).otherwise(pl.col("end_date")).alias("end_date")
@@ -369,11 +466,7 @@ class FilesProvider(UnsupportedMixin):
             raise self._missing_table(table)
         lf = _coerce(_scan(path), schema)
         cols = lf.collect_schema().names()
-        required = [c for c in schema.not_null if c not in cols]
-        if required:
-            raise ProviderError(
-                f"{path}: missing required column(s) {', '.join(required)} (docs/files_provider.md#{table})"
-            )
+        _missing_columns(path, cols, schema.not_null, table)
         if tickers is not None and "ticker" in cols:
             lf = lf.filter(_ticker_in(tickers))
         for col, values in (filters or {}).items():
@@ -381,8 +474,8 @@ class FilesProvider(UnsupportedMixin):
                 lf = lf.filter(pl.col(col).is_in(list(values)))
         part = schema.partition_column
         if part is not None and start is not None and end is not None:
-            lf = lf.filter(pl.col(part).is_between(_as_date(start), _as_date(end)))
-        df = lf.collect()
+            lf = _placed(lf, pl.col(part).is_between(_as_date(start), _as_date(end)))
+        df = _refuse_unparsed(_collect(lf, path), path, table)
         if "ticker" in df.columns:
             df = df.with_columns(_normalize_ticker_expr())
         key_cols = [c for c in (*schema.key, *([part] if part else [])) if c in df.columns]
