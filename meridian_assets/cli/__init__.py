@@ -22,9 +22,10 @@ import datetime as dt
 import os
 import sys
 
-from meridian_assets.cli import analyze, execute, portfolio, report
-from meridian_assets.cli import meta as meta_cli
 from meridian_assets.errors import MeridianError
+
+# Exit codes: 0 done; 1 a run failed; 2 bad input (argument, configuration, data file or data); 130 interrupted.
+EXIT_BAD_INPUT = 2
 
 
 def _date(s: str) -> dt.date:
@@ -34,7 +35,30 @@ def _date(s: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {s!r}") from None
 
 
+def positive_int(s: str) -> int:
+    """An argparse type: a whole number >= 1 (``--limit 5``)."""
+    try:
+        n = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {s!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {n}")
+    return n
+
+
+def _config_option(argv: list[str] | None) -> str | None:
+    """``--config PATH`` read before anything else: the subcommands' modules read the configuration when
+    they are imported, so it must be in place (and its errors caught) first."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    return pre.parse_known_args(argv)[0].config
+
+
 def build_parser() -> argparse.ArgumentParser:
+    # Imported here, inside main's error handler: importing them reads meridian.yaml.
+    from meridian_assets.cli import analyze, execute, portfolio, report
+    from meridian_assets.cli import meta as meta_cli
+
     p = argparse.ArgumentParser(prog="meridian", description="Meridian long/short research-to-execution platform.")
     p.add_argument("--config", help="path to meridian.yaml (default: MERIDIAN_CONFIG or the project's)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -46,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-filings", action="store_true", help="skip SEC filings, Form 4, 13-F, fundamentals, transcripts")
     d.add_argument("--no-13f", action="store_true", help="skip 13-F holdings")
     d.add_argument("--forms", help="SEC forms to pull, comma separated (e.g. 10-K,4)")
-    d.add_argument("--limit", type=int, help="cap per-ticker loops to the first N stocks (quick test)")
+    d.add_argument("--limit", type=positive_int, help="cap per-ticker loops to the first N stocks (quick test)")
     d.add_argument("--force", action="store_true", help="refresh the universe even if refreshed this week")
 
     m = sub.add_parser("demo", help="load the configured history on the embedded market and print the summary")
@@ -79,46 +103,56 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.config:
-        os.environ["MERIDIAN_CONFIG"] = args.config
+    """Run one command; a `MeridianError` (bad configuration, file, data, argument) is one line on stderr and
+    exit code 2, never a traceback."""
     try:
-        if args.command in ("data", "demo"):
-            from meridian_assets.cli.data import run_data, run_demo
-
-            return run_demo(args) if args.command == "demo" else run_data(args)
-        if args.command == "score":
-            from meridian_assets.cli.score import run_score
-
-            return run_score(args)
-        if args.command == "analyze":
-            return analyze.run(args)
-        if args.command == "portfolio":
-            return portfolio.run_portfolio(args)
-        if args.command == "approve":
-            return portfolio.run_approve(args)
-        if args.command == "risk":
-            return portfolio.run_risk(args)
-        if args.command == "execute":
-            return execute.run(args)
-        if args.command in ("meta", "backtest"):
-            return meta_cli.run(args)
-        if args.command == "report":
-            return report.run(args)
-        if args.command == "summary":
-            from meridian_assets.cli.data import print_summary
-
-            return print_summary()
-        if args.command == "reset":
-            from meridian_assets.cli.reset import run_reset
-
-            return run_reset(args)
+        return _run(argv)
     except MeridianError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _run(argv: list[str] | None) -> int:
+    config = _config_option(argv)
+    if config:
+        os.environ["MERIDIAN_CONFIG"] = config
+    args = build_parser().parse_args(argv)
+    from meridian_assets.cli import analyze, execute, portfolio, report
+    from meridian_assets.cli import meta as meta_cli
+
+    if args.command in ("data", "demo"):
+        from meridian_assets.cli.data import run_data, run_demo
+
+        return run_demo(args) if args.command == "demo" else run_data(args)
+    if args.command == "score":
+        from meridian_assets.cli.score import run_score
+
+        return run_score(args)
+    if args.command == "analyze":
+        return analyze.run(args)
+    if args.command == "portfolio":
+        return portfolio.run_portfolio(args)
+    if args.command == "approve":
+        return portfolio.run_approve(args)
+    if args.command == "risk":
+        return portfolio.run_risk(args)
+    if args.command == "execute":
+        return execute.run(args)
+    if args.command in ("meta", "backtest"):
+        return meta_cli.run(args)
+    if args.command == "report":
+        return report.run(args)
+    if args.command == "summary":
+        from meridian_assets.cli.data import print_summary
+
+        return print_summary()
+    if args.command == "reset":
+        from meridian_assets.cli.reset import run_reset
+
+        return run_reset(args)
     return 1
 
 
