@@ -47,6 +47,13 @@ def q(db: Path, sql: str) -> pl.DataFrame:
         conn.close()
 
 
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    """Order journals go under $MERIDIAN_HOME (a subprocess inherits it)."""
+    monkeypatch.setenv("MERIDIAN_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
 @pytest.fixture
 def world(tmp_path):
     db = tmp_path / "meridian.duckdb"
@@ -164,10 +171,15 @@ def test_crash_after_an_accepted_submit_then_rerun(world, tmp_path, venue_cfg):
             for o in orders]
     assert len(keys) == len(set(keys)) == len(TARGETS)  # one order per trade: nothing sent twice
     assert {o.client_order_id for o in crashed} <= {o.client_order_id for o in orders}
-    rows = q(world, "SELECT client_order_id, status, shares, notes FROM execution_fills WHERE shares > 0")
+    rows = q(world, "SELECT client_order_id, status, shares, notes, run_id FROM execution_fills WHERE shares > 0")
     assert set(rows["client_order_id"]) == {o.client_order_id for o in orders}  # every order recorded once
-    notes = " ".join(n or "" for n in rows["notes"])
-    assert ("recorded by reconciliation" in notes) if venue_cfg["fill_slices"] == 1 else ("adopted" in notes)
+    by_cid = {r["client_order_id"]: r for r in rows.iter_rows(named=True)}
+    first, second = sorted(o.client_order_id for o in crashed)
+    assert by_cid[first]["run_id"] == "crashed"  # its outcome was journaled before the process died
+    assert res.recovered and {r.client_order_id: r.status for r in res.recovered}[second] == "UNKNOWN"
+    # the second was accepted but never answered: its intent was on disk, the broker settles it
+    note = by_cid[second]["notes"]
+    assert ("reconciled: local 0 UNKNOWN" in note) if venue_cfg["fill_slices"] == 1 else ("adopted" in note)
     assert res.report.submitted == len(TARGETS) - 2
 
 

@@ -14,7 +14,9 @@ Per trade (in `planning.order_trades` order: reducing trades first, then opening
    `poll_seconds`, cancelled at `time_in_force_seconds`; partial fills are kept and the residual dropped.
 7. **Zero fill** — retried up to `max_retries` times, re-priced from the broker's current price when it has one.
 
-Every outcome is an `ExecutionRecord`. Open orders of the same rebalance left by an earlier run (found by
+Every outcome is an `ExecutionRecord` (``on_record``), and every order event — the intent before the
+request, the ack, each fill, a cancel, a reject, an unknown outcome — goes to ``on_event`` as it happens
+(the session's fsync'd `journal.OrderJournal`). Open orders of the same rebalance left by an earlier run (found by
 the reconciliation) are *adopted* first (`finish_adopted`: polled and cancelled like new ones, never placed
 again); the trade list is then taken against the positions that result.
 
@@ -33,8 +35,8 @@ from dataclasses import dataclass, field
 
 from meridian_assets.config import ExecutionConfig, RiskConfig
 from meridian_assets.execution.broker import (
-    AmbiguousOrderState, Broker, BrokerError, BrokerOrder, OrderRejected, OrderRequest, OrderStatus,
-    client_order_id, parse_client_order_id,
+    AmbiguousOrderState, Broker, BrokerError, BrokerOrder, LiveTradingNotConfirmed, OrderRejected, OrderRequest,
+    OrderStatus, client_order_id, parse_client_order_id,
 )
 from meridian_assets.execution.clock import Clock, utc
 from meridian_assets.execution.fills import ExecutionRecord, FillLedger, Status, outcome_record
@@ -95,9 +97,10 @@ class _Stop(Exception):
 
 class Executor:
     def __init__(self, broker: Broker, cfg: ExecutionConfig, *, clock: Clock,
-                 on_record: Callable[[ExecutionRecord], None] | None = None) -> None:
+                 on_record: Callable[[ExecutionRecord], None] | None = None,
+                 on_event: Callable[..., None] | None = None) -> None:
         self.broker, self.cfg, self.ex, self.clock = broker, cfg, cfg.executor, clock
-        self.on_record = on_record
+        self.on_record, self.on_event = on_record, on_event
         self.report = ExecutionReport()
         self._working: dict[str, BrokerOrder] = {}  # orders placed/adopted that may still be working
         self._shares: dict[str, int] = {}
@@ -110,6 +113,7 @@ class Executor:
         done: list[str] = []
         for oid, order in list(self._working.items()):
             try:
+                self._event("cancel", cid=order.client_order_id, order_id=oid, why="run stopping")
                 self.broker.cancel_order(oid)
                 done.append(oid)
                 self._working.pop(oid, None)
@@ -147,6 +151,10 @@ class Executor:
             self.cancel_pending()
             raise
         return self.report
+
+    def _event(self, kind: str, **fields) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, **fields)
 
     def _record(self, rec: ExecutionRecord, ctx: ExecutionContext) -> None:
         rec.run_id = ctx.run_id
@@ -221,16 +229,23 @@ class Executor:
             cid = client_order_id(ctx.rebalance_id, intent.ticker, chunk, attempt)
             limit = limit_price(signal, leg.action.side, self.ex.limit_offset_pct)
             request = OrderRequest(cid, intent.ticker, leg.action.side, qty, limit, intent=leg.action.intent)
+            self._event("intent", cid=cid, rebalance_id=ctx.rebalance_id, ticker=intent.ticker,
+                        side=leg.action.side.value, qty=qty, limit=limit, action=leg.action.value,
+                        book_side=leg.action.book_side, signal=signal, chunk=chunk, attempt=attempt)
             try:
                 order = self.broker.submit_order(request)
             except OrderRejected as err:
+                self._event("reject", cid=cid, code=err.code, reason=err.reason)
                 self._record(outcome_record(
                     rebalance_id=ctx.rebalance_id, order=None, client_order_id=cid, ticker=intent.ticker,
                     action=leg.action.value, book_side=leg.action.book_side, ordered=qty, signal=signal, limit=limit,
                     ledger=None, broker=self.broker.name, chunk=chunk, attempt=attempt, status=Status.REJECTED,
                     notes=f"{err.code}: {err.reason}", now=utc(self.clock)), ctx)
                 raise _Stop from err
-            except AmbiguousOrderState as err:
+            except LiveTradingNotConfirmed:
+                raise  # nothing was sent
+            except BrokerError as err:  # AmbiguousOrderState, or the gateway gave up: settled at stop / next run
+                self._event("unknown", cid=cid, detail=str(err))
                 self._record(outcome_record(
                     rebalance_id=ctx.rebalance_id, order=None, client_order_id=cid, ticker=intent.ticker,
                     action=leg.action.value, book_side=leg.action.book_side, ordered=qty, signal=signal, limit=limit,
@@ -238,6 +253,7 @@ class Executor:
                     notes=str(err), now=utc(self.clock)), ctx)
                 raise
             self.report.submitted += 1
+            self._event("ack", cid=cid, order_id=order.order_id, status=order.status.value, filled_qty=order.filled_qty)
             if order.qty != qty or order.side is not leg.action.side:
                 log.warning("order %s exists at the broker as %s %d (planned %s %d); working that one", cid,
                             order.side.value, order.qty, leg.action.side.value, qty)
@@ -256,6 +272,11 @@ class Executor:
         action = _action_of(order, ctx.positions_value.get(order.ticker, 0.0))
         log.warning("adopting %s (%s %s %d, %d filled) left working by an earlier run", order.client_order_id,
                     order.side.value, order.ticker, order.qty, order.filled_qty)
+        key = _key(order)
+        self._event("adopt", cid=order.client_order_id, rebalance_id=ctx.rebalance_id, ticker=order.ticker,
+                    side=order.side.value, qty=order.qty, limit=order.limit_price, action=action.value,
+                    book_side=action.book_side, signal=self._prices.get(order.ticker), chunk=key[0], attempt=key[1],
+                    order_id=order.order_id)
         self._await_and_record(order, action, None, order.limit_price, None, None, ctx, adopted=True)
 
     # ------------------------------------------------------------------ one order
@@ -291,18 +312,19 @@ class Executor:
     def _await(self, order: BrokerOrder, ledger: FillLedger, ctx: ExecutionContext) -> tuple[BrokerOrder, list[str]]:
         """Poll until done or the time in force; cancel then; confirm the cancel. Returns the last snapshot."""
         notes: list[str] = []
-        ledger.observe(order)
+        self._observe(order, ledger)
         deadline = self.clock.time() + self.ex.time_in_force_seconds
         while not order.status.is_terminal and self.clock.time() < deadline and not self._is_halted(ctx):
             self.clock.sleep(min(self.ex.poll_seconds, deadline - self.clock.time()))
             order = self.broker.get_order(order.order_id)
-            ledger.observe(order)
+            self._observe(order, ledger)
         if not order.status.is_terminal:
+            self._event("cancel", cid=order.client_order_id, order_id=order.order_id, why="time in force")
             self.broker.cancel_order(order.order_id)
             notes.append("cancelled at time in force" if not self.report.halted else "cancelled: trading halted")
             for _ in range(CANCEL_CONFIRM_POLLS):
                 order = self.broker.get_order(order.order_id)
-                ledger.observe(order)
+                self._observe(order, ledger)
                 if order.status.is_terminal:
                     break
                 self.clock.sleep(CANCEL_CONFIRM_SECONDS)
@@ -313,6 +335,15 @@ class Executor:
         if ledger.duplicates:
             log.debug("order %s: %d duplicate fill reports ignored", order.client_order_id, ledger.duplicates)
         return order, notes
+
+    def _observe(self, order: BrokerOrder, ledger: FillLedger) -> None:
+        """Book a snapshot's fills; each new one is journaled."""
+        before = set(ledger.fills)
+        ledger.observe(order)
+        for fid, f in ledger.fills.items():
+            if fid not in before:
+                self._event("fill", cid=order.client_order_id, order_id=order.order_id, fill_id=fid, qty=f.qty,
+                            price=f.price)
 
     def _book_fill(self, ticker: str, signed_shares: int) -> None:
         self._shares[ticker] = self._shares.get(ticker, 0) + signed_shares

@@ -170,8 +170,11 @@ def records_frame(records: list[ExecutionRecord]) -> pl.DataFrame:
     return EXECUTION_FILLS.conform(pl.DataFrame(rows, schema_overrides=EXECUTION_FILLS.columns, strict=False))
 
 
-def write_records(conn: duckdb.DuckDBPyConnection, rebalance_id: str, records: list[ExecutionRecord]) -> int:
-    """Upsert ``records`` into execution_fills by (rebalance_id, client_order_id); other rows are kept."""
+def write_records(conn: duckdb.DuckDBPyConnection, rebalance_id: str | None, records: list[ExecutionRecord]) -> int:
+    """Upsert ``records`` into execution_fills by (rebalance_id, client_order_id); other rows are kept.
+    ``rebalance_id`` None: every record, each under its own rebalance."""
+    if rebalance_id is None:
+        return sum(write_records(conn, rid, records) for rid in dict.fromkeys(r.rebalance_id for r in records))
     new = records_frame([r for r in records if r.rebalance_id == rebalance_id])
     if new.height == 0:
         return 0

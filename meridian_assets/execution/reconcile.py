@@ -6,12 +6,14 @@ broker holds is *inserted*, one held in different size or side is *overwritten*,
 *removed* — each with a warning and a row in `execution_reconciliation`. Entry date and score survive when
 the side is unchanged.
 
-**Orders and fills.** Orders of the rebalance at the broker are matched to `execution_fills` by client
-order id: an order with no row (a run that died after the submit landed) gets one, a row whose filled
-shares or status differ from the broker's is overwritten, both with a warning. Orders still working are
-returned for the executor to adopt; the next free chunk number per ticker is returned so no client order id
-is ever reused. Working orders of *other* Meridian rebalances are stale and returned for cancelling; orders
-that are not Meridian's are left alone, with a warning.
+**Orders and fills.** Every Meridian order at the broker — this rebalance's and any earlier one's — is
+matched to `execution_fills` by client order id: an order with no row (a run that died after the submit
+landed) gets one under its own rebalance, a row whose filled shares or status differ from the broker's (an
+order that filled after its run stopped while the row said UNKNOWN / 0 shares) is overwritten, both with a
+warning. This rebalance's orders still working are returned for the executor to adopt; the next free chunk
+number per ticker (from the broker's orders and the local rows) is returned so no client order id is ever
+reused. Working orders of *other* Meridian rebalances are stale: returned to be cancelled, followed to a
+final state and recorded (`sweep.settle`). Orders that are not Meridian's are left alone, with a warning.
 
 **Failure** (`ReconciliationError`, the run trades nothing): an account that is blocked, a ticker listed
 twice, a fractional or non-finite quantity, an order filled beyond its quantity, an order whose client id
@@ -28,10 +30,11 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from meridian_assets.execution.broker import (
-    Account, BrokerOrder, OrderStatus, Position, ReconciliationError, Side, parse_client_order_id,
+    Account, BrokerOrder, OrderStatus, Position, ReconciliationError, parse_client_order_id,
 )
 from meridian_assets.execution.fills import ExecutionRecord, FillLedger, Status, outcome_record
 from meridian_assets.execution.schemas import EXECUTION_RECONCILIATION
+from meridian_assets.execution.sweep import guess_action
 from meridian_assets.portfolio.schemas import PORTFOLIO_POSITIONS
 
 log = logging.getLogger(__name__)
@@ -147,22 +150,31 @@ def _orders(rec: Reconciliation, rebalance_id: str, broker_name: str, orders: li
             open_orders: list[BrokerOrder], local_fills: pl.DataFrame, prices: dict[str, float],
             now: dt.datetime) -> None:
     local = {r["client_order_id"]: r for r in local_fills.iter_rows(named=True)} if local_fills.height else {}
+    for cid in local:
+        key = parse_client_order_id(cid)
+        if key is not None and key.rebalance_id == rebalance_id:
+            rec.next_chunk[key.ticker] = max(rec.next_chunk.get(key.ticker, 0), key.chunk + 1)
     seen: set[str] = set()
     for o in orders:
         key = parse_client_order_id(o.client_order_id)
-        if key is None or key.rebalance_id != rebalance_id:
+        if key is None or o.client_order_id in seen:
             continue
         seen.add(o.client_order_id)
-        rec.next_chunk[o.ticker] = max(rec.next_chunk.get(o.ticker, 0), key.chunk + 1)
+        if key.rebalance_id == rebalance_id:
+            rec.next_chunk[o.ticker] = max(rec.next_chunk.get(o.ticker, 0), key.chunk + 1)
         if not o.status.is_terminal:
-            rec.own_open.append(o)
-            rec.events.append(ReconcileEvent("order", o.ticker, "adopted", None, o.status.value,
-                                             f"{o.client_order_id} still working ({o.filled_qty}/{o.qty} filled); adopted"))
+            if key.rebalance_id == rebalance_id:
+                rec.own_open.append(o)
+                rec.events.append(ReconcileEvent("order", o.ticker, "adopted", None, o.status.value,
+                                                 f"{o.client_order_id} still working ({o.filled_qty}/{o.qty} filled); "
+                                                 "adopted"))
+            else:
+                _stale(rec, o)
             continue
         old = local.get(o.client_order_id)
         if old is not None and old["shares"] == o.filled_qty and old["status"] not in (Status.OPEN, Status.UNKNOWN):
             continue
-        action = old["action"] if old is not None else _action(o, rec.held.get(o.ticker, 0))
+        action = old["action"] if old is not None else guess_action(o, rec.held.get(o.ticker, 0))
         ledger = FillLedger(o.qty)
         ledger.observe(o)
         status = (Status.REJECTED if o.status is OrderStatus.REJECTED else Status.FILLED if o.filled_qty >= o.qty
@@ -171,7 +183,7 @@ def _orders(rec: Reconciliation, rebalance_id: str, broker_name: str, orders: li
         what = "recorded" if old is None else "overwritten"
         note = ("recorded by reconciliation: the order was at the broker but not in execution_fills"
                 if old is None else f"reconciled: local {old['shares']} {old['status']} -> broker {o.filled_qty} {status}")
-        r = outcome_record(rebalance_id=rebalance_id, order=o, client_order_id=o.client_order_id, ticker=o.ticker,
+        r = outcome_record(rebalance_id=key.rebalance_id, order=o, client_order_id=o.client_order_id, ticker=o.ticker,
                            action=action, book_side="LONG" if action in ("BUY", "SELL") else "SHORT", ordered=o.qty,
                            signal=signal, limit=o.limit_price, ledger=ledger, broker=broker_name, chunk=key.chunk,
                            attempt=key.attempt, status=status, notes=note, now=now)
@@ -189,13 +201,18 @@ def _orders(rec: Reconciliation, rebalance_id: str, broker_name: str, orders: li
             rec.events.append(ReconcileEvent("order", o.ticker, "foreign", None, o.status.value,
                                              f"open order {o.client_order_id} was not placed by Meridian; left alone"))
         elif key.rebalance_id != rebalance_id:
-            rec.stale_open.append(o)
-            rec.events.append(ReconcileEvent("order", o.ticker, "stale", None, o.status.value,
-                                             f"{o.client_order_id} of an earlier rebalance still working; cancelled"))
+            _stale(rec, o)
+        elif o.client_order_id not in seen:
+            seen.add(o.client_order_id)
+            rec.own_open.append(o)
+            rec.events.append(ReconcileEvent("order", o.ticker, "adopted", None, o.status.value,
+                                             f"{o.client_order_id} still working ({o.filled_qty}/{o.qty} filled); adopted"))
 
 
-def _action(o: BrokerOrder, held_now: int) -> str:
-    """Best guess of BUY/SELL/SHORT/COVER for an order found only at the broker, from where the book ended."""
-    if o.side is Side.BUY:
-        return "COVER" if held_now < 0 else "BUY"
-    return "SHORT" if held_now < 0 else "SELL"
+def _stale(rec: Reconciliation, o: BrokerOrder) -> None:
+    if any(s.order_id == o.order_id for s in rec.stale_open):
+        return
+    rec.stale_open.append(o)
+    rec.events.append(ReconcileEvent("order", o.ticker, "stale", None, o.status.value,
+                                     f"{o.client_order_id} of an earlier rebalance still working; cancelled and "
+                                     "followed to its final state"))

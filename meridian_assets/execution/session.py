@@ -1,10 +1,14 @@
 """One execution run of an approved rebalance, start to end (plain Python; `assets.py` wires it into Dagster).
 
-    reconcile (broker is truth) -> cancel stale orders -> adopt this rebalance's working orders
-    -> trade list = approved targets - broker positions -> executor -> record -> reconcile again
+    replay the order journals of runs that died -> reconcile (broker is truth; every Meridian order)
+    -> cancel, follow and record other rebalances' working orders -> adopt this rebalance's working orders
+    -> trade list = approved targets - broker positions -> executor (each order event journaled)
+    -> at stop: settle every Meridian order still open and every unknown outcome -> record -> reconcile again
 
-If the first reconciliation fails, nothing is traded and `ReconciliationError` says why. Rows are written
-even when the run stops early (broker lost, interrupted), so the next run starts from what happened.
+If the first reconciliation fails, nothing is traded and `ReconciliationError` says why. Every order event
+is on disk (`journal.OrderJournal`, fsync'd) when it happens; rows reach DuckDB when the run ends, also when
+it stops early (broker lost, interrupted). A run killed outright leaves its journal unclosed, and the next
+run writes its rows from it before reconciling, so nothing it did is lost and nothing is sent twice.
 """
 
 from __future__ import annotations
@@ -14,21 +18,24 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from meridian_assets.config import MeridianConfig
+from meridian_assets.config import MeridianConfig, meridian_home
 from meridian_assets.errors import MeridianError
 from meridian_assets.execution import inputs
-from meridian_assets.execution.broker import Broker, BrokerError, ReconciliationError
-from meridian_assets.execution.clock import Clock, utc
+from meridian_assets.execution.broker import Broker, BrokerError, ReconciliationError, parse_client_order_id
+from meridian_assets.execution.clock import Clock, ManualClock, utc
 from meridian_assets.execution.executor import ExecutionContext, ExecutionReport, Executor
 from meridian_assets.execution.fills import ExecutionRecord, Status, write_records
+from meridian_assets.execution.journal import OrderJournal, mark_replayed, replay, unfinished
 from meridian_assets.execution.planning import TradeIntent, intended_targets
 from meridian_assets.execution.reconcile import Reconciliation, reconcile
 from meridian_assets.execution.schemas import EXECUTION_RECONCILIATION, SHORT_AVAILABILITY
 from meridian_assets.execution.short_availability import ShortAvailabilityCache
+from meridian_assets.execution.sweep import UNSETTLED, not_placed, settle, sweep_at_stop
 from meridian_assets.portfolio.schemas import PORTFOLIO_POSITIONS
 from meridian_assets.risk.pre_trade import MarketInfo
 from meridian_assets.storage import replace_all, replace_where
@@ -67,6 +74,12 @@ class RunResult:
     skipped: dict[str, str] = field(default_factory=dict)
     short_rows: pl.DataFrame = field(default_factory=SHORT_AVAILABILITY.empty)
     nav: float | None = None
+    recovered: list[ExecutionRecord] = field(default_factory=list)  # rows replayed from dead runs' journals
+    settled: list[ExecutionRecord] = field(default_factory=list)  # stale orders at start + open/unknown at stop
+
+
+def journal_dir() -> Path:
+    return meridian_home() / "execution" / "journal"
 
 
 def market_data(conn: duckdb.DuckDBPyConnection, rb: inputs.Rebalance, tickers: list[str], today: dt.date,
@@ -120,19 +133,59 @@ def skipped_records(rb: inputs.Rebalance, skipped: dict[str, str], broker: str, 
 
 def reconcile_with(broker: Broker, conn: duckdb.DuckDBPyConnection, rb: inputs.Rebalance, md: MarketData,
                    now: dt.datetime, quiet: bool = False) -> Reconciliation:
-    """Read the broker's book and reconcile local state with it (`ReconciliationError` on failure)."""
+    """Read the broker's book and reconcile local state with it (`ReconciliationError` on failure). The orders
+    read go back to the oldest unsettled (OPEN / UNKNOWN) row of any rebalance; such a row the listing does not
+    show is looked up by client order id, and one the broker definitely does not have was never placed."""
+    local = inputs.local_fills(conn)
+    unsettled = local.filter(pl.col("status").is_in(list(UNSETTLED))) if local.height else local
+    since = dt.datetime.combine(rb.as_of, dt.time(0))
+    if unsettled.height:
+        oldest = unsettled.select(pl.coalesce("submitted_at", "finished_at", "recorded_at").min()).item()
+        since = min(since, oldest) if oldest is not None else since
+    after = (since - dt.timedelta(days=1)).replace(tzinfo=dt.timezone.utc)
+    never: list[str] = []
     try:
         positions = broker.position_details()
         account = broker.account()
-        after = dt.datetime.combine(rb.as_of, dt.time(0), tzinfo=dt.timezone.utc)
         orders = broker.list_orders(after=after)
         open_orders = broker.open_orders()
+        listed = {o.client_order_id for o in orders + open_orders}
+        for cid in unsettled["client_order_id"].to_list() if unsettled.height else []:
+            if cid in listed or parse_client_order_id(cid) is None:
+                continue
+            found = broker.get_order_by_client_id(cid)
+            if found is None:
+                never.append(cid)
+            else:
+                orders.append(found)
     except BrokerError as err:
         raise ReconciliationError(f"could not read the broker's book ({err}); nothing traded") from err
-    return reconcile(rebalance_id=rb.rebalance_id, broker_name=broker.name, positions=positions, account=account,
-                     orders=orders, open_orders=open_orders, local_positions=inputs.local_positions(conn),
-                     local_fills=inputs.local_fills(conn, rb.rebalance_id), sectors=md.sectors, scores=md.scores,
-                     prices=md.closes, now=now, quiet=quiet)
+    rec = reconcile(rebalance_id=rb.rebalance_id, broker_name=broker.name, positions=positions, account=account,
+                    orders=orders, open_orders=open_orders, local_positions=inputs.local_positions(conn),
+                    local_fills=local, sectors=md.sectors, scores=md.scores, prices=md.closes, now=now, quiet=quiet)
+    for row in unsettled.filter(pl.col("client_order_id").is_in(never)).iter_rows(named=True) if never else []:
+        if row["status"] == Status.UNKNOWN:
+            rec.records.append(not_placed(_record(row), ManualClock(now)))
+    return rec
+
+
+def _record(row: dict) -> ExecutionRecord:
+    names = ExecutionRecord.__dataclass_fields__
+    return ExecutionRecord(**{k: v for k, v in row.items() if k in names})
+
+
+def recover_journals(connect: Connect, folder: Path, broker_name: str, run_id: str) -> list[ExecutionRecord]:
+    """Write the rows of runs that died (their journals have no ``closed``) to DuckDB; mark them replayed."""
+    out: list[ExecutionRecord] = []
+    for path in unfinished(folder, exclude=run_id):
+        records = replay(path, broker_name)
+        with connect() as conn:
+            write_records(conn, None, records)
+        mark_replayed(path, run_id)
+        log.warning("recovered %d order outcome(s) from the journal of run %s, which died: %s", len(records),
+                    path.stem, ", ".join(f"{r.client_order_id} {r.status} {r.shares}" for r in records) or "none")
+        out += records
+    return out
 
 
 def _write_reconciliation(conn, rec: Reconciliation, run_id: str, rid: str, phase: str, now: dt.datetime) -> None:
@@ -140,15 +193,19 @@ def _write_reconciliation(conn, rec: Reconciliation, run_id: str, rid: str, phas
     frame = rec.frame(run_id, rid, phase, now)
     old = inputs.table_rows(conn, EXECUTION_RECONCILIATION, "run_id = ? AND phase <> ?", [run_id, phase])
     replace_where(conn, EXECUTION_RECONCILIATION, pl.concat([old, frame]) if old.height else frame, "run_id", run_id)
-    write_records(conn, rid, rec.records)
+    write_records(conn, None, rec.records)
 
 
 def execute_rebalance(connect: Connect, broker: Broker, cfg: MeridianConfig, rebalance_id: str, *, clock: Clock,
-                      run_id: str, halted: Callable[[], bool], today: dt.date | None = None) -> RunResult:
-    """Execute the approved rebalance ``rebalance_id`` (see the module docstring)."""
+                      run_id: str, halted: Callable[[], bool], today: dt.date | None = None,
+                      journal_folder: Path | None = None) -> RunResult:
+    """Execute the approved rebalance ``rebalance_id`` (see the module docstring). ``journal_folder``: where
+    order journals live (default ``$MERIDIAN_HOME/execution/journal``)."""
     ex = cfg.execution
     now = utc(clock)
     today = today or now.date()
+    folder = journal_folder or journal_dir()
+    recovered = recover_journals(connect, folder, broker.name, run_id)
     with connect() as conn:
         rb = inputs.load_rebalance(conn, rebalance_id)
         if not rb.approved:
@@ -160,12 +217,16 @@ def execute_rebalance(connect: Connect, broker: Broker, cfg: MeridianConfig, reb
         cache_rows = inputs.short_cache(conn)
         start = reconcile_with(broker, conn, rb, md, now)
         _write_reconciliation(conn, start, run_id, rebalance_id, "start", now)
-    result = RunResult(rebalance_id, rb.as_of, ExecutionReport(), start=start, nav=start.account.equity)
-    for o in start.stale_open:
-        try:
-            broker.cancel_order(o.order_id)
-        except BrokerError as err:
-            log.error("could not cancel stale order %s: %s", o.client_order_id, err)
+    result = RunResult(rebalance_id, rb.as_of, ExecutionReport(), start=start, nav=start.account.equity,
+                       recovered=recovered)
+    journal = OrderJournal(folder, run_id, rebalance_id)
+    for o in start.stale_open:  # another rebalance's order still working: cancel, follow, record
+        journal.append("cancel", cid=o.client_order_id, order_id=o.order_id, why="stale: an earlier rebalance")
+        rec = settle(broker, o, clock=clock, known=None, held=start.held, prices=md.closes, run_id=run_id,
+                     note=f"still working from an earlier rebalance when run {run_id} started: cancelled")
+        if rec is not None:
+            journal.record(rec)
+            result.settled.append(rec)
     missing = sorted(set(start.held) - set(md.closes))
     if missing:  # positions outside the rebalance still need a price for the veto's book
         with connect() as conn:
@@ -177,8 +238,9 @@ def execute_rebalance(connect: Connect, broker: Broker, cfg: MeridianConfig, reb
         positions_value={t: q * md.closes.get(t, 0.0) for t, q in start.held.items()},
         market=md.info(), risk=cfg.risk, trading_state=inputs.trading_state(cfg), halted=halted,
         short_check=cache.check, refresh_price=broker.last_price, next_chunk=dict(start.next_chunk), run_id=run_id)
-    executor = Executor(broker, ex, clock=clock)
+    executor = Executor(broker, ex, clock=clock, on_record=journal.record, on_event=journal.append)
     result.report = executor.report
+    written = False
     try:
         if start.own_open:
             executor.finish_adopted(start.own_open, ctx, prices=md.closes)
@@ -186,16 +248,25 @@ def execute_rebalance(connect: Connect, broker: Broker, cfg: MeridianConfig, reb
             held = broker.positions() if start.own_open else dict(start.held)
             ctx.positions_value = {t: q * md.closes.get(t, 0.0) for t, q in held.items()}
             result.intents, result.skipped = build_intents(rb, held, md)
-            executor.report.records.extend(skipped_records(rb, result.skipped, broker.name, now))
+            for r in skipped_records(rb, result.skipped, broker.name, now):
+                journal.record(r)
+                executor.report.records.append(r)
             executor.run(result.intents, ctx)
     finally:
+        for r in executor.report.records:
+            r.run_id = run_id
+        for r in sweep_at_stop(broker, executor.report.records, clock=clock, run_id=run_id, prices=md.closes):
+            journal.record(r)
+            result.settled.append(r)
         end_now = utc(clock)
         result.short_rows = cache.frame()
-        with connect() as conn:
-            for r in executor.report.records:
-                r.run_id = run_id
-            write_records(conn, rebalance_id, executor.report.records)
-            replace_all(conn, SHORT_AVAILABILITY, result.short_rows)
+        try:
+            with connect() as conn:
+                write_records(conn, None, executor.report.records + result.settled)
+                replace_all(conn, SHORT_AVAILABILITY, result.short_rows)
+            written = True
+        finally:
+            journal.close() if written else journal.release()
     try:
         with connect() as conn:
             result.end = reconcile_with(broker, conn, rb, md, end_now, quiet=True)
