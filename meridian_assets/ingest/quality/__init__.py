@@ -6,7 +6,9 @@ checked in well under a second. A violation reads like a `meridian_assets.errors
 
     daily_prices 2024-03-05 NVDA close=-1.0 (must be > 0)
 
-(table, date, ticker, field=value, reason). Severity: **blocking** rules describe rows that cannot be true
+(table, date, ticker, field=value, reason). A rule that fails on every row because its field is null in every
+row reports one ``missing_column`` violation (``daily_prices open (column missing: null in all 812 rows)``):
+a column absent from the source is one problem, not one per row or ticker. Severity: **blocking** rules describe rows that cannot be true
 (the asset check should fail); **warning** rules describe rows that are suspicious but can be real.
 
 ``daily_prices`` (`price_violations`)
@@ -42,7 +44,8 @@ both blocking, plus ``known_at_session`` (blocking: ``known_at`` must be an NYSE
 where the table has ``known_at``. Then:
 
 * universe: ``asset_type_allowed`` {stock, etf, index}; ``end_before_start`` (end_date < start_date);
-  ``cik_positive`` -- all blocking.
+  ``cik_positive``; ``sector_missing`` (a stock whose sector is ``Unknown`` or empty: no source gave one,
+  and a stock is scored within its sector) -- all blocking.
 * corporate_actions: ``action_allowed`` {split, ticker_change, delisting, dividend}; ``split_ratio``
   (a split needs a finite ratio > 0); ``dividend_amount`` (> 0); ``ticker_change_target`` (new_ticker set)
   -- all blocking.

@@ -15,6 +15,7 @@ from meridian_assets.errors import DataError, PriceDataError
 from meridian_assets.ingest.schemas import TableSchema
 
 DEFAULT_MAX_PER_RULE = 50
+MISSING_COLUMN = "missing_column"  # a field null in every row of the frame: reported once, not per row
 
 # (identifier column, date column) named in each table's messages.
 IDENTITY: dict[str, tuple[str | None, str | None]] = {
@@ -215,6 +216,13 @@ def evaluate(
         n = int(sums[i] or 0)
         if not n:
             continue
+        if _column_missing(df, r, n):
+            counts[MISSING_COLUMN] = counts.get(MISSING_COLUMN, 0) + 1
+            if not any(v.rule == MISSING_COLUMN and v.field == r.field for v in items):
+                reason = f"column missing: null in all {n} rows"
+                items.append(Violation(table, None, None, r.field, None, MISSING_COLUMN,
+                                       f"{table} {r.field} ({reason})", reason, r.blocking))
+            continue
         counts[r.name] = counts.get(r.name, 0) + n
         for row in df.filter(masks.get_column(f"__r{i}")).head(max_per_rule).iter_rows(named=True):
             reason = r.reason(row) if callable(r.reason) else r.reason.format(**row)
@@ -233,6 +241,19 @@ def evaluate(
                 )
             )
     return Violations(items, counts)
+
+
+def _column_missing(df: pl.DataFrame, rule: Rule, n_violations: int) -> bool:
+    """True when ``rule`` fails on every row because its field is null in every row: the column is missing
+    from the source, which is one problem, reported once (not once per row or ticker)."""
+    col = rule.field
+    return (
+        df.height > 1
+        and n_violations == df.height
+        and col is not None
+        and col in df.columns
+        and df.get_column(col).null_count() == df.height
+    )
 
 
 def _is_session_expr(col: str, df: pl.DataFrame) -> pl.Expr:

@@ -22,6 +22,7 @@ from meridian_assets.ingest.quality.engine import (
     _with_key_count,
     evaluate,
 )
+from meridian_assets.ingest.providers.constituents import UNKNOWN_SECTOR
 from meridian_assets.ingest.quality.prices import price_violations
 
 INSIDER_CODES: frozenset[str] = frozenset("P S V A D F I M C E H O X G L W Z J K U".split())
@@ -80,6 +81,14 @@ def _range_rules(table: str, df: pl.DataFrame) -> list[Rule]:
                 field="end_date",
             ),
             Rule("cik_positive", c("cik") <= 0, "must be > 0", field="cik"),
+            # A stock is scored within its sector: one without a sector (null is not_null's) would be ranked
+            # alone, in a group of one, and get an extreme score from nothing.
+            Rule(
+                "sector_missing",
+                ~c("is_benchmark").fill_null(False) & c("sector").str.strip_chars().is_in(["", UNKNOWN_SECTOR]),
+                "no sector in any source: a stock is scored within its sector, so add its GICS sector",
+                field="sector",
+            ),
         ]
     if table == "corporate_actions":
         return [
