@@ -8,8 +8,9 @@ checked in well under a second. A violation reads like a `meridian_assets.errors
 
 (table, date, ticker, field=value, reason). A rule that fails on every row because its field is null in every
 row reports one ``missing_column`` violation (``daily_prices open (column missing: null in all 812 rows)``):
-a column absent from the source is one problem, not one per row or ticker. Severity: **blocking** rules describe rows that cannot be true
-(the asset check should fail); **warning** rules describe rows that are suspicious but can be real.
+a column absent from the source is one problem, not one per row or ticker. Severity: **blocking** rules
+describe rows that cannot be true (the asset check should fail); **warning** rules describe rows that are
+suspicious but can be real.
 
 ``daily_prices`` (`price_violations`)
 ------------------------------------
