@@ -1,41 +1,82 @@
-"""Gates: a run that builds a book or sends orders refuses inputs whose latest blocking check failed.
+"""Gates: nothing builds on a table whose latest blocking check failed.
 
-A blocking check stops downstream assets in its own run; a *later*, separate run would otherwise read the bad
-rows. So the rebalance and execution assets first look up, in Dagster's event log (never DuckDB), the latest
-evaluation of each blocking check on their inputs and stop with the check's own message if it failed. A check
-never evaluated (e.g. a table loaded before checks existed) does not block.
+A checked table publishes only rows that passed its blocking checks (`ingest.checks`); a failed load leaves
+the previous rows and a failed evaluation in Dagster's event log. In its own run Dagster then skips every
+downstream step; a *later*, separate run would not know. So every asset that reads checked tables calls
+`require_clean_inputs` first. It takes, from the code location's asset graph, the blocking checks on the
+asset's upstream assets (all ancestors: scores built from prices count as reading prices), looks up each
+check's latest evaluation in Dagster's event log (never DuckDB) and stops with the check's own message if
+it failed. A later passing evaluation (a good reload) clears it; a check never evaluated does not block.
 """
 
-from collections.abc import Iterable
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import dagster as dg
+from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 
-# The blocking checks on what a book is built from.
-BOOK_INPUT_CHECKS: tuple[tuple[str, str], ...] = (
-    ("universe", "valid"), ("daily_prices", "valid"), ("corporate_actions", "valid"),
-    ("earnings_calendar", "valid"), ("factor_scores", "valid"),
-)
+if TYPE_CHECKING:
+    from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 
 
-def failed_checks(instance: dg.DagsterInstance, checks: Iterable[tuple[str, str]] = BOOK_INPUT_CHECKS) -> list[str]:
-    """One line per check whose latest evaluation failed with ERROR severity (empty: all clear)."""
-    keys = [dg.AssetCheckKey(dg.AssetKey(asset), name) for asset, name in checks]
-    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
-    out = []
+@functools.cache
+def _code_location_graph() -> BaseAssetGraph:
+    # A run's own job graph holds only its selected assets' checks, and an in-process run (the CLI, tests)
+    # carries no repository, so the checks guarding each table come from the code location itself.
+    from meridian_assets.definitions import defs
+
+    return defs.resolve_asset_graph()
+
+
+def upstream_blocking_checks(graph: BaseAssetGraph, keys: Iterable[dg.AssetKey]) -> list[dg.AssetCheckKey]:
+    """The blocking checks on every ancestor of ``keys`` in ``graph`` (the assets' own checks excluded)."""
+    keys = set(keys)
+    ancestors: set[dg.AssetKey] = set()
     for key in keys:
-        record = latest.get(key)
-        evaluation = record.evaluation if record is not None else None
+        if graph.has(key):
+            ancestors |= graph.get_ancestor_asset_keys(key)
+    ancestors -= keys
+    return sorted((ck for ck in graph.asset_check_keys
+                   if ck.asset_key in ancestors and graph.get_check_spec(ck).blocking),
+                  key=lambda ck: (ck.asset_key.to_user_string(), ck.name))
+
+
+def failed_checks(instance: dg.DagsterInstance, checks: Sequence[dg.AssetCheckKey]) -> list[str]:
+    """One line per check whose latest completed evaluation failed with ERROR severity (empty: all clear).
+
+    "Completed": a run that planned the check but died before evaluating it neither clears nor sets it.
+    """
+    out = []
+    for key in checks:
+        history = instance.event_log_storage.get_asset_check_execution_history(
+            key, limit=1, status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES)
+        evaluation = history[0].evaluation if history else None
         if evaluation is None or evaluation.passed or evaluation.severity != dg.AssetCheckSeverity.ERROR:
             continue
         first = (evaluation.description or "").strip().splitlines()[:3]
-        out.append(f"{key.asset_key.to_user_string()}:{key.name} failed in run {record.run_id[:8]}: "
-                   + " | ".join(first))
+        run = f" in run {history[0].run_id[:8]}" if history[0].run_id else ""
+        out.append(f"{key.asset_key.to_user_string()}:{key.name} failed{run}: " + " | ".join(first))
     return out
 
 
-def require_clean_inputs(context, what: str, checks: Iterable[tuple[str, str]] = BOOK_INPUT_CHECKS) -> None:
-    """Raise `dg.Failure` naming every failed input check; fix the data and re-run its asset to clear it."""
+def input_checks(context: dg.AssetExecutionContext) -> list[dg.AssetCheckKey]:
+    """The blocking checks guarding what the executing asset(s) read."""
+    keys = set(context.selected_asset_keys)
+    graph = _code_location_graph()
+    if not all(graph.has(k) for k in keys):  # an asset outside the code location: its job's graph
+        graph = context.job_def.asset_layer.asset_graph
+    return upstream_blocking_checks(graph, keys)
+
+
+def require_clean_inputs(context: dg.AssetExecutionContext, what: str | None = None,
+                         checks: Sequence[dg.AssetCheckKey] | None = None) -> None:
+    """Raise `dg.Failure` naming every failed input check; fix the data and reload its table to clear it."""
+    checks = input_checks(context) if checks is None else checks
     failed = failed_checks(context.instance, checks)
     if failed:
+        what = what or ", ".join(sorted(k.to_user_string() for k in context.selected_asset_keys))
         raise dg.Failure(f"{what}: refusing inputs whose latest blocking check failed; fix the data and "
-                         "re-materialize the table:\n" + "\n".join(f"- {f}" for f in failed), allow_retries=False)
+                         "reload the table:\n" + "\n".join(f"- {f}" for f in failed), allow_retries=False)

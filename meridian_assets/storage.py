@@ -3,6 +3,10 @@
 Every write is idempotent. Partitioned tables are written *delete-then-insert* for the window being
 loaded, inside one transaction, so re-running a partition (or a backfill of a range) never duplicates rows
 and a failure leaves the previous rows in place.
+
+Checked tables are written in two steps: `stage_window` conforms the new rows and fixes what they replace
+(nothing is written), the caller audits the staged rows (with `kept_rows_sharing_keys`, the published rows
+the swap keeps that share a key with them), and only then `publish` swaps them in, in one transaction.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import duckdb
 import polars as pl
@@ -42,20 +47,38 @@ def _insert(conn: duckdb.DuckDBPyConnection, schema: TableSchema, df: pl.DataFra
     return frame.height
 
 
-def replace_window(
-    conn: duckdb.DuckDBPyConnection,
+@dataclass(frozen=True)
+class StagedWindow:
+    """Rows ready to replace ``[start, end]`` of a table (only ``tickers``' rows when given); not written yet."""
+
+    schema: TableSchema
+    frame: pl.DataFrame
+    start: dt.date
+    end: dt.date
+    tickers: tuple[str, ...] | None = None
+
+    def _scope(self) -> tuple[str, list]:
+        """SQL predicate (and its parameters) of the published rows this window replaces."""
+        where = f'"{self.schema.partition_column}" BETWEEN ? AND ?'
+        params: list = [self.start, self.end]
+        if self.tickers is not None and "ticker" in self.schema.columns:
+            where += " AND ticker IN (SELECT unnest(?))"
+            params.append(list(self.tickers))
+        return where, params
+
+
+def stage_window(
     schema: TableSchema,
     df: pl.DataFrame,
     start: dt.date,
     end: dt.date,
     *,
     tickers: Sequence[str] | None = None,
-) -> int:
-    """Delete the rows of ``[start, end]`` on the table's partition column, then insert ``df``.
+) -> StagedWindow:
+    """Conform ``df`` to the table and check it fits ``[start, end]`` on the partition column. Writes nothing.
 
-    With ``tickers`` only those tickers' rows in the window are replaced (a run limited to some names
-    leaves the others' rows alone). Rows of ``df`` outside the window are refused: a provider that returns
-    them has a bug, and writing them would break idempotency of other partitions.
+    Rows outside the window are refused: a provider that returns them has a bug, and writing them would
+    break idempotency of other partitions.
     """
     col = schema.partition_column
     if col is None:
@@ -69,15 +92,49 @@ def replace_window(
                 f"{schema.name}: {outside.height} rows have {col} outside {start}..{end} "
                 f"(first: ticker={first.get('ticker')} {col}={first.get(col)})"
             )
-    ensure_table(conn, schema)
-    where = f'"{col}" BETWEEN ? AND ?'
-    params: list = [start, end]
-    if tickers is not None and "ticker" in schema.columns:
-        where += " AND ticker IN (SELECT unnest(?))"
-        params.append(list(tickers))
+    return StagedWindow(schema, frame, start, end, tuple(tickers) if tickers is not None else None)
+
+
+def kept_rows_sharing_keys(conn: duckdb.DuckDBPyConnection, staged: StagedWindow) -> pl.DataFrame:
+    """Published rows that `publish` would keep (outside the staged scope) with the key of a staged row:
+    publishing the window would duplicate their keys."""
+    schema, key = staged.schema, list(staged.schema.key)
+    if not key or staged.frame.height == 0 or not table_exists(conn, schema.name):
+        return schema.empty()
+    keys = staged.frame.select(key).unique()  # noqa: F841  (referenced by name in the SQL below)
+    where, params = staged._scope()
+    on = " AND ".join(f't."{k}" = k."{k}"' for k in key)
+    df = conn.sql(f'SELECT t.* FROM "{schema.name}" t SEMI JOIN keys k ON {on} WHERE NOT ({where})',
+                  params=params).pl()
+    return schema.conform(df) if df.height else schema.empty()
+
+
+def publish(conn: duckdb.DuckDBPyConnection, staged: StagedWindow) -> int:
+    """Swap the staged rows in: delete the window's published rows and insert the staged ones, in one
+    transaction (readers see the old rows or the new ones, never a mix)."""
+    ensure_table(conn, staged.schema)
+    where, params = staged._scope()
     with transaction(conn):
-        conn.execute(f'DELETE FROM "{schema.name}" WHERE {where}', params)
-        return _insert(conn, schema, frame)
+        conn.execute(f'DELETE FROM "{staged.schema.name}" WHERE {where}', params)
+        return _insert(conn, staged.schema, staged.frame)
+
+
+def replace_window(
+    conn: duckdb.DuckDBPyConnection,
+    schema: TableSchema,
+    df: pl.DataFrame,
+    start: dt.date,
+    end: dt.date,
+    *,
+    tickers: Sequence[str] | None = None,
+) -> int:
+    """Delete the rows of ``[start, end]`` on the table's partition column, then insert ``df`` (unaudited:
+    `stage_window` + `publish` when a blocking check must pass first).
+
+    With ``tickers`` only those tickers' rows in the window are replaced (a run limited to some names
+    leaves the others' rows alone). Rows of ``df`` outside the window are refused (see `stage_window`).
+    """
+    return publish(conn, stage_window(schema, df, start, end, tickers=tickers))
 
 
 def replace_all(conn: duckdb.DuckDBPyConnection, schema: TableSchema, df: pl.DataFrame) -> int:

@@ -1,7 +1,8 @@
 """Layer-2 assets: factor scores, the scored universe, factor returns, crowding and the factor tear sheet.
 
 Thin wiring: `inputs` reads Layer 1 as known on each date, `scoring` ranks within sector, `returns`,
-`crowding` and `tearsheet` analyse the scores. `factor_scores` shares the trading-day partitions of
+`crowding` and `tearsheet` analyse the scores. Every asset first refuses inputs whose latest blocking check
+failed (`gates`); `factor_scores` audits its staged rows and publishes them only if they pass. `factor_scores` shares the trading-day partitions of
 `daily_prices` (a full-history rescore is one run); the others follow the run's window.
 """
 
@@ -14,6 +15,7 @@ import polars as pl
 
 from meridian_assets import calendar
 from meridian_assets.factors import plots
+from meridian_assets.factors.checks import SCORES_VALID
 from meridian_assets.factors.crowding import crowding_correlations as compute_crowding
 from meridian_assets.factors.inputs import load_inputs
 from meridian_assets.factors.returns import factor_returns as compute_factor_returns
@@ -22,10 +24,15 @@ from meridian_assets.factors.schemas import (
 )
 from meridian_assets.factors.scoring import score_history
 from meridian_assets.factors.tearsheet import factor_tearsheet as compute_tearsheet
+from meridian_assets.factors.validation import score_violations
+from meridian_assets.gates import require_clean_inputs
+from meridian_assets.ingest.checks import audit, not_published, staged_result, valid_spec
 from meridian_assets.ingest.loading import preview_markdown
 from meridian_assets.ingest.partitions import load_window, trading_days
 from meridian_assets.ingest.schemas import TableSchema
-from meridian_assets.storage import read, replace_all, replace_window, table_exists
+from meridian_assets.storage import (
+    kept_rows_sharing_keys, publish, read, replace_all, replace_window, stage_window, table_exists,
+)
 from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings
 
 GROUP = "factors"
@@ -56,14 +63,14 @@ class ScoreConfig(dg.Config):
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
     kinds={"duckdb", "polars"},
+    check_specs=[valid_spec("factor_scores", SCORES_VALID)],
 )
-def factor_scores(
-    context: dg.AssetExecutionContext, config: ScoreConfig, db: DuckDBStore, settings: MeridianSettings
-) -> dg.MaterializeResult:
+def factor_scores(context: dg.AssetExecutionContext, config: ScoreConfig, db: DuckDBStore, settings: MeridianSettings):
     """Every sub-factor (37), parent (8) and composite score, 0-100 percentile within GICS sector per
     session, LONG (top quintile) / SHORT (bottom quintile) flags, Piotroski F and Altman Z with their bands
     and insider-cluster flags. A score for date D uses only data known by D."""
     t0 = time.perf_counter()
+    require_clean_inputs(context)
     cfg = settings.get()
     use_regime = cfg.scoring.regime_weights_enabled if config.regime_weights is None else config.regime_weights
     with db.connect() as conn:
@@ -72,16 +79,22 @@ def factor_scores(
         inputs = load_inputs(conn, start, end)
     loaded = time.perf_counter()
     result = score_history(inputs, dates, cfg.scoring, use_regime_weights=use_regime)
-    frame = FACTOR_SCORES.conform(result.frame)
     with db.connect() as conn:
-        n = replace_window(conn, FACTOR_SCORES, frame, start, end)
+        staged = stage_window(FACTOR_SCORES, result.frame, start, end)
+        violations = audit(FACTOR_SCORES, staged.frame, kept_rows_sharing_keys(conn, staged),
+                           score_violations)
+        n = 0 if violations else publish(conn, staged)
+    yield staged_result(context, "factor_scores", violations, staged.frame.height)
+    if violations:
+        raise not_published("factor_scores", violations)
+    frame = staged.frame
     span = f"{dates[0]}..{dates[-1]}" if dates else f"none in {start}..{end}"
     context.log.info(f"factor_scores: {n} rows for {len(dates)} sessions {span}")
     last_day = frame.filter(pl.col("date") == frame["date"].max()) if frame.height else frame
     top = last_day.sort("composite", descending=True).select("ticker", "sector", "composite", "long_flag")
     degenerate = result.degenerate_frame() if hasattr(result, "degenerate_frame") else pl.DataFrame(
         [{"sub_factor": k, "dates_pinned": len(v)} for k, v in (result.degenerate or {}).items()])
-    return dg.MaterializeResult(metadata={
+    yield dg.MaterializeResult(metadata={
         "rows": dg.MetadataValue.int(n),
         "window": dg.MetadataValue.text(f"{start}..{end}"),
         "sessions": dg.MetadataValue.int(len(dates)),
@@ -99,6 +112,7 @@ def factor_scores(
 def scored_universe(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
     """The latest scored session, one row per constituent with the specification's columns; also written to
     `output/scored_universe_latest.csv` for people who want the file."""
+    require_clean_inputs(context)
     cfg = settings.get()
     with db.connect() as conn:
         if not table_exists(conn, "factor_scores"):
@@ -132,6 +146,7 @@ def _scores_and_prices(conn, start: dt.date, end: dt.date, lookback_days: int = 
 def factor_returns(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
     """Daily long-minus-short return of each parent factor and the composite: equal-weight top quintile
     minus bottom quintile within each sector, scores known at the previous close."""
+    require_clean_inputs(context)
     cfg = settings.get()
     with db.connect() as conn:
         start, end = load_window(context, None, conn, FACTOR_RETURNS, cfg)
@@ -155,6 +170,7 @@ def factor_returns(context: dg.AssetExecutionContext, db: DuckDBStore, settings:
 def crowding_correlations(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
     """Pairwise correlations of the parent factors' returns over the crowding window (60 sessions) at each
     session, against baselines from the academic literature; flagged when they deviate."""
+    require_clean_inputs(context)
     cfg = settings.get()
     sc = cfg.scoring
     with db.connect() as conn:
@@ -183,6 +199,7 @@ def factor_tearsheet(context: dg.AssetExecutionContext, db: DuckDBStore, setting
     """Per factor, what alphalens shows: daily information coefficient (Spearman of score vs forward 1/5/21
     session returns) with its mean, t-stat and decay, quintile returns and their spread, and score turnover.
     Charts are in this materialization's metadata and in output/factor_tearsheet/."""
+    require_clean_inputs(context)
     cfg = settings.get()
     with db.connect() as conn:
         scores = read(conn, "SELECT * FROM factor_scores")

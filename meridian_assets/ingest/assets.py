@@ -1,8 +1,10 @@
 """Layer-1 assets: every ingestion table of the specification, loaded into DuckDB.
 
 Thin wiring only: providers fetch (`providers/`), plain functions derive (`ratios`, `insiders`,
-`institutional`), `storage` writes delete-then-insert for the load window. Every asset that opens DuckDB is
-in the `duckdb` pool. `daily_prices` is partitioned by trading day with a single-run backfill policy; the
+`institutional`), `storage` stages the load window, `checks.audit` runs the table's blocking rules on the
+staged rows and only then `storage.publish` swaps them in (delete-then-insert, one transaction); a failed
+audit writes nothing and fails the step with the check's message. Every asset that opens DuckDB is in the
+`duckdb` pool. `daily_prices` is partitioned by trading day with a single-run backfill policy; the
 other tables are windowed (see `partitions.py`): they load the same range in the same run.
 """
 
@@ -17,14 +19,18 @@ import polars as pl
 from meridian_assets import calendar
 from meridian_assets.config import MeridianConfig
 from meridian_assets.errors import ProviderError, ProviderUnsupported
+from meridian_assets.gates import require_clean_inputs
 from meridian_assets.ingest import schemas as S
+from meridian_assets.ingest.checks import audit, not_published, staged_result, valid_spec
 from meridian_assets.ingest.insiders import insider_cluster_flags as compute_cluster_flags
 from meridian_assets.ingest.institutional import institutional_summary as compute_institutional_summary
 from meridian_assets.ingest.loading import active_tickers, errors_payload, preview_markdown
 from meridian_assets.ingest.partitions import load_window, trading_days
 from meridian_assets.ingest.providers.base import FetchResult, Provider
 from meridian_assets.ingest.ratios import compute_ratios
-from meridian_assets.storage import read, replace_all, replace_where, replace_window, table_exists
+from meridian_assets.storage import (
+    kept_rows_sharing_keys, publish, read, replace_all, replace_where, stage_window, table_exists,
+)
 from resources import DUCKDB_POOL, DuckDBStore, MarketDataResource, MeridianSettings
 
 GROUP = "ingest"
@@ -82,6 +88,7 @@ def _fetched_asset(
         kinds={"duckdb", "polars"},
         description=f"{schema.description} {doc}".strip(),
         metadata={"known_date_column": schema.partition_column, "key": ", ".join(schema.key)},
+        check_specs=[valid_spec(schema.name)],
     )
     def _asset(
         context: dg.AssetExecutionContext,
@@ -89,7 +96,7 @@ def _fetched_asset(
         db: DuckDBStore,
         market: MarketDataResource,
         settings: MeridianSettings,
-    ) -> dg.MaterializeResult:
+    ):
         t0 = time.perf_counter()
         cfg = settings.get()
         provider = market.provider(kind)
@@ -102,31 +109,39 @@ def _fetched_asset(
         except ProviderUnsupported as err:
             # This provider has no such data (e.g. alpaca has no 13-F): leave the table as it is, say so.
             context.log.warning(f"{schema.name}: skipped: {err}")
-            return dg.MaterializeResult(metadata={
+            yield dg.AssetCheckResult(passed=True, description=f"nothing loaded ({err}); published rows unchanged")
+            yield dg.MaterializeResult(metadata={
                 **_metadata(schema.empty(), start, end, provider.name, None, time.perf_counter() - t0),
                 "skipped": dg.MetadataValue.text(str(err)),
             })
+            return
         except ProviderError as err:
             # A missing key or an unreachable service: a plain message, no stack trace, nothing written.
             raise dg.Failure(description=f"{schema.name}: {err}", allow_retries=False) from None
-        frame = schema.conform(result.frame)
-        with db.connect() as conn:
-            n = replace_window(conn, schema, frame, start, end, tickers=tickers if config.limit else None)
         for err in result.errors[:20]:
             context.log.warning(f"{schema.name}: {err.ticker or '-'}: {err.message}")
+        with db.connect() as conn:
+            staged = stage_window(schema, result.frame, start, end, tickers=tickers if config.limit else None)
+            violations = audit(schema, staged.frame, kept_rows_sharing_keys(conn, staged))
+            n = 0 if violations else publish(conn, staged)
+        yield staged_result(context, schema.name, violations, staged.frame.height)
+        if violations:
+            raise not_published(schema.name, violations)
         context.log.info(f"{schema.name}: wrote {n} rows ({len(result.errors)} per-ticker errors)")
-        return dg.MaterializeResult(
-            metadata=_metadata(frame, start, end, provider.name, result, time.perf_counter() - t0)
+        yield dg.MaterializeResult(
+            metadata=_metadata(staged.frame, start, end, provider.name, result, time.perf_counter() - t0)
         )
 
     return _asset
 
 
 # ------------------------------------------------------------------------------------------ universe
-@dg.asset(group_name=GROUP, pool=DUCKDB_POOL, kinds={"duckdb", "polars"})
-def universe(
-    context: dg.AssetExecutionContext, config: IngestConfig, db: DuckDBStore, market: MarketDataResource
-) -> dg.MaterializeResult:
+UNIVERSE_RULES = "one row per (ticker, start_date), sectors present, benchmarks present"
+
+
+@dg.asset(group_name=GROUP, pool=DUCKDB_POOL, kinds={"duckdb", "polars"},
+          check_specs=[valid_spec("universe", UNIVERSE_RULES)])
+def universe(context: dg.AssetExecutionContext, config: IngestConfig, db: DuckDBStore, market: MarketDataResource):
     """S&P 500 membership intervals (point in time: who was in the index on each date) plus the benchmark
     tickers (SPY, the 11 sector ETFs, VIX) with `is_benchmark`. Refreshed at most weekly unless forced."""
     t0 = time.perf_counter()
@@ -138,20 +153,28 @@ def universe(
             current = read(conn, "SELECT * FROM universe")
             if fresh and current.height:
                 context.log.info("universe: refreshed less than 7 days ago, kept (use --force to refresh)")
-                return dg.MaterializeResult(metadata={
+                # The kept rows are what the check judges: evaluated again, they pass as when published.
+                current = S.UNIVERSE.conform(current)
+                yield staged_result(context, "universe", audit(S.UNIVERSE, current), current.height)
+                yield dg.MaterializeResult(metadata={
                     **_metadata(current, current["start_date"].min(), dt.date.today(), provider.name, None,
                                 time.perf_counter() - t0),
                     "refreshed": dg.MetadataValue.bool(False),
                 })
+                return
     try:
         frame = S.UNIVERSE.conform(provider.universe(dt.date.today()))
     except ProviderError as err:
         raise dg.Failure(description=f"universe: {err}", allow_retries=False) from None
+    violations = audit(S.UNIVERSE, frame)
+    yield staged_result(context, "universe", violations, frame.height)
+    if violations:
+        raise not_published("universe", violations)
     with db.connect() as conn:
         replace_all(conn, S.UNIVERSE, frame)
     members = frame.filter(~pl.col("is_benchmark") & pl.col("end_date").is_null())
     by_sector = members.group_by("sector").len().sort("len", descending=True)
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             **_metadata(frame, frame["start_date"].min(), dt.date.today(), provider.name, None,
                         time.perf_counter() - t0),
@@ -228,16 +251,23 @@ def _derived_asset(
         kinds={"duckdb", "polars"},
         description=f"{schema.description} {doc}".strip(),
         metadata={"known_date_column": schema.partition_column, "key": ", ".join(schema.key)},
+        check_specs=[valid_spec(schema.name)],
     )
-    def _asset(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings) -> dg.MaterializeResult:
+    def _asset(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
         t0 = time.perf_counter()
+        require_clean_inputs(context)
         with db.connect() as conn:
             start, end = load_window(context, None, conn, schema, settings.get())
             frame = schema.conform(derive(conn, start, end))
             frame = frame.filter(pl.col(schema.partition_column).is_between(start, end))
-            n = replace_window(conn, schema, frame, start, end)
+            staged = stage_window(schema, frame, start, end)
+            violations = audit(schema, staged.frame, kept_rows_sharing_keys(conn, staged))
+            n = 0 if violations else publish(conn, staged)
+        yield staged_result(context, schema.name, violations, staged.frame.height)
+        if violations:
+            raise not_published(schema.name, violations)
         context.log.info(f"{schema.name}: wrote {n} rows for {start}..{end}")
-        return dg.MaterializeResult(metadata=_metadata(frame, start, end, "derived", None, time.perf_counter() - t0))
+        yield dg.MaterializeResult(metadata=_metadata(frame, start, end, "derived", None, time.perf_counter() - t0))
 
     return _asset
 
