@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,9 +13,18 @@ import duckdb
 import polars as pl
 import pytest
 import yaml
+from hypothesis import settings as hypothesis_settings
 
 from meridian_assets.ingest.assets import INGEST_ASSETS
 from meridian_assets.ingest.checks import INGEST_CHECKS
+
+# Property tests: in CI (the CI variable set) the examples are derived from each test's name, so a run is
+# reproducible and a red build is the same red build on a re-run; locally they are drawn afresh each run (and
+# failures are replayed from the example database) so the wider space gets explored over time. Per-test
+# @settings still set max_examples; HYPOTHESIS_PROFILE picks a profile explicitly.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("dev", derandomize=False, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 SMALL_N = 40

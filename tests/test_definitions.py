@@ -1,5 +1,5 @@
 """The whole code location loads, and its public surface is pinned: renaming an asset, check, job or
-schedule (or changing a cron) shows up here. Regenerate deliberately with UPDATE_SNAPSHOTS=1."""
+schedule (or changing a cron) shows up here. Regenerate deliberately with MERIDIAN_UPDATE_SNAPSHOT=1."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from meridian_assets.definitions import defs
 from resources import DUCKDB_POOL
@@ -31,11 +32,36 @@ def test_definitions_load():
     dg.Definitions.validate_loadable(defs)
 
 
+def update_requested() -> bool:
+    return os.environ.get("MERIDIAN_UPDATE_SNAPSHOT", "") not in ("", "0")
+
+
 def test_surface_matches_snapshot():
     current = surface(defs)
-    if os.environ.get("UPDATE_SNAPSHOTS") or not SNAPSHOT.exists():
+    if update_requested():
+        SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
         SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
-    assert current == json.loads(SNAPSHOT.read_text())
+    # a missing snapshot is a failure, never a fresh baseline: otherwise the test compares the surface to itself
+    assert SNAPSHOT.exists(), (f"{SNAPSHOT} is missing; regenerate it deliberately with "
+                               "MERIDIAN_UPDATE_SNAPSHOT=1 pytest tests/test_definitions.py and review the diff")
+    expected = json.loads(SNAPSHOT.read_text())
+    for part in sorted(set(current) | set(expected)):
+        assert current.get(part) == expected.get(part), (
+            f"definitions surface changed in {part!r}; if intended, run MERIDIAN_UPDATE_SNAPSHOT=1 "
+            "pytest tests/test_definitions.py and commit tests/snapshots/definitions.json")
+
+
+def test_a_missing_snapshot_fails_instead_of_being_written(tmp_path, monkeypatch):
+    import tests.test_definitions as this
+
+    monkeypatch.delenv("MERIDIAN_UPDATE_SNAPSHOT", raising=False)
+    monkeypatch.setattr(this, "SNAPSHOT", tmp_path / "snapshots" / "definitions.json")
+    with pytest.raises(AssertionError, match="MERIDIAN_UPDATE_SNAPSHOT=1"):
+        this.test_surface_matches_snapshot()
+    assert not this.SNAPSHOT.exists()
+    monkeypatch.setenv("MERIDIAN_UPDATE_SNAPSHOT", "1")
+    this.test_surface_matches_snapshot()  # the deliberate regeneration writes it
+    assert json.loads(this.SNAPSHOT.read_text()) == surface(defs)
 
 
 def test_every_duckdb_asset_and_check_is_in_the_single_writer_pool():

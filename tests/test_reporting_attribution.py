@@ -1,5 +1,5 @@
-"""Daily attribution: hand-computed components, the factor regression's alignment and timing, the exact sum,
-and the CSV upsert."""
+"""Daily attribution: hand-computed components, the factor regression's alignment and timing, every component
+against an independent computation, and the CSV upsert."""
 
 import datetime as dt
 
@@ -97,23 +97,54 @@ def test_factor_returns_align_by_date_and_never_look_ahead():
     assert b["alpha_return"][-1] == pytest.approx(base["alpha_return"][-1] + 0.01)
 
 
+def _expected_components(days, spy, xle, f, window, min_obs):
+    """Each component recomputed from its definition with plain loops (independent of `attribute`):
+    beta_t = beta_{t-1} r_SPY,t; sector_t = w_{t-1} (r_XLE,t - r_SPY,t); factor_t = b_t . f_t with b_t the OLS
+    slopes (centred normal equations) of total - beta - sector on f over the previous sessions."""
+    n = len(days)
+    total = np.array([d[0] for d in days])
+    nav = 1e7 * np.cumprod(1 + total)
+    beta, sector, factor = np.zeros(n), np.zeros(n), np.zeros(n)
+    for t in range(1, n):
+        r_spy, r_xle = spy[t] / spy[t - 1] - 1, xle[t] / xle[t - 1] - 1
+        beta[t] = days[t - 1][1] * r_spy
+        sector[t] = (days[t - 1][2] * 1e7 / nav[t - 1]) * (r_xle - r_spy)
+    y = total - beta - sector
+    for t in range(1, n):
+        past = list(range(1, t))[-window:]
+        if len(past) < max(min_obs, f.shape[1] + 2):
+            continue
+        X, Y = f[past], y[past]
+        Xc, Yc = X - X.mean(axis=0), Y - Y.mean()
+        slopes = np.linalg.solve(Xc.T @ Xc, Xc.T @ Yc)
+        factor[t] = float(f[t] @ slopes)
+    return total, beta, sector, factor, total - beta - sector - factor
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.tuples(st.floats(-0.05, 0.05), st.floats(-0.3, 0.3), st.floats(-0.5, 0.5)), min_size=2,
                 max_size=40), st.integers(0, 1000))
-def test_components_always_sum_to_the_total(days, seed):
+def test_each_component_matches_an_independent_computation(days, seed):
     rng = np.random.default_rng(seed)
     n = len(days)
     dates = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(n)]
     history = _history(dates, [d[0] for d in days], [d[1] for d in days])
     holdings = pl.DataFrame({"date": dates, "ticker": ["A"] * n, "sector": ["Energy"] * n, "units": [1.0] * n,
                              "market_value": [d[2] * 1e7 for d in days]})
-    prices = _prices({"SPY": list(100 * np.cumprod(1 + rng.normal(0, 0.01, n))),
-                      "XLE": list(50 * np.cumprod(1 + rng.normal(0, 0.01, n)))}, dates)
-    fr = pl.DataFrame({"date": dates * 2, "factor": ["value"] * n + ["quality"] * n,
-                       "long_short_return": list(rng.normal(0, 0.01, 2 * n))})
+    spy = 100 * np.cumprod(1 + rng.normal(0, 0.01, n))
+    xle = 50 * np.cumprod(1 + rng.normal(0, 0.01, n))
+    prices = _prices({"SPY": list(spy), "XLE": list(xle)}, dates)
+    f = rng.normal(0, 0.01, (n, 2))  # columns in the attribution's (sorted) factor order: quality, value
+    fr = pl.DataFrame({"date": dates * 2, "factor": ["quality"] * n + ["value"] * n,
+                       "long_short_return": [*f[:, 0], *f[:, 1]]})
     a = attribute(history, holdings, prices, fr, SECTORS, window=10, min_observations=5)
-    parts = a["beta_return"] + a["sector_return"] + a["factor_return"] + a["alpha_return"]
-    assert (parts - a["total_return"]).abs().max() < 1e-12
+    total, beta, sector, factor, alpha = _expected_components(days, spy, xle, f, window=10, min_obs=5)
+    assert a["total_return"].to_numpy() == pytest.approx(total, abs=1e-12)
+    assert a["beta_return"].to_numpy() == pytest.approx(beta, abs=1e-12)
+    assert a["sector_return"].to_numpy() == pytest.approx(sector, abs=1e-12)
+    assert a["factor_return"].to_numpy() == pytest.approx(factor, rel=1e-6, abs=1e-9)
+    assert a["alpha_return"].to_numpy() == pytest.approx(alpha, rel=1e-6, abs=1e-9)
+    assert a["factor_observations"].to_list() == [min(t - 1, 10) if min(t - 1, 10) >= 5 else 0 for t in range(n)]
 
 
 def test_period_contributions_sum_the_days_in_bps():
