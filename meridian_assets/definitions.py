@@ -19,6 +19,15 @@ from schedules import SCHEDULES
 from sensors import SENSORS
 
 
+# Runs launched from the UI, schedules, sensors and backfills execute their steps in the run's own process.
+# Every asset writes DuckDB and so holds the one-slot `duckdb` pool: steps run one at a time whatever the
+# executor, and the multiprocess executor's fresh interpreter per step would only add its start-up (a full import
+# of this code location) to each step while it waits for or holds the slot. Pool limits are still claimed per
+# step by the in-process executor (tests/test_executor.py). Parallel work that pays (sleeve backtest sweeps) uses
+# its own process pool inside a step (meta/sweep.py).
+RUN_EXECUTOR = dg.in_process_executor
+
+
 def build_resources(config_path: str | None = None, database: str | None = None) -> dict:
     cfg = load_config(config_path) if config_path else get_config()
     settings = MeridianSettings(config_path=config_path)
@@ -44,7 +53,7 @@ def build_definitions(
         execution.defs(),
         reporting.defs(),
         meta.defs(),
-        dg.Definitions(jobs=[main_job], schedules=SCHEDULES, sensors=SENSORS,
+        dg.Definitions(jobs=[main_job], schedules=SCHEDULES, sensors=SENSORS, executor=RUN_EXECUTOR,
                        resources=build_resources(config_path, database), loggers=loggers),
     )
 
