@@ -27,6 +27,7 @@ from meridian_assets.execution.schemas import (
     EXECUTION_FILLS, EXECUTION_PLAN, EXECUTION_RECONCILIATION, SHORT_AVAILABILITY, SLIPPAGE_SUMMARY,
 )
 from meridian_assets.execution.session import execute_rebalance as run_execution
+from meridian_assets.gates import require_clean_inputs
 from meridian_assets.ingest.loading import preview_markdown
 from meridian_assets.risk.halt_lock import HaltLock
 from meridian_assets.storage import replace_where, table_exists
@@ -108,6 +109,7 @@ def execution_plan(context: dg.AssetExecutionContext, config: ExecutionRunConfig
     """The dry run of a rebalance: every DAY limit order execution would send (chunks <= 2% of 20-day ADV,
     limit = latest close x (1 +/- 0.1%)) against the last reconciled positions, with vetoes and skips and
     their reasons. No broker call."""
+    require_clean_inputs(context)
     cfg = settings.get()
     # in a run that also executes, plan the rebalance that will be executed: the newest *approved* one
     selection = context.run.asset_selection
@@ -153,6 +155,7 @@ def execute_rebalance(context: dg.AssetExecutionContext, config: ExecutionRunCon
     trade through the pre-trade veto, the short check, ADV chunks and DAY limit orders (120 s time in force,
     3 retries on no fill), recording every outcome; reconcile again at the end. Terminating the run cancels
     the orders it placed."""
+    require_clean_inputs(context)
     cfg = settings.get()
     with db.connect() as conn:
         rid = resolve_rebalance(conn, config, approved_only=True)
@@ -214,6 +217,7 @@ def execute_rebalance(context: dg.AssetExecutionContext, config: ExecutionRunCon
 def slippage_summary(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings) -> dg.MaterializeResult:
     """Rolling execution slippage over the last 30 days: average, median and 95th percentile in bps (positive =
     adverse), total dollars and the worst fills."""
+    require_clean_inputs(context)
     ex = settings.get().execution
     today = utc(SystemClock()).date()
     with db.connect() as conn:

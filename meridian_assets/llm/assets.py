@@ -16,6 +16,7 @@ import dagster as dg
 import polars as pl
 
 from meridian_assets.errors import MeridianError
+from meridian_assets.gates import require_clean_inputs
 from meridian_assets.ingest.loading import preview_markdown
 from meridian_assets.ingest.partitions import tagged_window
 from meridian_assets.llm.analyzers import ALL_ANALYZERS, BLENDED, Analyzer
@@ -81,6 +82,7 @@ def _metadata(md: dict) -> dict:
 def _analyze(context: dg.AssetExecutionContext, config: AnalysisRunConfig, analyzer: Analyzer, db: DuckDBStore,
              settings: MeridianSettings, providers: dict) -> dg.MaterializeResult:
     """One analyst over the candidates of the as-of session (the body of every analyst asset)."""
+    require_clean_inputs(context)
     cfg = settings.get().analysis
     task = cfg.task(analyzer.name)
     provider = providers[task.provider]
@@ -150,6 +152,7 @@ def combined_scores(context: dg.AssetExecutionContext, db: DuckDBStore, settings
     0-100) for every name on the latest scored session, re-ranked within sector and re-flagged on the
     scoring quintile. Names without analysis, and every name when no LLM key is set, stay 100% quant.
     Also written to output/combined_scores_latest.csv."""
+    require_clean_inputs(context)
     full = settings.get()
     cfg = full.analysis
     skipped = _skip_reason({"anthropic": anthropic, "openai": openai}, BLENDED, cfg)
@@ -197,6 +200,7 @@ def analysis_reports(context: dg.AssetExecutionContext, config: AnalysisRunConfi
     """One Markdown research note per candidate (scores, each analyst's findings with the call that produced
     them, sector view, upcoming catalysts, consolidated risk flags) and an INDEX.md, under
     output/reports_<timestamp>/."""
+    require_clean_inputs(context)
     full = settings.get()
     cfg = full.analysis
     skipped = _skip_reason({"anthropic": anthropic, "openai": openai}, BLENDED, cfg)

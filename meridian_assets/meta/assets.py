@@ -14,6 +14,7 @@ import json
 import dagster as dg
 import polars as pl
 
+from meridian_assets.gates import require_clean_inputs
 from meridian_assets.ingest.loading import preview_markdown
 from meridian_assets.ingest.partitions import tagged_window
 from meridian_assets.meta import config_store as store
@@ -98,6 +99,7 @@ def sleeve_backtests(context: dg.AssetExecutionContext, config: BacktestConfig, 
                      settings: MeridianSettings):
     """Daily-rebalance backtests of the sleeves through the live book's proposal code (one code path), sleeves in
     parallel processes: returns, Sharpe, drawdown, turnover, each cost type and the time per simulated day."""
+    require_clean_inputs(context)
     cfg = settings.get()
     tagged = tagged_window(context.run.tags)
     end = dt.date.fromisoformat(config.end) if config.end else (tagged[1] if tagged else None)
@@ -150,6 +152,7 @@ def sweep_inputs(conn, cfg):
 def sleeve_decisions(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
     """PROMOTE / KEEP / KILL / RETIRE per sleeve from its live window against its backtest, its drawdown and its
     behaviour in the current regime; every decision carries its evidence."""
+    require_clean_inputs(context)
     cfg = settings.get()
     with db.connect() as conn:
         runs, returns, labels = sweep_inputs(conn, cfg)
@@ -179,6 +182,7 @@ def sleeve_allocation(context: dg.AssetExecutionContext, db: DuckDBStore, settin
     """Capital across sleeves by risk parity on their return covariance with a CVaR penalty (weights, method and
     inputs in the metadata); the live book as the capital-weighted combination of the sleeves' targets. Each
     run appends a snapshot (sleeve and position weights) to allocation_snapshots."""
+    require_clean_inputs(context)
     cfg, m = settings.get(), settings.get().meta
     with db.connect() as conn:
         runs, returns, _ = sweep_inputs(conn, cfg)

@@ -12,6 +12,7 @@ import dagster as dg
 import polars as pl
 
 from meridian_assets.errors import MeridianError
+from meridian_assets.gates import require_clean_inputs
 from meridian_assets.ingest.loading import preview_markdown
 from meridian_assets.meta import changes
 from meridian_assets.meta import config_store as store
@@ -43,6 +44,7 @@ def meta_diagnostics(context: dg.AssetExecutionContext, db: DuckDBStore, setting
     """Performance by regime, sector, sleeve and score bucket; the live book against its sleeve's backtest;
     frequency and impact of vetoes and breakers; entropy of returns by regime and the mutual information
     between each config knob and the outcome across sleeve runs."""
+    require_clean_inputs(context)
     cfg = settings.get()
     m = cfg.meta
     with db.connect() as conn:
@@ -155,6 +157,7 @@ def meta_controller_config_proposals(context: dg.AssetExecutionContext, db: Duck
     """Config-change proposals from rules over the diagnostics, each backtested against the current config on
     the same window, with a confidence, a rationale (LLM when configured, else a template) and a revert
     snapshot; all PENDING until applied automatically (policy) or by a person."""
+    require_clean_inputs(context)
     cfg = settings.get()
     m = cfg.meta
     with db.connect() as conn:

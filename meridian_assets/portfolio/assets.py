@@ -193,6 +193,8 @@ def position_approvals(context: dg.AssetExecutionContext, config: DecisionConfig
     refused, so the book is never rewritten out of order."""
     if config.decision not in ("commit", "approve", "reject"):
         raise dg.Failure(f"decision must be commit, approve or reject, got {config.decision!r}", allow_retries=False)
+    if config.decision != "reject":  # rejecting builds nothing
+        require_clean_inputs(context)
     with db.connect() as conn:
         if not table_exists(conn, REBALANCE_TRADES.name):
             raise dg.Failure("position_approvals: no proposal yet; run `meridian portfolio --whatif`",
@@ -231,6 +233,7 @@ def position_approvals(context: dg.AssetExecutionContext, config: DecisionConfig
 def portfolio_book(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
     """The book: every trade made — simulated commits and the broker's fills — replayed through splits, ticker
     changes, dividends and delistings and marked to market every session up to the latest bar."""
+    require_clean_inputs(context)
     cfg = settings.get()
     with db.connect() as conn:
         end = conn.execute("SELECT max(date) FROM daily_prices").fetchall()[0][0]

@@ -12,6 +12,7 @@ import dagster as dg
 import polars as pl
 
 from meridian_assets.factors.plots import png_markdown
+from meridian_assets.gates import require_clean_inputs
 from meridian_assets.ingest.loading import preview_markdown
 from meridian_assets.reporting import allocation, analytics, charts, tearsheet
 from meridian_assets.reporting.attribution import upsert_csv
@@ -53,6 +54,7 @@ def _image(png: bytes, path, alt: str) -> dict:
 def daily_attribution(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
     """Each session's return split into beta, sector, factor and alpha (they sum to the total), for every
     session of the book up to the run's date; upserted by date here and in output/daily_attribution.csv."""
+    require_clean_inputs(context)
     cfg = settings.get()
     inputs = _inputs(context, db, cfg)
     if inputs is None:
@@ -81,6 +83,7 @@ def daily_attribution(context: dg.AssetExecutionContext, db: DuckDBStore, settin
 def position_attribution(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
     """Open positions marked to market and closed round trips matched last-in-first-out from the executed
     ledger, with the predictive power of the entry score (Spearman with the return, from 5 positions)."""
+    require_clean_inputs(context)
     cfg = settings.get()
     inputs = _inputs(context, db, cfg)
     if inputs is None:
@@ -106,6 +109,7 @@ def position_attribution(context: dg.AssetExecutionContext, db: DuckDBStore, set
 def win_loss(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
     """Win rate and profit/loss ratio of closed round trips by side, holding period, sector, VIX regime at
     entry and entry-score quintile, with the longest and current streaks."""
+    require_clean_inputs(context)
     cfg = settings.get()
     inputs = _inputs(context, db, cfg)
     if inputs is None:
@@ -129,6 +133,7 @@ def win_loss(context: dg.AssetExecutionContext, db: DuckDBStore, settings: Merid
 def sector_relative_alpha(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
     """Stock-selection alpha within each sector held: side-adjusted return of the picks against the sector
     ETF over 90 days (or since entry), and the gross-weighted total."""
+    require_clean_inputs(context)
     cfg = settings.get()
     inputs = _inputs(context, db, cfg)
     if inputs is None:
@@ -150,6 +155,7 @@ def sector_relative_alpha(context: dg.AssetExecutionContext, db: DuckDBStore, se
 def turnover_and_tax(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
     """Turnover over 30 and 90 days and year to date, annualised, against the per-rebalance budget; estimated
     tax on the realized gains of FIFO lots (short-term 37%, long-term 20%)."""
+    require_clean_inputs(context)
     cfg = settings.get()
     inputs = _inputs(context, db, cfg)
     if inputs is None:
@@ -174,6 +180,7 @@ def tear_sheet(context: dg.AssetExecutionContext, db: DuckDBStore, settings: Mer
     """The returns tear sheet in 11 sections (header, top line, returns vs SPY, monthly grid, drawdown, rolling
     12-month Sharpe, factor and sector exposures, turnover and tax, win/loss, predictive power): figures in
     `tear_sheet`, HTML and charts in output/reports/tear_sheet/, Markdown at output/tear_sheet_latest.md."""
+    require_clean_inputs(context)
     cfg = settings.get()
     rc = cfg.reporting
     inputs = _inputs(context, db, cfg)
@@ -216,6 +223,7 @@ def allocation_snapshots(context: dg.AssetExecutionContext, db: DuckDBStore, set
     """Append-only allocation history: one snapshot per rebalance (sleeve and position weights, P&L and max
     drawdown to date in bps). Rebalances already snapshotted (by this asset or by the layer that ran them)
     are left alone; nothing is ever rewritten."""
+    require_clean_inputs(context)
     cfg = settings.get()
     inputs = _inputs(context, db, cfg)
     if inputs is None:
@@ -239,6 +247,7 @@ def allocation_snapshots(context: dg.AssetExecutionContext, db: DuckDBStore, set
 def capital_movement(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
     """Largest weight changes between the first and last of the latest 14 allocation snapshots, at sleeve and
     position level (from, to, delta)."""
+    require_clean_inputs(context)
     cfg = settings.get()
     rc = cfg.reporting
     with db.connect() as conn:
@@ -269,6 +278,7 @@ def _window(inputs: ReportInputs, cfg) -> tuple[dt.date, dt.date]:
 def cvar_by_regime(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
     """CVaR95 of daily book returns by VIX regime and market regime (with margins) over the report window
     (the 90 calendar days to the report date), as a table and a heatmap PNG."""
+    require_clean_inputs(context)
     cfg = settings.get()
     inputs = _inputs(context, db, cfg)
     if inputs is None:
@@ -295,6 +305,7 @@ def live_vs_sim(context: dg.AssetExecutionContext, db: DuckDBStore, settings: Me
     """The book's realized P&L against a simulation of the same target books (target weights from each
     rebalance's close, marked to market with daily prices, no costs) over the report window, cumulative bps;
     table and chart PNG."""
+    require_clean_inputs(context)
     cfg = settings.get()
     inputs = _inputs(context, db, cfg)
     if inputs is None:

@@ -13,6 +13,7 @@ from typing import Optional
 import dagster as dg
 import polars as pl
 
+from meridian_assets.gates import require_clean_inputs
 from meridian_assets.reporting import analytics, letters, llm_bridge, regimes, weekly
 from meridian_assets.reporting.assets import NO_BOOK, allocation_snapshots, daily_attribution
 from meridian_assets.reporting.inputs import load, read_table, report_as_of
@@ -67,6 +68,7 @@ def weekly_change_summary(context: dg.AssetExecutionContext, db: DuckDBStore, se
     decisions, regime and multiplier, method) stored with its SHA-256, and, when an LLM is configured, its
     structured answer (headline, bullets, risks, actions) archived with the exact prompts, model and usage.
     Also output/reports/weekly/weekly_change_summary_<week end>.json."""
+    require_clean_inputs(context)
     cfg = settings.get()
     llm, note = llm_bridge.structured_llm(cfg.reporting.commentary_provider, run_id=context.run_id, config=cfg,
                                           database=db.database)
@@ -106,6 +108,7 @@ def weekly_report_pdf(context: dg.AssetExecutionContext, db: DuckDBStore, settin
     """The weekly report for limited partners as a PDF (WeasyPrint): executive summary, decisions, top
     allocations, CVaR heatmap by regime, what changed this week, live vs simulated P&L, tear-sheet highlights,
     capital-movement appendix and an audit footer naming the stored context it was built from."""
+    require_clean_inputs(context)
     cfg = settings.get()
     out = cfg.output_dir() / cfg.reporting.output_subdir / "weekly"
     built = []
@@ -146,6 +149,7 @@ def weekly_commentary(context: dg.AssetExecutionContext, db: DuckDBStore, settin
     """The week's commentary: one paragraph of 3-6 sentences in the house voice from the week's stored
     context (at most 4 KB), written by the LLM when configured, else a placeholder saying none was generated;
     voice-check flags recorded, never blocking. output/commentary/weekly_<week end>.md."""
+    require_clean_inputs(context)
     cfg = settings.get()
     fund = cfg.reporting.fund
     llm, note = llm_bridge.structured_llm(cfg.reporting.commentary_provider, run_id=context.run_id, config=cfg,
@@ -192,6 +196,7 @@ def lp_letter(context: dg.AssetExecutionContext, config: LetterConfig, db: DuckD
     document id MCP-IM-YYYY-MMDD), confidential stamp, a 3-4 paragraph body from the LLM when configured (else a
     placeholder), signature block and compliance footer, as Markdown and PDF in output/letters/. Written once
     per date; `force` rewrites it."""
+    require_clean_inputs(context)
     cfg = settings.get()
     with db.connect() as conn:
         end = dt.date.fromisoformat(config.as_of) if config.as_of else run_end(context)

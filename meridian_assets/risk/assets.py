@@ -7,6 +7,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from meridian_assets.gates import require_clean_inputs
 from meridian_assets.ingest.loading import preview_markdown
 from meridian_assets.risk.descriptors import returns_matrix, style_descriptors
 from meridian_assets.risk.factor_model import RiskModelError, estimate, exposures
@@ -49,6 +50,7 @@ def risk_model(context: dg.AssetExecutionContext, db: DuckDBStore, settings: Mer
     """Barra-style factor risk model as of the latest scored session: daily cross-sectional WLS of stock
     returns on market, industry and style exposures over `risk.factor_lookback_days` sessions (industry
     returns constrained cap-weighted to zero), the annualised factor covariance and specific variances."""
+    require_clean_inputs(context)
     cfg = settings.get()
     lookback = cfg.risk.factor_lookback_days
     with db.connect() as conn:
@@ -125,6 +127,7 @@ def risk_state(context: dg.AssetExecutionContext, config: RiskStateConfig, db: D
     """The book's risk state today — losses, drawdown, circuit breakers and trading state, exposures, ex-ante
     risk with MCTR, factor / correlation / tail-risk monitors and stress — also written to risk_state.json.
     Its metadata is what the kill_switch_sensor reads."""
+    require_clean_inputs(context)
     cfg = settings.get()
     path = cfg.risk_state_path()
     lock = HaltLock(cfg.halt_lock_path())
