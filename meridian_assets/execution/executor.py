@@ -285,7 +285,17 @@ class Executor:
         self._working[order.order_id] = order
         ledger = FillLedger(order.qty)
         before = order.filled_qty if adopted else 0
-        order, notes = self._await(order, ledger, ctx)
+        try:
+            order, notes = self._await(order, ledger, ctx)
+        except BrokerError as err:  # lost the broker while the order works: an OPEN row, settled at stop
+            self._record(outcome_record(
+                rebalance_id=ctx.rebalance_id, order=order, client_order_id=order.client_order_id, ticker=order.ticker,
+                action=action.value, book_side=action.book_side, ordered=order.qty,
+                signal=signal if signal is not None else self._prices.get(order.ticker), limit=limit, ledger=ledger,
+                broker=self.broker.name, chunk=chunk if chunk is not None else _key(order)[0],
+                attempt=attempt if attempt is not None else _key(order)[1], status=Status.OPEN,
+                notes=f"broker lost while working: {err}", now=utc(self.clock)), ctx)
+            raise
         if not order.status.is_terminal:
             status = Status.OPEN
         elif order.status is OrderStatus.REJECTED:

@@ -10,6 +10,7 @@ drive the real alpaca-py `TradingClient` — built on `AlpacaStub` (routes, requ
         venue.accept_then_disconnect()          # next POST: stored, then the connection is dropped
         venue.refuse_short("CCC")               # short sales of CCC refused although CCC is shortable
         stub.fail("POST", "/v2/orders", 429, times=5)   # a 429 storm (nothing processed)
+        stub.outage()                           # every read and cancel answers 503 until stub.clear()
         client = TradingClient(KEY, SECRET, url_override=stub.url)
 
 Endpoints: POST/GET /v2/orders, GET /v2/orders/{id}, GET /v2/orders:by_client_order_id, DELETE
@@ -293,3 +294,12 @@ class AlpacaTradingStub(AlpacaStub):
 
     def submits(self) -> list[StubRequest]:
         return self.requests_to("/v2/orders", "POST")
+
+    def outage(self, status: int = 503, times: int = 1000) -> None:
+        """Every read and cancel fails with ``status`` for the next ``times`` requests to each route (the broker is
+        unreachable for a while; `clear()` ends it)."""
+        for method, path in (("GET", "/v2/orders"), ("GET", "/v2/orders:by_client_order_id"),
+                             ("GET", "/v2/orders/{order_id}"), ("DELETE", "/v2/orders/{order_id}"),
+                             ("DELETE", "/v2/orders"), ("GET", "/v2/positions"), ("GET", "/v2/account"),
+                             ("GET", "/v2/assets/{symbol}"), ("GET", "/v2/stocks/trades/latest")):
+            self.fail(method, path, status, times=times)
