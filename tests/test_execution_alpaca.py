@@ -204,3 +204,47 @@ def test_bad_keys_stop_the_run_and_cancelling_a_done_order_is_harmless(stub, tmp
     rep = execute(bad, clock, [TradeIntent("BBB", 0, 100, 10.0, 5e8)])
     assert rep.aborted and "check ALPACA_API_KEY" in rep.aborted and "wrong" not in rep.aborted
     assert [r.status for r in stub.submits()] == [200, 401]
+
+
+def test_retry_after_is_honoured_on_a_429(stub, tmp_path):
+    broker, clock = client(tmp_path)
+    stub.fail("POST", "/v2/orders", 429, times=1, headers={"Retry-After": "17"})
+    start = clock.time()
+    order = broker.submit_order(OrderRequest(f"{RID}:AAA:0:0", "AAA", Side.BUY, 5, 10.5))
+    assert order.client_order_id == f"{RID}:AAA:0:0" and len(stub.venue.orders) == 1
+    assert broker.backoff.slept >= 17.0 and clock.time() - start >= 17.0  # at least what the broker asked for
+
+
+@pytest.mark.parametrize("status, message, expected", [
+    (401, "unauthorized.", "check ALPACA_API_KEY"),
+    (403, "request is not authorized", "check ALPACA_API_KEY"),
+    (403, "insufficient buying power", "OrderRejected"),
+])
+def test_401_and_403_stop_or_reject_without_a_resend(stub, tmp_path, status, message, expected):
+    broker, clock = client(tmp_path)
+    stub.fail("POST", "/v2/orders", status, body={"code": 40010000 + status, "message": message}, times=5)
+    rep = execute(broker, clock, [TradeIntent("AAA", 0, 100, 10.0, 5e8)])
+    assert len(stub.submits()) == 1 and stub.venue.orders == {}  # never sent twice
+    if expected == "OrderRejected":
+        assert rep.aborted is None and rep.records[0].status == "REJECTED" and message in rep.records[0].notes
+    else:
+        assert expected in rep.aborted and SECRET not in rep.aborted and KEY not in rep.aborted
+
+
+def test_a_duplicate_client_order_id_returns_the_order_that_landed(stub, tmp_path):
+    broker, _ = client(tmp_path)
+    first = broker.submit_order(OrderRequest(f"{RID}:AAA:0:0", "AAA", Side.BUY, 5, 10.5))
+    again = broker.submit_order(OrderRequest(f"{RID}:AAA:0:0", "AAA", Side.BUY, 5, 10.5))
+    assert again.order_id == first.order_id and len(stub.venue.orders) == 1
+    assert [r.status for r in stub.submits()] == [200, 422]
+    assert len(stub.requests_to("/v2/orders:by_client_order_id", "GET")) == 1
+
+
+def test_retry_exhaustion_on_submit_stops_the_run_and_the_order_is_accounted_for(stub, tmp_path):
+    broker, clock = client(tmp_path)
+    stub.fail("POST", "/v2/orders", 503, times=CFG.execution.retries.max_attempts)  # never stored
+    rep = execute(broker, clock, [TradeIntent("AAA", 0, 100, 10.0, 5e8), TradeIntent("BBB", 0, 100, 10.0, 5e8)])
+    assert rep.aborted and "not placed after 3 attempts" in rep.aborted
+    assert len(stub.submits()) == 3 and stub.venue.orders == {}  # one client id, looked up between sends
+    assert len(stub.requests_to("/v2/orders:by_client_order_id", "GET")) == 3
+    assert [(r.ticker, r.status) for r in rep.records] == [("AAA", "UNKNOWN")]  # recorded; BBB never tried
