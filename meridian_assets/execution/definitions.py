@@ -11,7 +11,8 @@ execution_job = dg.define_asset_job(
     EXECUTION_JOB,
     selection=dg.AssetSelection.groups(GROUP),
     description="Execute an approved rebalance: plan, reconcile with the broker, trade, record, summarise "
-                "slippage. Run config: rebalance_id (and confirm_live on a live account).",
+                "slippage. Run config: rebalance_id. Trades live only when launched by `meridian execute` "
+                "after the operator's typed confirmation.",
     tags={"meridian/layer": "execution"},
 )
 
