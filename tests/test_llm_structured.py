@@ -19,7 +19,7 @@ from meridian_assets.llm.analyzers.risk_factor import RiskFactorAnalyzer, RiskFa
 from meridian_assets.llm.analyzers.sector import SectorAnalyzer, SectorAnswer
 from meridian_assets.llm.candidates import select_candidates
 from meridian_assets.llm.client import Completion, Prompt, Usage
-from meridian_assets.llm.costs import CostTracker, call_cost, price_for
+from meridian_assets.llm.costs import REQUEST_OVERHEAD_TOKENS, CostTracker, call_cost, price_for
 from meridian_assets.llm.errors import CostCeilingReached, PricingMissing
 from meridian_assets.llm.extract import extract_json, json_candidates
 from meridian_assets.llm.schema_check import schema_problems
@@ -111,11 +111,11 @@ def test_reservation_refuses_a_call_that_could_cross_the_ceiling():
     prompt = Prompt(system="s" * 300, user="u" * 2700, max_tokens=1000)
     tracker = CostTracker("analysis", 1.0, PRICING)
     worst = tracker.worst_case("claude-sonnet-4-6", prompt)
-    # 3000 chars / 3 = 1000 tokens at max(3.0, 3.75) + 1000 output tokens at 15 -> 0.01875
-    assert worst == pytest.approx((1000 * 3.75 + 1000 * 15) / 1e6)
+    # 3000 bytes + 1000 tokens of request overhead at max(3.0, 3.75) + 1000 output tokens at 15 -> 0.03
+    assert worst == pytest.approx(((3000 + REQUEST_OVERHEAD_TOKENS) * 3.75 + 1000 * 15) / 1e6)
     tracker = CostTracker("analysis", 2.5 * worst, PRICING)
     held = [tracker.reserve("claude-sonnet-4-6", prompt), tracker.reserve("claude-sonnet-4-6", prompt)]
-    with pytest.raises(CostCeilingReached, match=r"analysis cost ceiling \$0\.05"):
+    with pytest.raises(CostCeilingReached, match=r"analysis cost ceiling \$0\.07"):
         tracker.reserve("claude-sonnet-4-6", prompt)
     tracker.settle(held[0], Usage(input_tokens=900, output_tokens=100))
     tracker.release(held[1])
@@ -134,8 +134,9 @@ def test_spend_never_crosses_the_ceiling(ceiling, calls):
             r = tracker.reserve("claude-sonnet-4-6", prompt)
         except CostCeilingReached:
             continue
-        # a provider bills at most the prompt (~chars/4 tokens) and max_tokens of output
-        usage = Usage(input_tokens=int(chars / 4 * used_in), output_tokens=int(max_tokens * used_out))
+        # a provider bills at most a token per byte sent plus its own framing, and max_tokens of output
+        usage = Usage(input_tokens=int((chars + REQUEST_OVERHEAD_TOKENS) * used_in),
+                      output_tokens=int(max_tokens * used_out))
         tracker.settle(r, usage)
         assert tracker.spent_usd <= ceiling + 1e-12
 

@@ -1,8 +1,10 @@
 """The analysis cache: `analysis_results` rows keyed by (analyzer, ticker, artifact id), with a TTL.
 
 - A *hit* is an ``ok`` row for the same key created less than ``ttl_days`` ago: the analyzer reuses it and
-  makes no call. ``--force`` skips the lookup (the new answer replaces the row). Invalid rows never hit, so
-  an artifact whose answer was invalid is asked again on the next run.
+  makes no call. ``--force`` skips the lookup (a new valid answer replaces the row). Invalid rows never hit,
+  so an artifact whose answer was invalid is asked again on the next run. An invalid answer never replaces
+  a valid one: a forced re-run that comes back invalid leaves the earlier result in place (the invalid
+  answer stays in the `llm_calls` archive).
 - *Eviction*: rows older than the TTL are deleted when an analysis run starts (`evict_expired`); the audit
   archive keeps their calls.
 - The blend and the reports read the *latest* ok row per (analyzer, ticker) whose inputs were known by the
@@ -53,9 +55,15 @@ class AnalysisCache:
                               [analyzer, self.cutoff(now)])
         return {(t, a): r for t, a, r in df.select("ticker", "artifact_id", "result_id").iter_rows()}
 
-    def put(self, row: dict) -> None:
-        row = {**row, "result_id": result_id(row["analyzer"], row["ticker"], row["artifact_id"])}
-        self.store.put(ANALYSIS_RESULTS, row, "result_id")
+    def put(self, row: dict) -> bool:
+        """Store ``row`` under its key; False (nothing written) when it is not ok and an ok row holds the key."""
+        rid = result_id(row["analyzer"], row["ticker"], row["artifact_id"])
+        if row.get("status") != "ok":
+            held = self.store.query(ANALYSIS_RESULTS, "SELECT status FROM analysis_results WHERE result_id = ?", [rid])
+            if "ok" in held["status"].to_list():
+                return False
+        self.store.put(ANALYSIS_RESULTS, {**row, "result_id": rid}, "result_id")
+        return True
 
     def latest_results(self, as_of: dt.date, now: dt.datetime, analyzers: tuple[str, ...] | None = None,
                        subjects: list[str] | None = None) -> pl.DataFrame:

@@ -7,12 +7,16 @@
 
 with the token counts of `client.Usage` (``input`` = uncached input tokens).
 
-**The ceiling is never crossed.** Before each call `reserve` prices its worst case — the prompt's input at
-``ceil(chars / 3)`` tokens (deliberately more than the usual ~4 characters per token) at the dearer of the
-input and cache-write rates, plus ``max_tokens`` of output — and raises `CostCeilingReached` when
-``spent + in-flight reservations + worst case > ceiling``; no call is made. After the call `settle` swaps the
-reservation for the actual cost read from the response's usage. Calls running on several threads
-therefore cannot jointly overshoot. A budget (``analysis``, ``commentary``, ``chat``...) is per run: a
+**The ceiling is never crossed.** Before each call `reserve` prices the most it can bill — every byte sent
+(system, user, the schema and its name and description, UTF-8) counted as one input token, plus
+``REQUEST_OVERHEAD_TOKENS`` for what the provider adds around it (message framing, the tool-use
+instructions), at the dearer of the input and cache-write rates, plus ``max_tokens`` of output — and raises
+`CostCeilingReached` when ``spent + in-flight reservations + worst case > ceiling``; no call is made. A byte
+per token is a bound, not an estimate: byte-level BPE tokenizers never make a token of less than one byte,
+whereas a characters-per-token guess is beaten by digits, tables and non-ASCII text. After the answer
+`settle` swaps the reservation for the actual cost read from the response's usage, releasing the unused
+part. Calls running on several threads therefore cannot jointly overshoot, and `stop_message` gives the
+final total once the calls in flight have settled. A budget (``analysis``, ``commentary``, ``chat``...) is per run: a
 tracker starts from what the run already spent on that budget (see `AuditLog.spent`), so the steps of one
 run share one ceiling even when they run in separate processes.
 """
@@ -29,7 +33,7 @@ from meridian_assets.llm.client import Prompt, Usage, schema_json
 from meridian_assets.llm.errors import CostCeilingReached, PricingMissing
 
 CHARS_PER_TOKEN = 4.0  # for estimates shown to people
-CHARS_PER_TOKEN_WORST = 3.0  # for the ceiling guard
+REQUEST_OVERHEAD_TOKENS = 1000  # tokens a provider adds to a request (framing, tool-use instructions), at most
 
 
 def price_for(pricing: Mapping[str, ModelPrice], model: str) -> ModelPrice:
@@ -56,6 +60,13 @@ def estimate_tokens(chars: int, chars_per_token: float = CHARS_PER_TOKEN) -> int
     return math.ceil(chars / chars_per_token) if chars > 0 else 0
 
 
+def max_input_tokens(prompt: Prompt) -> int:
+    """The most input tokens ``prompt`` can be billed for (module docstring): its bytes plus the overhead."""
+    sent = (prompt.system, prompt.user, schema_json(prompt.schema), prompt.schema_name if prompt.schema else "",
+            prompt.schema_description if prompt.schema else "")
+    return sum(len(part.encode("utf-8")) for part in sent) + REQUEST_OVERHEAD_TOKENS
+
+
 @dataclass(frozen=True)
 class Reservation:
     model: str
@@ -76,12 +87,19 @@ class CostTracker:
         self._lock = threading.Lock()
 
     # ---- pricing
-    def cost(self, model: str, usage: Usage) -> float:
-        return call_cost(price_for(self.pricing, model), usage)
+    def cost(self, model: str, usage: Usage, fallback: str | None = None) -> float:
+        """The price of ``usage`` at ``model``'s rates (``fallback``'s when the answering model has none: the
+        call was made and billed, so it is always counted)."""
+        try:
+            return call_cost(price_for(self.pricing, model), usage)
+        except PricingMissing:
+            if fallback is None:
+                raise
+            return call_cost(price_for(self.pricing, fallback), usage)
 
     def worst_case(self, model: str, prompt: Prompt) -> float:
         price = price_for(self.pricing, model)
-        tokens_in = estimate_tokens(prompt_chars(prompt), CHARS_PER_TOKEN_WORST)
+        tokens_in = max_input_tokens(prompt)
         return (tokens_in * max(price.input, price.cache_write) + prompt.max_tokens * price.output) / 1e6
 
     # ---- the guard
@@ -95,8 +113,8 @@ class CostTracker:
         return Reservation(model, usd)
 
     def settle(self, reservation: Reservation, usage: Usage, model: str | None = None) -> float:
-        """Replace the reservation with the call's actual cost; returns that cost."""
-        cost = self.cost(model or reservation.model, usage)
+        """Replace the reservation with the call's actual cost (the unused part is released); returns that cost."""
+        cost = self.cost(model or reservation.model, usage, fallback=reservation.model)
         with self._lock:
             self._reserved -= reservation.usd
             self._spent += cost
@@ -113,6 +131,17 @@ class CostTracker:
     @property
     def spent_usd(self) -> float:
         return self._spent
+
+    @property
+    def reserved_usd(self) -> float:
+        """Held for calls in flight."""
+        return self._reserved
+
+    def stop_message(self) -> str:
+        """Why no further call was made, with the final total (call it once the calls in flight settled)."""
+        return (f"{self.budget} cost ceiling ${self.ceiling_usd:.2f} reached: ${self._spent:.4f} spent this run in "
+                f"total (${self.ceiling_usd - self._spent:.4f} left, less than the next call could cost). Results so "
+                "far are kept; re-run later (cached results are free) or raise the ceiling in meridian.yaml.")
 
     @property
     def run_usd(self) -> float:

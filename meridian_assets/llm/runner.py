@@ -6,7 +6,8 @@ same artifact -> cache hit (no call) unless ``force``; otherwise one `ask_struct
 (``ok`` or ``invalid``) is written to `analysis_results` at once.
 
 Stopping: `CostCeilingReached` stops the analyzer cleanly (status ``ceiling_reached``): calls already in
-flight finish (their worst case was reserved), no new call starts, everything written so far stays.
+flight finish (their worst case was reserved), no new call starts, everything written so far stays; the
+message, written once they have settled, gives the run's final total.
 ``analysis.max_consecutive_errors`` failed calls in a row (after the SDK's retries) stop it with status
 ``provider_errors``. A refused key (`LLMAuthError`) stops it and is re-raised: every call would fail.
 """
@@ -137,7 +138,7 @@ def run_analyzer(
             "provider": llm.provider, "model": ans.model, "prompt_version": version, "call_id": ans.call_id,
             "run_id": audit.run_id, "created_at": utc_now(),
         }
-        cache.put(row)
+        written = cache.put(row)  # an invalid answer never replaces a valid result of the same artifact
         with lock:
             state["consecutive"] = 0
             run.rows.append(row)
@@ -145,7 +146,8 @@ def run_analyzer(
                 run.ok += 1
             else:
                 run.invalid += 1
-                run.error_messages.append(f"{inp.subject}: invalid answer: {ans.error}")
+                run.error_messages.append(f"{inp.subject}: invalid answer: {ans.error}"
+                                          + ("" if written else " (the earlier valid result is kept)"))
         tail = f"score {score:.1f}" if score is not None else ("ok" if ans.ok else f"INVALID ({ans.error})")
         say(f"{analyzer.name} {inp.subject}: {tail} (${ans.cost_usd:.4f}, call {ans.call_id})")
 
@@ -158,4 +160,7 @@ def run_analyzer(
         cache.store.flush()
     if state["fatal"] is not None:
         raise state["fatal"]
+    if run.status == CEILING:  # the calls in flight have settled: the total is final
+        run.message = tracker.stop_message()
+        say(f"{analyzer.name}: {run.message}")
     return run

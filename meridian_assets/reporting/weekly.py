@@ -28,7 +28,7 @@ from meridian_assets.config import MeridianConfig
 from meridian_assets.reporting.allocation import latest_allocation, ordered_snapshots
 from meridian_assets.reporting.attribution import period_contributions, starting_nav
 from meridian_assets.reporting.llm_bridge import LLMAnswer, LLMRequest, StructuredLLM
-from meridian_assets.reporting.persona import SYSTEM_PROMPT
+from meridian_assets.reporting.persona import SYSTEM_PROMPT, voice_check
 from meridian_assets.reporting.schemas import WEEKLY_CHANGE_SUMMARY
 
 SUMMARY_KEYS = ("headline", "bullets", "risks", "actions")
@@ -228,7 +228,15 @@ def summarize(context: dict, cfg: MeridianConfig, llm: StructuredLLM | None, not
     if ok:
         row.update(headline=c["headline"], bullets_json=json.dumps(c["bullets"]), risks_json=json.dumps(c["risks"]),
                    actions_json=json.dumps(c["actions"]))
+        flags = summary_voice_flags(c)  # the commentary's and the letter's voice check: recorded, never blocking
+        row["llm_note"] = ("voice check: " + "; ".join(flags)) if flags else None
     return WEEKLY_CHANGE_SUMMARY.conform(pl.DataFrame([row]))
+
+
+def summary_voice_flags(content: dict) -> list[str]:
+    """`voice_check` over every field of a summary answer, each flag naming its field."""
+    texts = {"headline": [content["headline"]], **{k: content[k] for k in ("bullets", "risks", "actions")}}
+    return [f"{field}: {flag}" for field, items in texts.items() for flag in voice_check("\n".join(items))]
 
 
 def summary_text(row: dict) -> dict:
