@@ -134,7 +134,7 @@ def test_sigkill_mid_execution_loses_no_fill_and_sends_nothing_twice(tmp_path, h
     for o in orders:  # every order at the venue has its row, with every share it filled
         assert recorded[o.client_order_id]["shares"] == o.filled_qty > 0, o.client_order_id
     assert recorded[third]["status"] == "FILLED" and recorded[third]["rebalance_id"] == RID
-    journal = home / "execution" / "journal" / "killed.jsonl"
+    journal = home / "execution" / "journal" / "killed.jsonl.done"
     events = list(read_events(journal))
     assert [e["kind"] for e in events].count("fill") >= 2
     assert [e["by"] for e in events if e["kind"] == "closed"] == ["replay"]  # the killed run never closed it

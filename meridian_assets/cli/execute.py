@@ -109,9 +109,13 @@ def run(args: argparse.Namespace, prompt=input) -> int:
     today = dt.date.today()
     print(("Planning" if args.dry_run else "Executing") + f" on the {cfg.execution.broker} broker"
           + (" (LIVE)" if live else f" ({cfg.execution.mode})"), flush=True)
-    with sigterm_as_interrupt():
-        result = run_assets(defs, "execution_job", assets, today, today, op_config=op_config,
-                            instance=prepare_instance(), run_id=run_id)
+    try:
+        with sigterm_as_interrupt():
+            result = run_assets(defs, "execution_job", assets, today, today, op_config=op_config,
+                                instance=prepare_instance(), run_id=run_id)
+    finally:
+        if args.execute and live:
+            broker.confirmations().discard(run_id)  # never left lying around unused
     if report_failures(result, "Execution" if args.execute else "Planning"):
         return 1
     print(render_plan(cfg) if args.dry_run else render_execution(cfg, result.run_id))

@@ -17,7 +17,7 @@ executor goes on. Events, in the order they happen:
     outcome  the `execution_fills` row of an outcome (every row the run records)
     closed   the run wrote its rows to DuckDB (or a later run replayed this journal)
 
-A journal without ``closed`` belongs to a run that died. The next run replays it (`replay`) before its
+A closed journal is renamed ``<run id>.jsonl.done``; a ``.jsonl`` without ``closed`` belongs to a run that died. The next run replays it (`replay`) before its
 reconciliation: each client order id's last ``outcome``, else a row rebuilt from its intent, ack and fills
 (OPEN when the broker had acknowledged it, UNKNOWN when only the intent was written), written to DuckDB
 under the dead run's id; then reconciliation settles those rows with the broker. Replaying twice writes the
@@ -40,6 +40,7 @@ from meridian_assets.execution.fills import ExecutionRecord, FillLedger, Status,
 
 log = logging.getLogger(__name__)
 SUFFIX = ".jsonl"
+DONE = ".done"
 _TIMES = ("submitted_at", "finished_at", "recorded_at")
 
 
@@ -79,12 +80,21 @@ class OrderJournal:
             self.append("closed", by="run")
             os.close(self._fd)
             self._fd = -1
+            _retire(self.path)
 
     def release(self) -> None:
         """Close the file without marking it done (the rows did not reach DuckDB: the next run replays)."""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def _retire(path: Path) -> None:
+    """Move a closed journal out of the way of `unfinished` (kept for audit)."""
+    try:
+        os.replace(path, path.with_name(path.name + DONE))
+    except OSError as err:  # still closed inside: `unfinished` skips it
+        log.warning("could not rename the closed journal %s: %s", path, err)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -116,7 +126,9 @@ def unfinished(folder: Path, exclude: str | None = None) -> list[Path]:
     for p in sorted(Path(folder).glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_mtime):
         if p.stem == exclude:
             continue
-        if not any(e.get("kind") == "closed" for e in read_events(p)):
+        if any(e.get("kind") == "closed" for e in read_events(p)):
+            _retire(p)  # closed, but the rename did not happen (the run died right after closing)
+        else:
             out.append(p)
     return out
 
@@ -127,6 +139,7 @@ def mark_replayed(path: Path, by_run: str) -> None:
                             "at": dt.datetime.now(dt.timezone.utc).isoformat()}) + "\n")
         f.flush()
         os.fsync(f.fileno())
+    _retire(path)
 
 
 def _record_from(doc: dict) -> ExecutionRecord:

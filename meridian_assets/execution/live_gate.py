@@ -97,6 +97,10 @@ class LiveConfirmations:
             os.fsync(f.fileno())
         return conf
 
+    def discard(self, run_id: str) -> None:
+        """Remove a confirmation its run never used (the run failed before trading)."""
+        self._path(run_id).unlink(missing_ok=True)
+
     def consume(self, run_id: str, rebalance_id: str, now: dt.datetime | None = None) -> tuple[bool, str]:
         """(True, "") once for a confirmed, unexpired run of ``rebalance_id``; else (False, why)."""
         now = now or dt.datetime.now(dt.timezone.utc)
