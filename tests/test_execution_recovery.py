@@ -263,3 +263,23 @@ def test_an_unknown_outcome_is_adopted_and_recorded_by_the_next_run(stub, tmp_pa
     for o in stub.venue.orders.values():  # every order at the broker is recorded with what it filled
         assert recorded[o["client_order_id"]]["shares"] == int(o["filled_qty"])
         assert recorded[o["client_order_id"]]["status"] not in ("UNKNOWN", "OPEN")
+
+
+def test_a_torn_last_line_is_skipped_and_a_replay_is_idempotent(tmp_path):
+    from meridian_assets.execution.journal import OrderJournal, mark_replayed, replay, unfinished
+
+    j = OrderJournal(tmp_path, "dead", RID)
+    cid = f"{RID}:AAA:0:0"
+    j.append("intent", cid=cid, rebalance_id=RID, ticker="AAA", side="buy", qty=100, limit=10.01, action="BUY",
+             book_side="LONG", signal=10.0, chunk=0, attempt=0)
+    j.append("ack", cid=cid, order_id="o-1", status="accepted", filled_qty=0)
+    j.append("fill", cid=cid, order_id="o-1", fill_id="o-1:40", qty=40, price=9.99)
+    j.release()
+    with open(j.path, "a") as f:
+        f.write('{"kind": "fill", "cid": "' + cid + '", "fill_id": "o-1:1')  # killed mid-write
+    assert unfinished(tmp_path) == [j.path]
+    (r,) = replay(j.path, "alpaca")
+    assert (r.status, r.shares, r.fill_price, r.alpaca_order_id, r.run_id) == ("OPEN", 40, 9.99, "o-1", "dead")
+    assert r.slippage_bps == pytest.approx(-10.0) and replay(j.path, "alpaca") == [r]
+    mark_replayed(j.path, "next")
+    assert unfinished(tmp_path) == [] and (tmp_path / "dead.jsonl.done").exists()
