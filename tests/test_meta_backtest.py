@@ -36,14 +36,15 @@ def test_golden_core_backtest_is_pinned(history, cfg):
     r = run_backtest(history, CORE, cfg, dt.date(2024, 2, 1), dt.date(2024, 2, 20), version=1, purpose="golden")
     s = r.summary()
     assert r.run_id.startswith("bt-core-20240201-20240220-")
-    assert (s["sessions"], s["trades"], s["vetoed"], s["deferred"], s["unfilled"]) == (13, 69, 13, 107, 0)
-    assert s["final_nav"] == pytest.approx(10204427.323009204, rel=1e-9)
-    assert s["total_return"] == pytest.approx(0.02044273230092042, rel=1e-7)
-    assert s["sharpe"] == pytest.approx(9.930454944569599, rel=1e-6)
+    # MVO target = the spec's optimum (no turnover term), the budget step ramps to it
+    assert (s["sessions"], s["trades"], s["vetoed"], s["deferred"], s["unfilled"]) == (13, 74, 13, 136, 0)
+    assert s["final_nav"] == pytest.approx(10203971.42200999, rel=1e-9)
+    assert s["total_return"] == pytest.approx(0.020397142200998974, rel=1e-7)
+    assert s["sharpe"] == pytest.approx(9.871937759144396, rel=1e-6)
     assert s["max_drawdown"] == pytest.approx(-0.0029806055949590515, rel=1e-6)
-    assert s["avg_turnover"] == pytest.approx(0.25641405007561086, rel=1e-7)
+    assert s["avg_turnover"] == pytest.approx(0.26089437195492, rel=1e-7)
     assert (s["commission"], round(s["spread"], 2), round(s["impact"], 2), round(s["borrow"], 2)) == \
-        (0.0, 27108.25, 1810.66, 1135.86)
+        (0.0, 27590.25, 1832.65, 1132.41)
     assert r.daily["method"].drop_nulls().to_list().count("mvo") >= 10
     again = run_backtest(history, CORE, cfg, dt.date(2024, 2, 1), dt.date(2024, 2, 20), version=1, purpose="golden")
     assert again.run_id == r.run_id and again.trades.equals(r.trades)

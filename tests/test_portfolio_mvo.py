@@ -1,4 +1,5 @@
-"""MVO maths: every constraint holds on random feasible problems; infeasibility, fallback and costs."""
+"""MVO maths: every constraint holds on random feasible problems; infeasibility, fallback and costs; the compiled
+program (one per shape, reused) gives the one-shot formulation's answers on random feasible and infeasible books."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from meridian_assets.config import PortfolioConfig
 from meridian_assets.portfolio.costs import TransactionCost
 from meridian_assets.portfolio.errors import DataError, NumericalSolverError, ProgramInfeasible
 from meridian_assets.portfolio.mvo import MVOProblem, expected_returns, optimize_mvo
+from meridian_assets.portfolio import mvo_program
+from meridian_assets.portfolio.mvo_program import solve_mvo
 
 CFG = PortfolioConfig()
 TOL = 1e-6
@@ -170,13 +173,109 @@ def test_costs_are_in_the_objective_and_a_costly_name_gets_less_weight():
     assert no_cost.costs["total"] == 0 and base.costs["total"] > 0
 
 
-def test_resolve_reuses_the_compiled_problem():
+def test_one_shot_problem_solves_again_for_new_returns():
     p = make_problem(8)
     prob = MVOProblem(60, p["L"], p["S"], p["beta"], p["sectors"], p["sigma"], p["costs"])
     first = prob.solve(p["mu"], p["current"])
     second = prob.solve(p["mu"] * 0.5, p["current"])
     assert_feasible(second.weights, p)
     assert second.expected_return < first.expected_return
+
+
+# ------------------------------------------------------------------------------ the compiled program
+# Both paths solved to a tight gap so their books can be compared to 1e-6 (at the default 1e-8 gap the optimum
+# is flat enough that two formulations' books differ by up to ~1e-5 while the objectives agree to ~1e-9).
+TIGHT = {"CLARABEL": {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}}
+
+
+def _args(p, cfg=None):
+    return p["mu"], p["sigma"], p["beta"], p["sectors"], p["current"], p["costs"], cfg, p["L"], p["S"]
+
+
+def _both(p, **kw):
+    return optimize_mvo(*_args(p), **kw), solve_mvo(*_args(p), **kw)
+
+
+def _shrunk(p, drop_long: int, drop_short: int):
+    """The problem with fewer names a side (held dropped names must be sold): the program's unused slots."""
+    return dict(p, L=p["L"][: len(p["L"]) - drop_long], S=p["S"][: len(p["S"]) - drop_short])
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**31 - 1), n_sectors=st.sampled_from([4, 5]), with_current=st.booleans(),
+       mode=st.sampled_from(["hard", "soft", "off"]), dense=st.booleans(), costs=st.booleans(),
+       drop_long=st.integers(0, 3), drop_short=st.integers(0, 3))
+def test_compiled_program_gives_the_one_shot_answer(seed, n_sectors, with_current, mode, dense, costs, drop_long,
+                                                    drop_short):
+    p = make_problem(seed, n_sectors, with_current)
+    if dense:
+        X, F, D = p["sigma"]
+        p["sigma"] = X @ F @ X.T + np.diag(D)
+    if not costs:
+        p["costs"] = None
+    p = _shrunk(p, drop_long, drop_short)
+    try:
+        ref = optimize_mvo(*_args(p), turnover_mode=mode, solver_options=TIGHT)
+    except ProgramInfeasible as err:  # fewer names or a held book to sell can make it infeasible: same diagnosis
+        with pytest.raises(ProgramInfeasible) as got:
+            solve_mvo(*_args(p), turnover_mode=mode, solver_options=TIGHT)
+        assert got.value.binding == err.binding
+        return
+    res = solve_mvo(*_args(p), turnover_mode=mode, solver_options=TIGHT)
+    assert np.abs(res.weights - ref.weights).max() <= 1e-6
+    assert res.objective == pytest.approx(ref.objective, abs=1e-8)
+    assert res.risk == pytest.approx(ref.risk, abs=1e-7) and res.turnover == pytest.approx(ref.turnover, abs=1e-5)
+    assert res.costs["total"] == pytest.approx(ref.costs["total"], abs=1e-7)
+    assert res.max_violation <= 1e-7
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**31 - 1), mode=st.sampled_from(["hard", "soft", "off"]))
+def test_compiled_program_at_default_tolerances_agrees_with_the_one_shot(seed, mode):
+    a, b = _both(make_problem(seed), turnover_mode=mode)
+    assert b.solver == "CLARABEL" and b.max_violation <= 1e-7
+    assert b.objective == pytest.approx(a.objective, abs=1e-7)
+    assert np.abs(a.weights - b.weights).max() <= 2e-5
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**31 - 1), kind=st.sampled_from(["beta", "sector_side", "turnover", "position"]))
+def test_compiled_program_names_the_same_binding_groups_when_infeasible(seed, kind):
+    p = make_problem(seed)
+    n = len(p["mu"])
+    if kind == "beta":
+        p["beta"] = np.where(np.isin(np.arange(n), p["L"]), 2.0, 0.5)
+    elif kind == "sector_side":
+        p["sectors"] = np.zeros(n, dtype=int)
+        p["sectors"][p["S"]] = np.arange(20) % 4
+    elif kind == "turnover":
+        cur = np.zeros(n)
+        cur[np.setdiff1d(np.arange(n), np.concatenate([p["L"], p["S"]]))[:10]] = 0.05
+        p["current"] = cur
+    else:  # 3 longs cannot hold 80% at 5% each
+        p["L"] = p["L"][:3]
+    with pytest.raises(ProgramInfeasible) as ref:
+        optimize_mvo(*_args(p))
+    with pytest.raises(ProgramInfeasible) as got:
+        solve_mvo(*_args(p))
+    assert got.value.binding == ref.value.binding and got.value.binding
+
+
+def test_one_compiled_program_serves_every_book_of_a_shape():
+    """Books of 17–20 names a side, new names, returns, risk, betas, sectors, costs and current books: one program,
+    compiled once (cvxpy keeps its parametrised program), only parameter values change."""
+    mvo_program._PROGRAMS.clear()
+    seen = []
+    for seed in range(5):
+        p = _shrunk(make_problem(100 + seed), seed % 4, (seed + 1) % 4)
+        pc = PortfolioConfig(long_exposure=0.035 * len(p["L"]), short_exposure=0.035 * len(p["S"]))
+        ref = optimize_mvo(*_args(p, pc), turnover_mode="off", solver_options=TIGHT)
+        res = solve_mvo(*_args(p, pc), turnover_mode="off", solver_options=TIGHT)
+        assert np.abs(res.weights - ref.weights).max() <= 1e-6
+        (prog,) = mvo_program._PROGRAMS.values()
+        seen.append((prog, prog.problem._cache.param_prog))
+    assert all(s[0] is seen[0][0] and s[1] is seen[0][1] for s in seen)
+    assert seen[0][0].shape.long_slots == seen[0][0].shape.short_slots == 20
 
 
 def test_bad_inputs_raise_data_error():

@@ -224,3 +224,53 @@ def test_slivers_wait_but_closing_trades_do_not():
     q = propose_rebalance(inputs(c), big, "conviction")
     assert (q.trades.filter(pl.col("status") == "PROPOSED")["notional"] >= 0.049 * 10_000_000).all()
     assert q.trades.filter(pl.col("status") == "PROPOSED").height < p.trades.filter(pl.col("status") == "PROPOSED").height
+
+
+def _spec_optimum(inp: RebalanceInputs, names: list[str], n_long: int, n_short: int, cur_w: np.ndarray):
+    """The spec's MVO book for these names (no turnover term), by the one-shot formulation."""
+    from meridian_assets.portfolio.costs import TransactionCost
+    from meridian_assets.portfolio.market import sample_covariance
+    from meridian_assets.portfolio.mvo import expected_returns, optimize_mvo
+
+    pc = MeridianConfig().portfolio
+    u = pl.DataFrame({"ticker": names}).join(inp.candidates, on="ticker", how="left")
+    tickers, R = inp.returns
+    cols = [tickers.index(t) for t in names]
+    costs = TransactionCost.from_market(u["avg_range_pct"].to_numpy(), u["daily_vol"].to_numpy(),
+                                        u["adv_dollars"].to_numpy(), inp.nav, pc)
+    return optimize_mvo(expected_returns(u["score"].to_numpy()), sample_covariance(R[-120:, cols]),
+                        u["beta"].to_numpy(), u["sector"].to_numpy(), cur_w, costs, pc, list(range(n_long)),
+                        list(range(n_long, n_long + n_short)), turnover_mode="off")
+
+
+def test_mvo_target_is_the_spec_optimum_and_the_budget_ramps_to_it():
+    """A held book far from today's scores: the target is the spec's optimum (not the book with the least turnover)
+    and the 30% budget executes the largest score changes toward it; the soft turnover term would have moved the
+    target itself toward the held book."""
+    start = universe(seed=3)
+    first = propose_rebalance(inputs(start), MeridianConfig(), "mvo")
+    held = first.target.select("ticker", shares="target_shares")  # as if the whole book had been built
+    noise = np.random.default_rng(4).normal(0, 20, start.height)
+    moved = start.with_columns(score=(pl.col("score") + noise).clip(0, 100))  # same books, new convictions
+    inp = inputs(moved, held)
+    p = propose_rebalance(inp, MeridianConfig(), "mvo")
+    assert p.method == "mvo" and not p.warnings
+    books = select_books(moved, 20, 20)
+    names = list(books.longs) + list(books.shorts) + sorted(set(held["ticker"]) - set(books.longs) - set(books.shorts))
+    prices = dict(zip(moved["ticker"], moved["price"]))
+    shares = dict(zip(held["ticker"], held["shares"]))
+    cur_w = np.array([shares.get(t, 0) * prices[t] / inp.nav for t in names])
+    spec = dict(zip(names, _spec_optimum(inp, names, 20, 20, cur_w).weights))
+    got = dict(zip(p.target["ticker"], p.target["weight"]))
+    assert max(abs(got.get(t, 0.0) - spec[t]) for t in names) < 1e-5
+    accepted = p.trades.filter(pl.col("status") == "PROPOSED")
+    assert accepted["notional"].sum() / inp.nav <= 0.30 + 1e-9 and p.figures["deferred"] > 0
+    for side in (["BUY", "COVER"], ["SELL", "SHORT"]):  # largest score change first within each direction
+        ramp = p.trades.filter(pl.col("action").is_in(side)).sort("sequence")["score_change"].abs().to_list()
+        assert ramp == sorted(ramp, reverse=True)
+    soft = MeridianConfig.model_validate({"portfolio": {"mvo_turnover_mode": "soft"}})
+    q = propose_rebalance(inp, soft, "mvo")
+    soft_w = dict(zip(q.target["ticker"], q.target["weight"]))
+    to_spec = sum(abs(got.get(t, 0.0) - cur_w[i]) for i, t in enumerate(names))
+    to_soft = sum(abs(soft_w.get(t, 0.0) - cur_w[i]) for i, t in enumerate(names))
+    assert to_soft < to_spec - 0.1  # the soft term's target is the nearer, lower-turnover book

@@ -18,12 +18,15 @@ Costs are fractions of NAV; ``estimate`` also reports them in bps of the trade's
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import cvxpy as cp
 import numpy as np
 
 from meridian_assets.config import PortfolioConfig
 from meridian_assets.portfolio.errors import DataError
+
+if TYPE_CHECKING:  # cvxpy is imported where the optimizer builds its program
+    import cvxpy as cp
 
 
 def _vector(name: str, values, n: int | None = None, *, positive: bool = False) -> np.ndarray:
@@ -135,12 +138,19 @@ class TransactionCost:
                             spread_frac=self.half_spread * x, impact_frac=self.impact_scale * x**1.5,
                             nav=self.nav)
 
-    def expression(self, trade: cp.Expression, linear=None, impact=None) -> cp.Expression:
-        """The total cost of ``trade`` as a convex cvxpy expression.
+    def expression(self, trade: "cp.Expression") -> "cp.Expression":
+        """The total cost of ``trade`` as a convex cvxpy expression (`cost_expression` with this model's
+        coefficients)."""
+        return cost_expression(trade, self.linear_coefficient, self.impact_scale)
 
-        ``linear``/``impact`` may be non-negative cvxpy Parameters standing for `linear_coefficient` and
-        `impact_scale` (keeps the problem DPP so re-solves skip recompilation).
-        """
-        lin = self.linear_coefficient if linear is None else linear
-        imp = self.impact_scale if impact is None else impact
-        return lin @ cp.abs(trade) + imp @ cp.power(cp.abs(trade), 1.5)
+
+def cost_expression(trade: "cp.Expression", linear, impact) -> "cp.Expression":
+    """``linearᵀ|x| + impactᵀ|x|^{3/2}`` as a convex cvxpy expression of the trade ``x``.
+
+    ``linear``/``impact`` are `TransactionCost.linear_coefficient` / `impact_scale` as arrays or as non-negative
+    cvxpy Parameters; with parameters and ``trade`` a variable (not ``w − w₀`` with a parameter ``w₀``) the
+    expression is DPP, so a compiled program takes new costs without recompiling.
+    """
+    import cvxpy as cp
+
+    return linear @ cp.abs(trade) + impact @ cp.power(cp.abs(trade), 1.5)

@@ -19,17 +19,19 @@ Problem (``w`` weights as fractions of NAV, ``w₀`` the current book, ``x = w �
 * Risk: ``Σ`` dense (n×n) or a factor model ``(X, F, D)`` with ``Σ = X F Xᵀ + diag(D)``. Either way the
   program uses ``‖G w‖²`` with ``GᵀG = Σ`` restricted to the book (factor form: ``G = [(X L_F)ᵀ; diag √D]``
   with ``L_F L_Fᵀ = F`` — k+m rows instead of an m×m square root).
-* Turnover: ``"hard"`` (default) constraint when a current book exists; from cash it is skipped (the
-  rebalance applies `turnover.apply_turnover_budget` to ramp in). ``"soft"`` subtracts
-  ``turnover_penalty · max(0, ‖x‖₁ − budget)`` instead; ``"off"`` ignores it.
+* Turnover: ``"hard"`` (this function's default) constraint when a current book exists; from cash it is
+  skipped. ``"soft"`` subtracts ``turnover_penalty · max(0, ‖x‖₁ − budget)`` instead (and the reported
+  objective includes it); ``"off"`` ignores it. The rebalance uses ``portfolio.mvo_turnover_mode`` (default
+  ``"off"``): the target is the spec's optimum and `turnover.apply_turnover_budget` ramps to it.
 * Solvers: CLARABEL, then SCS (tightened to 1e-9) (a second, first-order conic solver; OSQP cannot take the 3/2-power cost and is
   only tried for programs without costs). Infeasible ⇒ `ProgramInfeasible` naming the binding constraint
   groups: those whose removal alone restores feasibility, else those an elastic re-solve (a non-negative
   slack per group, minimise Σ slack) had to relax. All solvers failing ⇒
   `NumericalSolverError`. "optimal_inaccurate" is accepted only if no constraint is off by > 1e-7.
 
-`MVOProblem` compiles once (DPP parameters for μ and w₀) so re-solves are cheap; `optimize_mvo` is the
-one-shot convenience.
+`MVOProblem` / `optimize_mvo` build the program for one book and solve it once: the reference formulation (the
+tests pin the compiled program against it) and the infeasibility diagnosis. The rebalance solves through
+`mvo_program.solve_mvo`: the same program compiled once per structural shape, every number a parameter.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
-import cvxpy as cp
 import numpy as np
 
 from meridian_assets.config import PortfolioConfig
@@ -81,9 +82,61 @@ class MVOResult:
     def volatility(self) -> float:
         return float(np.sqrt(max(self.risk, 0.0)))
 
+    @classmethod
+    def build(cls, w, cur, idx, mu, G, d, costs: TransactionCost | None, cfg: PortfolioConfig, budget: float,
+              turnover_mode: str, turnover_penalty: float, *, solver: str, seconds: float, status: str,
+              attempts: tuple, violation: float) -> "MVOResult":
+        """The result of the book ``w`` (length n) traded from ``cur``: risk ``‖G w_b‖² + ‖d∘w_b‖²`` with
+        ``w_b = w[idx]`` the book's names; costs of the whole trade (selling names outside the book included);
+        the objective as maximised (with the soft turnover penalty when ``turnover_mode="soft"``)."""
+        trade = w - cur
+        costs_ = costs.estimate(trade).totals() if costs is not None else dict(NO_COSTS)
+        wb = w[idx]
+        risk = float(np.sum((G @ wb) ** 2) + np.sum((d * wb) ** 2))
+        turnover = float(np.abs(trade).sum())
+        penalty = turnover_penalty * max(0.0, turnover - budget) if turnover_mode == "soft" else 0.0
+        mu_w = float(mu @ w)
+        return cls(weights=w, expected_return=mu_w, risk=risk, costs=costs_, turnover=turnover,
+                   objective=mu_w - cfg.mvo_risk_aversion * risk - costs_["total"] - penalty, solver=solver,
+                   solve_seconds=seconds, status=status, attempts=attempts, max_violation=violation)
 
-def _risk_factor(sigma, idx: np.ndarray, n: int) -> np.ndarray:
-    """``G`` with ``GᵀG = Σ[idx, idx]`` from a dense Σ or a factor model (X, F, D)."""
+
+NO_COSTS = {"commission": 0.0, "spread": 0.0, "impact": 0.0, "total": 0.0, "total_dollars": 0.0}
+
+
+def check_books(n: int, long_names, short_names, beta, sectors, costs: TransactionCost | None):
+    """Validated (long index, short index, beta, sectors) of a universe of ``n`` names; `DataError` if not."""
+    L, S = np.asarray(long_names, dtype=int), np.asarray(short_names, dtype=int)
+    if len(L) == 0 or len(S) == 0:
+        raise DataError("books", "both books need at least one name")
+    if np.intersect1d(L, S).size or len(set(L)) < len(L) or len(set(S)) < len(S):
+        raise DataError("books", "a name is repeated or in both the long and the short book")
+    idx = np.concatenate([L, S])
+    if idx.min() < 0 or idx.max() >= n:
+        raise DataError("books", f"book index outside 0..{n - 1}")
+    b = np.asarray(beta, dtype=float)
+    if b.shape != (n,) or not np.isfinite(b).all():
+        raise DataError("betas", f"beta must be {n} finite values", field="beta")
+    sec = np.asarray(sectors)
+    if sec.shape != (n,):
+        raise DataError("sectors", f"sector ids must have length {n}", field="sector")
+    if costs is not None and costs.n != n:
+        raise DataError("transaction_costs", f"cost model has {costs.n} names, universe {n}")
+    return L, S, b, sec
+
+
+def from_cash_budget(cfg: PortfolioConfig, m: int) -> float:
+    """The hard turnover budget used from cash: larger than any possible trade, i.e. no budget."""
+    return cfg.gross_exposure + 2 * cfg.max_position_pct * m + 1.0
+
+
+def risk_factor(sigma, idx: np.ndarray, n: int, *, split: bool = False):
+    """``G`` with ``GᵀG = Σ[idx, idx]`` from a dense Σ or a factor model (X, F, D).
+
+    ``split=False``: one matrix (factor form ``[(X L_F)ᵀ; diag √D]``, dense form the eigen square root).
+    ``split=True``: ``(G, d)`` with ``GᵀG + diag(d²) = Σ[idx, idx]``: factor form ``((X L_F)ᵀ, √D)``, dense form
+    ``(Lᵀ, 0)`` from the Cholesky factor (the eigen square root if Σ is singular).
+    """
     if isinstance(sigma, tuple):
         X, F, D = (np.asarray(a, dtype=float) for a in sigma)
         if X.ndim != 2 or X.shape[0] != n or F.shape != (X.shape[1],) * 2 or D.shape != (n,):
@@ -92,48 +145,44 @@ def _risk_factor(sigma, idx: np.ndarray, n: int) -> np.ndarray:
             raise DataError("covariance", "factor model must be finite with non-negative specific variance")
         vals, vecs = np.linalg.eigh((F + F.T) / 2)
         LF = vecs * np.sqrt(np.clip(vals, 0, None))
+        if split:
+            return (X[idx] @ LF).T, np.sqrt(D[idx])
         return np.vstack([(X[idx] @ LF).T, np.diag(np.sqrt(D[idx]))])
     S = np.asarray(sigma, dtype=float)
     if S.shape != (n, n) or not np.isfinite(S).all():
         raise DataError("covariance", f"covariance has shape {S.shape}, expected ({n}, {n}) and finite")
     sub = S[np.ix_(idx, idx)]
-    vals, vecs = np.linalg.eigh((sub + sub.T) / 2)
-    return (vecs * np.sqrt(np.clip(vals, 0, None))).T
+    sub = (sub + sub.T) / 2
+    if split:
+        try:
+            return np.linalg.cholesky(sub).T, np.zeros(len(idx))
+        except np.linalg.LinAlgError:
+            pass
+    vals, vecs = np.linalg.eigh(sub)
+    G = (vecs * np.sqrt(np.clip(vals, 0, None))).T
+    return (G, np.zeros(len(idx))) if split else G
 
 
 class MVOProblem:
-    """The compiled program for a fixed universe, book and constraint set; `solve` for a given μ and w₀."""
+    """The program for one universe, book and constraint set, built for one solve (`solve` for μ and w₀)."""
 
     def __init__(self, n: int, long_names: Sequence[int], short_names: Sequence[int], beta, sectors, sigma,
                  costs: TransactionCost | None = None, cfg: PortfolioConfig | None = None, *,
                  turnover_mode: Literal["hard", "soft", "off"] = "hard", turnover_budget: float | None = None,
                  turnover_penalty: float = 1.0) -> None:
+        import cvxpy as cp
+
         self.cfg = cfg = cfg or PortfolioConfig()
         self.n = n
-        self.long_idx = np.asarray(long_names, dtype=int)
-        self.short_idx = np.asarray(short_names, dtype=int)
-        if len(self.long_idx) == 0 or len(self.short_idx) == 0:
-            raise DataError("books", "both books need at least one name")
-        if np.intersect1d(self.long_idx, self.short_idx).size or len(set(self.long_idx)) < len(self.long_idx) \
-                or len(set(self.short_idx)) < len(self.short_idx):
-            raise DataError("books", "a name is repeated or in both the long and the short book")
+        self.long_idx, self.short_idx, self.beta, self.sectors = check_books(n, long_names, short_names, beta,
+                                                                             sectors, costs)
         self.idx = np.concatenate([self.long_idx, self.short_idx])
-        if self.idx.min() < 0 or self.idx.max() >= n:
-            raise DataError("books", f"book index outside 0..{n - 1}")
-        self.beta = np.asarray(beta, dtype=float)
-        if self.beta.shape != (n,) or not np.isfinite(self.beta).all():
-            raise DataError("betas", f"beta must be {n} finite values", field="beta")
-        self.sectors = np.asarray(sectors)
-        if self.sectors.shape != (n,):
-            raise DataError("sectors", f"sector ids must have length {n}", field="sector")
         self.sigma = sigma
         self.costs = costs
-        if costs is not None and costs.n != n:
-            raise DataError("transaction_costs", f"cost model has {costs.n} names, universe {n}")
         self.turnover_mode = turnover_mode
         self.budget = cfg.turnover_budget if turnover_budget is None else float(turnover_budget)
         self.turnover_penalty = turnover_penalty
-        self.G = _risk_factor(sigma, self.idx, n)
+        self.G = risk_factor(sigma, self.idx, n)
 
         m, nl = len(self.idx), len(self.long_idx)
         self.w = cp.Variable(m, name="w")
@@ -159,6 +208,8 @@ class MVOProblem:
 
     def _constraints(self, w, slack: dict) -> list:
         """Constraint list; ``slack[group]`` (≥ 0) loosens a group for the infeasibility diagnosis."""
+        import cvxpy as cp
+
         cfg, nl = self.cfg, len(self.long_idx)
         z = lambda g: slack.get(g, 0)  # noqa: E731
         wl, ws = w[:nl], w[nl:]
@@ -181,6 +232,8 @@ class MVOProblem:
 
     def _feasible_without(self, groups: Sequence[str]) -> dict[str, float] | None:
         """Slack per group of the elastic program relaxing only ``groups`` (min Σ slack); None if infeasible."""
+        import cvxpy as cp
+
         w = cp.Variable(len(self.idx))
         slack = {g: cp.Variable(nonneg=True, name=g) for g in groups}
         prob = cp.Problem(cp.Minimize(sum(slack.values())), self._constraints(w, slack))
@@ -193,7 +246,7 @@ class MVOProblem:
         return {g: float(v.value) for g, v in slack.items()}
 
     def _diagnose(self) -> tuple[str, ...]:
-        """Name the binding constraint groups of an infeasible program.
+        """Name the binding constraint groups of an infeasible program (`prime` first).
 
         First the groups whose removal alone restores feasibility (leave-one-out, ≤ 7 tiny solves); if no
         single group suffices, the groups with positive slack in the elastic program relaxing all of them.
@@ -204,9 +257,9 @@ class MVOProblem:
         slack = self._feasible_without(GROUPS) or {}
         return tuple(g for g in GROUPS if slack.get(g, 0.0) > 1e-7)
 
-    def solve(self, mu, current=None, *, solvers: Sequence[str] = DEFAULT_SOLVERS,
-              solver_options: dict[str, dict] | None = None) -> MVOResult:
-        """Optimise for expected returns ``mu`` (length n, annual) from the book ``current`` (length n)."""
+    def prime(self, mu, current=None) -> tuple[np.ndarray, np.ndarray]:
+        """Set the parameters for expected returns ``mu`` (length n, annual) and the book ``current`` (length
+        n); returns (current, mask of names outside the book)."""
         mu = np.asarray(mu, dtype=float)
         if mu.shape != (self.n,) or not np.isfinite(mu).all():
             raise DataError("expected_returns", f"mu must be {self.n} finite values", field="mu")
@@ -218,10 +271,16 @@ class MVOProblem:
         self.mu.value = mu[self.idx]
         self.w0.value = cur[self.idx]
         self.fixed_turnover.value = float(np.abs(cur[outside]).sum())
-        from_cash = not np.any(cur)
         # From cash the hard budget is skipped: a budget larger than any possible trade.
-        self.budget_p.value = (self.budget if not from_cash
-                               else self.cfg.gross_exposure + 2 * self.cfg.max_position_pct * len(self.idx) + 1.0)
+        self.budget_p.value = self.budget if np.any(cur) else from_cash_budget(self.cfg, len(self.idx))
+        return cur, outside
+
+    def solve(self, mu, current=None, *, solvers: Sequence[str] = DEFAULT_SOLVERS,
+              solver_options: dict[str, dict] | None = None) -> MVOResult:
+        """Optimise for expected returns ``mu`` (length n, annual) from the book ``current`` (length n)."""
+        import cvxpy as cp
+
+        cur, _ = self.prime(mu, current)
         opts = {**DEFAULT_SOLVER_OPTIONS, **(solver_options or {})}
         attempts: list[tuple[str, str]] = []
         t0 = time.perf_counter()
@@ -239,7 +298,13 @@ class MVOProblem:
             attempts.append((solver, status))
             ok = status == cp.OPTIMAL or (status == cp.OPTIMAL_INACCURATE and self._violation() <= ACCEPT_VIOLATION)
             if ok and self.w.value is not None:
-                return self._result(cur, outside, solver, time.perf_counter() - t0, tuple(attempts))
+                w = np.zeros(self.n)
+                w[self.idx] = self.w.value
+                return MVOResult.build(w, cur, self.idx, np.asarray(mu, dtype=float), self.G,
+                                       np.zeros(len(self.idx)), self.costs, self.cfg, float(self.budget_p.value),
+                                       self.turnover_mode, self.turnover_penalty, solver=solver,
+                                       seconds=time.perf_counter() - t0, status=status, attempts=tuple(attempts),
+                                       violation=self._violation())
             if self.problem.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
                 raise ProgramInfeasible("MVO program is infeasible", self._diagnose())
         raise NumericalSolverError("no solver returned an optimal MVO solution", tuple(attempts))
@@ -249,22 +314,6 @@ class MVOProblem:
         if self.w.value is None:
             return float("inf")
         return max(float(np.max(c.violation())) for c in self.problem.constraints)
-
-    def _result(self, cur, outside, solver, seconds, attempts) -> MVOResult:
-        w = np.zeros(self.n)
-        w[self.idx] = self.w.value
-        trade = w - cur
-        if self.costs is not None:
-            costs = self.costs.estimate(trade).totals()
-        else:
-            costs = {"commission": 0.0, "spread": 0.0, "impact": 0.0, "total": 0.0, "total_dollars": 0.0}
-        risk = float(np.sum((self.G @ w[self.idx]) ** 2))
-        mu_w = float(self.mu.value @ w[self.idx])
-        return MVOResult(weights=w, expected_return=mu_w, risk=risk, costs=costs,
-                         turnover=float(np.abs(trade).sum()),
-                         objective=mu_w - self.cfg.mvo_risk_aversion * risk - costs["total"],
-                         solver=solver, solve_seconds=seconds, status=self.problem.status, attempts=attempts,
-                         max_violation=self._violation())
 
 
 def optimize_mvo(mu, sigma, beta, sectors, current, costs: TransactionCost | None, cfg: PortfolioConfig | None,

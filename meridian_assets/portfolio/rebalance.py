@@ -5,11 +5,12 @@ commit path (and a backtest) run the same code.
 
 1. Books: `selection.select_books` (20 LONG / 20 SHORT, topped up).
 2. Target weights over the books plus every held name (held names outside the books go to zero):
-   * ``mvo``: `mvo.optimize_mvo` with μ from the score, Σ from the Layer-5 factor model (``risk.feed_to_mvo``
-     and every name covered) else the 120-day Ledoit–Wolf sample covariance, costs in the objective and the
-     turnover budget as a penalty on turnover beyond it (``turnover_mode="soft"``: a book far from its target
-     is not an infeasible program; the budget step below enforces the budget exactly). Infeasible or a solver
-     failure ⇒ warning + conviction-tilt.
+   * ``mvo``: `mvo_program.solve_mvo` (the program compiled once per shape and re-solved with this session's
+     numbers) with μ from the score, Σ from the Layer-5 factor model (``risk.feed_to_mvo`` and every name
+     covered) else the 120-day Ledoit–Wolf sample covariance, costs in the objective. The target is the spec's
+     optimum (``portfolio.mvo_turnover_mode="off"``): the budget step below ramps to it, largest score changes
+     first; ``"soft"`` / ``"hard"`` put the budget into the program instead. Infeasible or a solver failure ⇒
+     warning + conviction-tilt.
    * ``conviction``: `conviction.conviction_tilt` (tilts, sector-neutral, NAV / ADV / earnings caps, beta).
    * ``sleeves``: the meta layer's capital-weighted combination of the sleeves' targets (`meta_target_book`)
      is the target; overlays, budget and veto below apply to it as to any other.
@@ -38,7 +39,8 @@ from meridian_assets.portfolio.conviction import conviction_tilt
 from meridian_assets.portfolio.costs import TransactionCost
 from meridian_assets.portfolio.errors import NumericalSolverError, ProgramInfeasible
 from meridian_assets.portfolio.market import sample_covariance
-from meridian_assets.portfolio.mvo import expected_returns, optimize_mvo
+from meridian_assets.portfolio.mvo import expected_returns
+from meridian_assets.portfolio.mvo_program import solve_mvo
 from meridian_assets.portfolio.selection import Books, select_books, tradable
 from meridian_assets.portfolio.turnover import apply_turnover_budget, balanced_order
 from meridian_assets.risk.pre_trade import BookState, MarketInfo, Trade, TradingState, check_trade
@@ -113,31 +115,57 @@ def _covariance(inputs: RebalanceInputs, tickers: list[str], cfg: MeridianConfig
     return sample_covariance(cols[-cfg.portfolio.covariance_lookback_days:]), "sample_covariance"
 
 
-def _target_weights(inputs, u: pl.DataFrame, L, S, cur, cfg: MeridianConfig, method: str, notes: list[str]):
-    """(weights over ``u``, method used, optimizer figures)."""
+@dataclass(frozen=True)
+class _Columns:
+    """The columns of the proposal's universe ``u`` as numpy arrays, nulls filled once (one polars pass)."""
+
+    tickers: list[str]
+    score: np.ndarray  # null -> neutral 50
+    prior: np.ndarray  # null -> neutral 50
+    beta: np.ndarray  # null/NaN -> 1.0
+    sector: np.ndarray  # null -> "Unknown"
+    adv: np.ndarray  # null -> 0
+    avg_range: np.ndarray  # null -> 0.02
+    daily_vol: np.ndarray  # null -> 0.02
+    price: np.ndarray
+    days_to_earnings: list[int | None]
+
+    @classmethod
+    def of(cls, u: pl.DataFrame) -> "_Columns":
+        f = u.select(
+            score=pl.col("score").cast(pl.Float64).fill_null(NEUTRAL_SCORE),
+            prior=pl.col("prior_score").cast(pl.Float64).fill_null(NEUTRAL_SCORE),
+            beta=pl.col("beta").cast(pl.Float64).fill_null(1.0).fill_nan(1.0),
+            sector=pl.col("sector").fill_null("Unknown"), adv=pl.col("adv_dollars").cast(pl.Float64).fill_null(0.0),
+            avg_range=pl.col("avg_range_pct").cast(pl.Float64).fill_null(0.02),
+            daily_vol=pl.col("daily_vol").cast(pl.Float64).fill_null(0.02), price=pl.col("price").cast(pl.Float64))
+        return cls(u["ticker"].to_list(), *(f[c].to_numpy() for c in ("score", "prior", "beta")),
+                   f["sector"].to_numpy(), *(f[c].to_numpy() for c in ("adv", "avg_range", "daily_vol", "price")),
+                   u["days_to_earnings"].to_list())
+
+    def cost_model(self, nav: float, pc) -> TransactionCost:
+        return TransactionCost.from_market(self.avg_range, self.daily_vol, np.maximum(self.adv, 1.0), nav, pc)
+
+
+def _target_weights(inputs, c: _Columns, L, S, cur, cfg: MeridianConfig, method: str, notes: list[str]):
+    """(weights over the universe, method used, optimizer figures)."""
     pc = cfg.portfolio
-    score = u["score"].fill_null(NEUTRAL_SCORE).to_numpy().astype(float)
-    beta = u["beta"].fill_null(1.0).fill_nan(1.0).to_numpy().astype(float)
-    sectors = u["sector"].fill_null("Unknown").to_numpy()
-    adv = u["adv_dollars"].fill_null(0.0).to_numpy().astype(float)
     figures: dict = {}
     if method == "mvo":
         try:
-            sigma, source = _covariance(inputs, u["ticker"].to_list(), cfg, notes)
-            costs = TransactionCost.from_market(
-                u["avg_range_pct"].fill_null(0.02).to_numpy(), u["daily_vol"].fill_null(0.02).to_numpy(),
-                np.maximum(adv, 1.0), inputs.nav, pc)
-            mu = expected_returns(score, pc.expected_return_range)
-            res = optimize_mvo(mu, sigma, beta, sectors, cur, costs, pc, L, S, turnover_mode="soft",
-                               turnover_budget=pc.turnover_budget)
+            sigma, source = _covariance(inputs, c.tickers, cfg, notes)
+            mu = expected_returns(c.score, pc.expected_return_range)
+            res = solve_mvo(mu, sigma, c.beta, c.sector, cur, c.cost_model(inputs.nav, pc), pc, L, S,
+                            turnover_mode=pc.mvo_turnover_mode, turnover_budget=pc.turnover_budget,
+                            turnover_penalty=pc.mvo_turnover_penalty)
             figures = {"solver": res.solver, "solve_ms": round(res.solve_seconds * 1e3, 2), "covariance": source,
                        "ex_ante_vol": res.volatility, "expected_return": res.expected_return,
                        "est_cost_bps_nav": 1e4 * res.costs["total"]}
             return res.weights, "mvo", figures
         except (ProgramInfeasible, NumericalSolverError) as err:
             notes.append(f"MVO failed ({type(err).__name__}: {err}); fell back to conviction-tilt")
-    days = u["days_to_earnings"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
-    res = conviction_tilt(score, L, S, sectors, beta, adv, pc, nav=inputs.nav, days_to_earnings=days)
+    days = np.array([np.nan if d is None else float(d) for d in c.days_to_earnings])
+    res = conviction_tilt(c.score, L, S, c.sector, c.beta, c.adv, pc, nav=inputs.nav, days_to_earnings=days)
     figures = {"beta_before_neutralisation": res.beta_before, "short_scale": res.short_scale,
                "earnings_halved": int(res.earnings_halved.sum()), "capped": int(res.capped.sum())}
     return res.weights, "conviction", figures
@@ -173,10 +201,11 @@ def propose_rebalance(inputs: RebalanceInputs, cfg: MeridianConfig, method: str 
     held = {t: int(s) for t, s in zip(inputs.positions["ticker"], inputs.positions["shares"]) if int(s) != 0}
     names = list(books.longs) + list(books.shorts) + sorted(set(held) - set(books.longs) - set(books.shorts))
     u = pl.DataFrame({"ticker": names}).join(inputs.candidates, on="ticker", how="left")
-    if u["price"].is_null().any():
-        stale = u.filter(pl.col("price").is_null())["ticker"].to_list()
+    c = _Columns.of(u)
+    price = c.price
+    if np.isnan(price).any():
+        stale = [t for t, p in zip(names, price) if np.isnan(p)]
         raise ProgramInfeasible(f"held names have no price on {inputs.as_of}: {', '.join(stale)}")
-    price = u["price"].to_numpy().astype(float)
     cur_sh = np.array([held.get(t, 0) for t in names])
     cur = cur_sh * price / inputs.nav
     L = list(range(len(books.longs)))
@@ -185,7 +214,7 @@ def propose_rebalance(inputs: RebalanceInputs, cfg: MeridianConfig, method: str 
         w = np.array([inputs.fixed_target.get(t, 0.0) for t in names])
         used, figures = "sleeves", {"sleeve_names": len(inputs.fixed_target)}
     else:
-        w, used, figures = _target_weights(inputs, u, L, S, cur, cfg, requested, notes)
+        w, used, figures = _target_weights(inputs, c, L, S, cur, cfg, requested, notes)
     if inputs.gross_multiplier < 1.0:
         notes.append(f"risk overlay: target gross scaled by {inputs.gross_multiplier:.2f}")
         w = w * inputs.gross_multiplier
@@ -195,15 +224,14 @@ def propose_rebalance(inputs: RebalanceInputs, cfg: MeridianConfig, method: str 
             notes.append(f"{t}: force-closed by the single-position breaker")
     target_sh = np.trunc(w * inputs.nav / price).astype(int)
 
-    score = u["score"].fill_null(NEUTRAL_SCORE).to_numpy().astype(float)
-    prior = u["prior_score"].fill_null(NEUTRAL_SCORE).to_numpy().astype(float)
-    change = score - prior
-    beta = u["beta"].fill_null(1.0).fill_nan(1.0).to_numpy().astype(float)
+    score, beta = c.score, c.beta
+    change = score - c.prior
     market = MarketInfo(
-        sector=dict(zip(names, u["sector"].fill_null("Unknown"))), beta=dict(zip(names, beta.tolist())),
-        adv_usd=dict(zip(names, u["adv_dollars"].fill_null(0.0).to_list())),
-        days_to_earnings={t: int(d) for t, d in zip(names, u["days_to_earnings"]) if d is not None})
-    book = {t: held[t] * float(price[names.index(t)]) for t in held}
+        sector=dict(zip(names, c.sector.tolist())), beta=dict(zip(names, beta.tolist())),
+        adv_usd=dict(zip(names, c.adv.tolist())),
+        days_to_earnings={t: int(d) for t, d in zip(names, c.days_to_earnings) if d is not None})
+    row = {t: i for i, t in enumerate(names)}
+    book = {t: held[t] * float(price[row[t]]) for t in held}
     attempted = np.zeros(len(names), dtype=int)
     status, reason = ["HOLD"] * len(names), [""] * len(names)
 
@@ -247,40 +275,53 @@ def propose_rebalance(inputs: RebalanceInputs, cfg: MeridianConfig, method: str 
     for k, tr in enumerate(tv.trades):
         sequence[tr.index] = k
     shown = np.where(np.array(status) == "VETOED", attempted, delta)
-    cost_model = TransactionCost.from_market(
-        u["avg_range_pct"].fill_null(0.02).to_numpy(), u["daily_vol"].fill_null(0.02).to_numpy(),
-        np.maximum(u["adv_dollars"].fill_null(1.0).to_numpy(), 1.0), inputs.nav, pc)
-    est = cost_model.estimate(shown * price / inputs.nav)
+    est = c.cost_model(inputs.nav, pc).estimate(shown * price / inputs.nav)
     notional = np.abs(shown * price)
 
     target_map = {t: int(s) for t, s in zip(names, target_sh) if s != 0}
     rid = rebalance_id(inputs.as_of, used, target_map, held)
     side = np.where(w > 0, "LONG", np.where(w < 0, "SHORT", "FLAT"))
-    target = u.select("ticker", "sector", "score", "beta", "adv_dollars", "price").with_columns(
-        rebalance_id=pl.lit(rid), as_of=pl.lit(inputs.as_of), side=pl.Series(side),
-        expected_return=pl.Series(expected_returns(score, pc.expected_return_range)),
-        weight=pl.Series(w), target_shares=pl.Series(target_sh), method=pl.lit(used),
-    ).filter(pl.col("target_shares") != 0)
+    raw = u.select("ticker", "sector", "score", "beta", "adv_dollars", "price")
+    keep = np.flatnonzero(target_sh != 0)
+    k = len(keep)
+    target = raw[keep].hstack([
+        pl.Series("rebalance_id", [rid] * k, pl.Utf8), pl.Series("as_of", [inputs.as_of] * k, pl.Date),
+        pl.Series("side", side[keep], pl.Utf8),
+        pl.Series("expected_return", expected_returns(score, pc.expected_return_range)[keep], pl.Float64),
+        pl.Series("weight", w[keep], pl.Float64), pl.Series("target_shares", target_sh[keep], pl.Int64),
+        pl.Series("method", [used] * k, pl.Utf8)])
+    st = np.array(status)
+    rows = np.flatnonzero(st != "HOLD")
+    rows = rows[np.argsort(sequence[rows], kind="stable")]
+    k = len(rows)
+    action = [_action(int(cur_sh[i]), int(shown[i]) if shown[i] else int(target_sh[i] - cur_sh[i])) for i in rows]
     trades = pl.DataFrame({
-        "rebalance_id": rid, "as_of": inputs.as_of, "ticker": names, "sector": u["sector"],
-        "action": [_action(int(c), int(d) if d else int(tw - c)) for c, d, tw in zip(cur_sh, shown, target_sh)],
-        "side": side, "current_shares": cur_sh, "target_shares": step_sh, "delta_shares": shown, "price": price,
-        "notional": notional, "current_weight": cur, "target_weight": step_sh * price / inputs.nav, "score": score,
-        "score_change": change, "cost_bps": est.bps, "commission_bps": _bps(est.commission_frac, est.trade),
-        "spread_bps": _bps(est.spread_frac, est.trade), "impact_bps": _bps(est.impact_frac, est.trade),
-        "cost_dollars": est.dollars, "status": status, "reason": reason, "sequence": sequence,
-    }).filter(pl.col("status") != "HOLD").sort("sequence")
-    accepted = trades.filter(pl.col("status") == "PROPOSED")
+        "rebalance_id": [rid] * k, "as_of": [inputs.as_of] * k, "ticker": [names[i] for i in rows],
+        "sector": raw["sector"][rows], "action": action, "side": side[rows], "current_shares": cur_sh[rows],
+        "target_shares": step_sh[rows], "delta_shares": shown[rows], "price": price[rows], "notional": notional[rows],
+        "current_weight": cur[rows], "target_weight": (step_sh * price / inputs.nav)[rows], "score": score[rows],
+        "score_change": change[rows], "cost_bps": est.bps[rows],
+        "commission_bps": _bps(est.commission_frac, est.trade)[rows],
+        "spread_bps": _bps(est.spread_frac, est.trade)[rows], "impact_bps": _bps(est.impact_frac, est.trade)[rows],
+        "cost_dollars": est.dollars[rows], "status": st[rows], "reason": [reason[i] for i in rows],
+        "sequence": sequence[rows],
+    }, schema_overrides=_TRADE_TYPES)
+    accepted = rows[st[rows] == "PROPOSED"]
     long_w, short_w = float(w[w > 0].sum()), float(-w[w < 0].sum())
     figures.update({
         "longs": len(books.longs), "shorts": len(books.shorts), "topped_up_long": books.topped_up_long,
         "topped_up_short": books.topped_up_short, "target_gross": long_w + short_w, "target_net": long_w - short_w,
-        "target_beta": float(beta @ w), "trades": accepted.height,
-        "vetoed": int((trades["status"] == "VETOED").sum()), "deferred": int((trades["status"] == "DEFERRED").sum()),
+        "target_beta": float(beta @ w), "trades": len(accepted),
+        "vetoed": int((st == "VETOED").sum()), "deferred": int((st == "DEFERRED").sum()),
         "turnover": float(np.abs(delta * price).sum() / inputs.nav), "turnover_budget": pc.turnover_budget,
-        "est_cost_dollars": float(accepted["cost_dollars"].sum()), "nav": inputs.nav,
+        "est_cost_dollars": float(est.dollars[accepted].sum()), "nav": inputs.nav,
     })
     return Proposal(rid, inputs.as_of, used, requested, target, trades, notes, figures)
+
+
+_TRADE_TYPES = {"rebalance_id": pl.Utf8, "as_of": pl.Date, "ticker": pl.Utf8, "sector": pl.Utf8, "action": pl.Utf8,
+                "side": pl.Utf8, "current_shares": pl.Int64, "target_shares": pl.Int64, "delta_shares": pl.Int64,
+                "status": pl.Utf8, "reason": pl.Utf8, "sequence": pl.Int64}
 
 
 def _bps(frac: np.ndarray, trade: np.ndarray) -> np.ndarray:
