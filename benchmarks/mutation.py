@@ -1,0 +1,193 @@
+"""`make mutants`: mutation score of the money paths, written to benchmarks/results/mutation.json.
+
+    python -m benchmarks.mutation                 # every module in MODULES
+    python -m benchmarks.mutation pre_trade gates  # the modules whose name contains one of the words
+
+Each module runs mutmut (3.x) on its own copy of the tree (under ``$MUTATION_WORKDIR``, default
+/tmp/meridian-mutation/<module>), so edits in the work tree during a run change nothing, with only the fast
+test files that exercise it. mutmut rewrites every function of the module into its mutants and runs, for each
+mutant, the tests that call that function; a mutant is *killed* when a test fails, *survived* when all pass,
+*timeout* when the tests ran past mutmut's CPU limit (counted as killed: the change was noticed), *no tests*
+when no selected test calls the function. Survivors listed in benchmarks/mutation_equivalent.md (one
+`- \\`mutant name\\`: reason` line each) count as *equivalent* (the change cannot alter behaviour) and leave the
+score. score = (killed + timeout) / (killed + timeout + survived + no_tests).
+
+Property tests run derandomised (CI=1), so a rerun of the same tree gives the same figures. The survivors'
+diffs are written beside the JSON (mutation_survivors.txt) for review.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+EQUIVALENT = ROOT / "benchmarks" / "mutation_equivalent.md"
+COPY = ["meridian_assets", "resources", "schedules", "sensors", "templates", "tests"]
+COPY_FILES = ["pyproject.toml", "meridian.yaml", "dagster.yaml", "workspace.yaml", "README.md"]
+TARGET = 0.90
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    sources: tuple[str, ...]  # files mutated, relative to the repo root
+    tests: tuple[str, ...]  # the fast test files that exercise them
+
+
+MODULES: tuple[Module, ...] = (
+    Module("pre_trade", ("meridian_assets/risk/pre_trade.py",),
+           ("tests/test_pre_trade.py", "tests/test_pre_trade_property.py")),
+    Module("breakers", ("meridian_assets/risk/breakers.py",),
+           ("tests/test_breakers.py", "tests/test_money_paths_breakers.py")),
+    Module("halt_lock", ("meridian_assets/risk/halt_lock.py",),
+           ("tests/test_kill_switch.py", "tests/test_money_paths_halt.py")),
+    Module("kill_switch", ("meridian_assets/risk/kill_switch.py",),
+           ("tests/test_kill_switch.py", "tests/test_money_paths_halt.py")),
+    Module("turnover", ("meridian_assets/portfolio/turnover.py",),
+           ("tests/test_portfolio_costs_turnover.py", "tests/test_portfolio_rebalance.py")),
+    Module("rebalance", ("meridian_assets/portfolio/rebalance.py",),
+           ("tests/test_portfolio_rebalance.py", "tests/test_money_paths_rebalance.py")),
+    Module("executor", ("meridian_assets/execution/executor.py",),
+           ("tests/test_execution_executor.py", "tests/test_execution_property.py",
+            "tests/test_money_paths_execution.py")),
+    Module("gateway", ("meridian_assets/execution/gateway.py",),
+           ("tests/test_execution_executor.py", "tests/test_money_paths_execution.py")),
+    Module("reconcile", ("meridian_assets/execution/reconcile.py",),
+           ("tests/test_execution_executor.py", "tests/test_money_paths_execution.py")),
+    Module("quality", ("meridian_assets/ingest/quality/*.py",),
+           ("tests/test_quality.py",)),
+    Module("gates", ("meridian_assets/gates.py",),
+           ("tests/test_gates.py", "tests/test_money_paths_gates.py")),
+)
+
+LINE = re.compile(r"^\s+(\S+__mutmut_\d+): (.+)$")
+EQUIV = re.compile(r"^- `([^`]+__mutmut_\d+)`")
+
+
+def equivalent_names() -> set[str]:
+    if not EQUIVALENT.exists():
+        return set()
+    return {m.group(1) for line in EQUIVALENT.read_text().splitlines() if (m := EQUIV.match(line))}
+
+
+def mutmut_config(module: Module, tests: list[str]) -> str:
+    def arr(xs) -> str:
+        return "[" + ", ".join(json.dumps(x) for x in xs) + "]"
+
+    return "\n".join([
+        "", "[tool.mutmut]",
+        'source_paths = ["meridian_assets"]',
+        f"only_mutate = {arr(module.sources)}",
+        f'also_copy = {arr(["resources/", "schedules/", "sensors/", "templates/", *COPY_FILES])}',
+        f"pytest_add_cli_args_test_selection = {arr(tests)}",
+        # per-test limit inside a mutant run (pytest-timeout); mutmut's own CPU limit catches the rest
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-o", "timeout=120", "-q"]',
+        "use_git_change_detection = false",
+        "timeout_multiplier = 10.0",
+        "",
+    ])
+
+
+def prepare(module: Module, work: Path) -> list[str]:
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+    for d in COPY:
+        shutil.copytree(ROOT / d, work / d, ignore=ignore)
+    for f in COPY_FILES:
+        if (ROOT / f).exists():
+            shutil.copy2(ROOT / f, work / f)
+    tests = [t for t in module.tests if (work / t).exists()]
+    with (work / "pyproject.toml").open("a") as fh:
+        fh.write(mutmut_config(module, tests))
+    return tests
+
+
+def run_module(module: Module, base: Path, children: int) -> dict:
+    work = base / module.name
+    tests = prepare(module, work)
+    home = work / "home"
+    (home / "dagster").mkdir(parents=True)
+    env = {**os.environ, "CI": "1", "MERIDIAN_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("MERIDIAN_CONFIG", None)
+    mutmut = [sys.executable, "-m", "mutmut"]
+    started, cpu0 = time.monotonic(), os.times()
+    proc = subprocess.run([*mutmut, "run", "--max-children", str(children)], cwd=work, env=env,
+                          capture_output=True, text=True)
+    wall = time.monotonic() - started
+    cpu1 = os.times()
+    (work / "mutmut-run.log").write_text(proc.stdout + proc.stderr)
+    listing = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, env=env, capture_output=True,
+                             text=True).stdout
+    statuses = {m.group(1): m.group(2).strip() for line in listing.splitlines() if (m := LINE.match(line))}
+    equivalent = equivalent_names()
+    counts = {"killed": 0, "survived": 0, "timeout": 0, "equivalent": 0, "no_tests": 0, "other": 0}
+    survivors = []
+    for name, status in sorted(statuses.items()):
+        if status == "survived" and name in equivalent:
+            counts["equivalent"] += 1
+        elif status == "survived":
+            counts["survived"] += 1
+            survivors.append(name)
+        elif status in ("killed", "timeout"):
+            counts[status] += 1
+        elif status == "no tests":
+            counts["no_tests"] += 1
+        else:
+            counts["other"] += 1
+    diffs = [subprocess.run([*mutmut, "show", n], cwd=work, env=env, capture_output=True, text=True).stdout
+             for n in survivors]
+    scored = counts["killed"] + counts["timeout"] + counts["survived"] + counts["no_tests"]
+    return {
+        "sources": list(module.sources), "tests": tests, "mutants": len(statuses), **counts,
+        "score": round((counts["killed"] + counts["timeout"]) / scored, 4) if scored else None,
+        "survivors": survivors, "survivor_diffs": diffs,
+        "wall_seconds": round(wall, 1),
+        "cpu_seconds": round((cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system), 1),
+        "mutmut_exit_code": proc.returncode,
+    }
+
+
+def main(argv: list[str]) -> int:
+    wanted = [m for m in MODULES if not argv or any(a in m.name for a in argv)]
+    base = Path(os.environ.get("MUTATION_WORKDIR", "/tmp/meridian-mutation"))
+    children = int(os.environ.get("MUTATION_CHILDREN", "2"))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "mutation.json"
+    previous = json.loads(out.read_text()).get("modules", {}) if out.exists() else {}
+    modules = dict(previous)
+    for module in wanted:
+        print(f"mutating {module.name} ...", flush=True)
+        result = run_module(module, base, children)
+        modules[module.name] = result
+        print(f"  {module.name}: {result['mutants']} mutants, killed {result['killed']}, timeout "
+              f"{result['timeout']}, survived {result['survived']}, equivalent {result['equivalent']}, "
+              f"no tests {result['no_tests']}; score {result['score']} ({result['wall_seconds']} s)", flush=True)
+    keys = ("killed", "timeout", "survived", "equivalent", "no_tests", "other")
+    total = {k: sum(m.get(k, 0) for m in modules.values()) for k in keys}
+    scored = total["killed"] + total["timeout"] + total["survived"] + total["no_tests"]
+    score = round((total["killed"] + total["timeout"]) / scored, 4) if scored else None
+    doc = {"name": "mutation", "tool": "mutmut", "target": TARGET, "score": score, "total": total,
+           "passed": score is not None and score >= TARGET,
+           "modules": modules}
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    (RESULTS / "mutation_survivors.txt").write_text("\n".join(
+        d for m in modules.values() for d in m.get("survivor_diffs", [])))
+    print(json.dumps({"score": score, "total": total}, indent=2))
+    print(f"-> {out}")
+    return 0 if doc["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
