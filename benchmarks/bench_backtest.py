@@ -6,7 +6,7 @@ imports and caches, then the ``core`` sleeve (MVO, 20/20, every constraint, cost
 veto) is backtested over the last 756 sessions: wall time, time per simulated session (mean, p95) and the share
 spent inside `portfolio.rebalance.propose_rebalance` (the one code path shared with the live book; measured by
 wrapping it, nothing else changes). Then a two-sleeve sweep (momentum_tilt, quality_value_tilt) over 120
-sessions serially and in 2 parallel processes (spawned, the history sent once to each), which must give identical
+sessions serially and in 2 parallel processes (`meta.sweep`: forked from a preloaded server, the history sent once to each), which must give identical
 results. Target: the 756-session run < 120 s.
 """
 
@@ -25,6 +25,7 @@ from meridian_assets.ingest.providers.synthetic import SyntheticProvider
 from meridian_assets.meta import backtest as bt
 from meridian_assets.meta.history import MarketHistory
 from meridian_assets.meta.sleeves import builtin_sleeves
+from meridian_assets.meta.sweep import run_sweep
 
 cfg = MeridianConfig()
 end = dt.date(2026, 11, 20)
@@ -65,10 +66,10 @@ bt.propose_rebalance = propose
 pair = [(sleeves["momentum_tilt"], 1), (sleeves["quality_value_tilt"], 1)]
 window = (sessions[-120], sessions[-1])
 t = time.perf_counter()
-serial = bt.run_sweep(history, pair, cfg, *window, workers=1)
+serial = run_sweep(history, pair, cfg, *window, workers=1)
 serial_s = time.perf_counter() - t
 t = time.perf_counter()
-parallel = bt.run_sweep(history, pair, cfg, *window, workers=2)
+parallel = run_sweep(history, pair, cfg, *window, workers=2)
 parallel_s = time.perf_counter() - t
 same = all(a.daily.drop("seconds").equals(b.daily.drop("seconds")) and a.trades.equals(b.trades)
            for a, b in zip(serial, parallel))

@@ -8,9 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from meridian_assets.meta.backtest import reweighted_scores, run_backtest, run_sweep
+from meridian_assets.meta.backtest import reweighted_scores, run_backtest
 from meridian_assets.meta.book import Order, SimBook
 from meridian_assets.meta.sleeves import Sleeve, builtin_sleeves
+from meridian_assets.meta.sweep import run_sweep
 from meridian_assets.portfolio.ledger import replay
 from meridian_assets.portfolio.market import market_stats
 from meridian_assets.risk.descriptors import returns_matrix

@@ -20,12 +20,13 @@ from meridian_assets.ingest.partitions import tagged_window
 from meridian_assets.meta import config_store as store
 from meridian_assets.meta import runs as rd
 from meridian_assets.meta.allocation import allocate, combined_book
-from meridian_assets.meta.backtest import run_sweep, write_results
+from meridian_assets.meta.backtest import write_results
 from meridian_assets.meta.decisions import SleeveRecord, decide
 from meridian_assets.meta.history import load_history
 from meridian_assets.meta.schemas import (
     BACKTEST_DAILY, BACKTEST_RUNS, BACKTEST_TRADES, META_TARGET_BOOK, SLEEVE_ALLOCATION, SLEEVE_DECISIONS,
 )
+from meridian_assets.meta.sweep import run_sweep
 from meridian_assets.reporting.allocation import append_snapshot, book_pnl_bps
 from meridian_assets.storage import read, replace_window, table_exists
 from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings

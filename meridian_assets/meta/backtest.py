@@ -21,16 +21,13 @@ quant composite of the previous rebalance); a kill-switch halt lasts one session
 clears the lock) and the halted sessions are counted; sessions without scores of the sleeve's source (e.g.
 ``combined_scores`` before Layer 3 ran) hold the book.
 
-`run_sweep` runs several sleeves in parallel processes (spawned; the history is sent once per worker).
+Several sleeves over one window run in parallel processes: `meta.sweep.run_sweep`.
 """
 
 from __future__ import annotations
 
 import collections
-import concurrent.futures as cf
 import datetime as dt
-import multiprocessing
-import os
 import time
 from dataclasses import replace
 
@@ -246,43 +243,6 @@ def _orders(trades: pl.DataFrame, day: dt.date) -> tuple[list[Order], list[dict]
                          "commission": 0.0, "spread": 0.0, "impact": 0.0, "cost_bps": float(r["cost_bps"] or 0.0),
                          "score": r["score"], "status": r["status"], "reason": r["reason"]})
     return orders, rows
-
-
-# ---------------------------------------------------------------------------------------------- sweeps
-_WORKER: dict = {}
-
-
-def _init_worker(history: MarketHistory, base: MeridianConfig) -> None:
-    _WORKER["history"], _WORKER["base"] = history, base
-
-
-def _run_one(task: tuple) -> BacktestResult:
-    doc, version, start, end, purpose = task
-    return run_backtest(_WORKER["history"], Sleeve.model_validate(doc), _WORKER["base"], start, end,
-                        version=version, purpose=purpose)
-
-
-def run_sweep(history: MarketHistory, sleeves: list[tuple[Sleeve, int]], base: MeridianConfig, start: dt.date,
-              end: dt.date, *, workers: int | None = None, purpose: str = "sweep") -> list[BacktestResult]:
-    """Backtest every (sleeve, version) over the same window, in up to ``workers`` spawned processes (each
-    single-threaded, the history sent once per worker); results in the order given."""
-    workers = min(workers or base.meta.workers, len(sleeves))
-    tasks = [(s.doc(), v, start, end, purpose) for s, v in sleeves]
-    if workers <= 1:
-        return [run_backtest(history, s, base, start, end, version=v, purpose=purpose) for s, v in sleeves]
-    single = {k: "1" for k in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-    saved = {k: os.environ.get(k) for k in single}
-    os.environ.update(single)  # read by the children at start-up
-    try:
-        with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                    initializer=_init_worker, initargs=(history, base)) as pool:
-            return list(pool.map(_run_one, tasks))
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def write_results(conn, results: list[BacktestResult]) -> int:

@@ -20,7 +20,7 @@ from meridian_assets.meta import diagnostics as dx
 from meridian_assets.meta import information, proposals
 from meridian_assets.meta import runs as rd
 from meridian_assets.meta.assets import GROUP, MD, sweep_inputs
-from meridian_assets.meta.backtest import run_sweep, write_results
+from meridian_assets.meta.backtest import write_results
 from meridian_assets.meta.history import load_history
 from meridian_assets.meta.rationale import write as write_rationale
 from meridian_assets.meta.schemas import (
@@ -28,6 +28,7 @@ from meridian_assets.meta.schemas import (
     SLEEVE_ALLOCATION, SLEEVE_DECISIONS,
 )
 from meridian_assets.meta.sleeves import CORE, parse_policy, parse_sleeve
+from meridian_assets.meta.sweep import run_sweep
 from meridian_assets.storage import read, replace_where, replace_window, table_exists
 from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings
 
