@@ -3,7 +3,6 @@ whose outcome was unknown when a run stopped (the real alpaca-py client on the l
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,10 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
-import polars as pl
 import pytest
 
-from meridian_assets.config import MeridianConfig, SimulatedVenueConfig
+from meridian_assets.config import MeridianConfig
 from meridian_assets.execution.clock import ManualClock
 from meridian_assets.execution.journal import read_events
 from meridian_assets.execution.session import execute_rebalance

@@ -192,6 +192,8 @@ def execute_rebalance(context: dg.AssetExecutionContext, config: ExecutionRunCon
     yield dg.MaterializeResult(asset_key=EXECUTION_FILLS.name, metadata={
         **common, "outcomes": dg.MetadataValue.int(len(rep.records)), "submitted": dg.MetadataValue.int(rep.submitted),
         "adopted": dg.MetadataValue.int(rep.adopted), "halted": dg.MetadataValue.bool(rep.halted),
+        "recovered_from_journal": dg.MetadataValue.int(len(result.recovered)),
+        "settled_open_or_unknown": dg.MetadataValue.int(len(result.settled)),
         **{f"status_{k.lower()}": dg.MetadataValue.int(v) for k, v in sorted(counts.items())},
         "preview": dg.MetadataValue.md(preview_markdown(recs, n=15))})
     yield dg.MaterializeResult(asset_key=BROKER_POSITIONS, metadata={

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 
 from meridian_assets.config import ExecutionConfig, RiskConfig
 from meridian_assets.execution.broker import (
-    AmbiguousOrderState, Broker, BrokerError, BrokerOrder, LiveTradingNotConfirmed, OrderRejected, OrderRequest,
-    OrderStatus, client_order_id, parse_client_order_id,
+    Broker, BrokerError, BrokerOrder, LiveTradingNotConfirmed, OrderRejected, OrderRequest, OrderStatus,
+    client_order_id, parse_client_order_id,
 )
 from meridian_assets.execution.clock import Clock, utc
 from meridian_assets.execution.fills import ExecutionRecord, FillLedger, Status, outcome_record
