@@ -241,7 +241,7 @@ def test_an_unknown_outcome_is_adopted_and_recorded_by_the_next_run(stub, tmp_pa
     stub.venue.hold.discard("AAA")
     if after_stop == "filled":
         with stub.venue.lock:
-            stub.venue.advance(order)  # the short... here a buy: it filled after the run had stopped
+            stub.venue.advance(order)  # it fills after the run has stopped
         assert order["status"] == "filled"
     write_rebalance(db, TARGETS, rid=NEXT, prices=flat_prices(PRICES))
     clock.advance(3600)
