@@ -45,7 +45,7 @@ class Module:
 
 MODULES: tuple[Module, ...] = (
     Module("pre_trade", ("meridian_assets/risk/pre_trade.py",),
-           ("tests/test_pre_trade.py", "tests/test_pre_trade_property.py")),
+           ("tests/test_pre_trade.py", "tests/test_pre_trade_property.py", "tests/test_pre_trade_edges.py")),
     Module("breakers", ("meridian_assets/risk/breakers.py",),
            ("tests/test_breakers.py", "tests/test_money_paths_breakers.py")),
     Module("halt_lock", ("meridian_assets/risk/halt_lock.py",),
