@@ -80,7 +80,7 @@ def test_missing_key_is_a_clear_message_not_a_stack_trace(meridian_home, capsys,
     _use_alpaca_prices(meridian_home, fallback=False)
     rc = main(["data", "--start", "2024-03-04", "--end", "2024-03-05", "--no-filings", "--limit", "2"])
     captured = capsys.readouterr()
-    assert rc == 1
+    assert rc == 2  # a missing key is bad configuration
     assert "ALPACA_API_KEY" in captured.err
     assert "Traceback" not in captured.err
 

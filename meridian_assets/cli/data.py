@@ -68,8 +68,24 @@ def _execute(assets: list[str], start: dt.date, end: dt.date, op_config: dict, c
         print("\nThe run did not complete:", file=sys.stderr)
         for line in problems:
             print(f"- {line}", file=sys.stderr)
-        return 1
+        return 2 if stopped_on_input(result) else 1
     return 0
+
+
+def stopped_on_input(result: dg.ExecuteInProcessResult) -> bool:
+    """True when every failure of the run is about its input: a step that refused it on purpose (a `dg.Failure`:
+    unreadable file, missing column or key, values that do not parse, rows that failed their blocking check)
+    or a failed blocking check. False when a step crashed (a bug, not the data)."""
+    refused = False
+    for ev in result.all_events:
+        if ev.event_type_value == "STEP_FAILURE":
+            if ev.event_specific_data.user_failure_data is None:
+                return False
+            refused = True
+        elif ev.event_type_value == "ASSET_CHECK_EVALUATION":
+            data = ev.event_specific_data
+            refused |= not data.passed and data.severity == dg.AssetCheckSeverity.ERROR
+    return refused
 
 
 def run_data(args: argparse.Namespace) -> int:
