@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export MERIDIAN_HOME ?= $(CURDIR)/.meridian
 export DAGSTER_HOME ?= $(MERIDIAN_HOME)/dagster
 
-.PHONY: setup demo demo-real test bench ui ui-real clean
+.PHONY: setup demo demo-real test bench mutants ui ui-real clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ test: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks.run
+
+# Mutation score of the money paths (mutmut, one copy of the tree per module, 2 workers, niced):
+# benchmarks/results/mutation.json. `make mutants MODULES="pre_trade gates"` runs a subset.
+mutants: setup
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev,mutation]"
+	nice -n 10 $(BIN)/python -m benchmarks.mutation $(MODULES)
 
 ui: setup
 	$(BIN)/dagster dev -w workspace.yaml
