@@ -1,0 +1,111 @@
+"""The halt lock file on its own: what is written and read back, that a write is atomic and a failed write
+leaves the old lock, that anything unreadable still halts, New York dates for a day-scoped lock (whatever the
+host's time zone), and which session a day-scoped halt applies to (after the close, late detections,
+holidays). 2024-03-29 is Good Friday: the session after Thursday 2024-03-28 is Monday 2024-04-01."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+
+import pytest
+
+from meridian_assets.calendar import NEW_YORK
+from meridian_assets.risk.halt_lock import HaltLock, HaltRecord, halt_session, new_york_date
+
+UTC = dt.timezone.utc
+
+
+def ny(y, m, d, hh, mm=0) -> dt.datetime:
+    return dt.datetime(y, m, d, hh, mm, tzinfo=NEW_YORK)
+
+
+def test_a_persistent_lock_round_trips_and_never_expires(tmp_path):
+    lock = HaltLock(tmp_path / "sub" / "risk_halt.lock")
+    assert lock.read() is None and not lock.is_halted() and lock.clear() is False
+    before = dt.datetime.now(UTC).replace(microsecond=0)
+    record = lock.write("KILL_SWITCH on 2024-03-28", {"drawdown": 0.09, "count": 2})
+    doc = json.loads(lock.path.read_text())
+    assert doc == {"reason": "KILL_SWITCH on 2024-03-28", "created_at": record.created_at,
+                   "triggers": {"drawdown": 0.09, "count": 2.0}}  # no expires_on key: persistent
+    assert isinstance(doc["triggers"]["count"], float)
+    created = dt.datetime.fromisoformat(record.created_at)
+    assert created.tzinfo is not None and created.utcoffset() == dt.timedelta(0)
+    assert before <= created <= dt.datetime.now(UTC) + dt.timedelta(seconds=1)
+    assert lock.read() == HaltRecord("KILL_SWITCH on 2024-03-28", record.created_at,
+                                     {"drawdown": 0.09, "count": 2.0}, None)
+    for at in (dt.date(1990, 1, 1), dt.date(2999, 1, 1), None, dt.datetime(2100, 1, 1, tzinfo=UTC)):
+        assert lock.is_halted(at)
+    assert lock.clear() is True and not lock.path.exists() and not lock.is_halted()
+
+
+def test_a_day_scoped_lock_halts_through_its_new_york_date_only(tmp_path):
+    lock = HaltLock(tmp_path / "risk_halt.lock")
+    lock.write("CLOSE_ALL_TODAY on 2024-03-28", expires_on=dt.date(2024, 4, 1))
+    assert json.loads(lock.path.read_text())["expires_on"] == "2024-04-01"
+    assert lock.read().expires_on == "2024-04-01"
+    assert lock.is_halted(dt.date(2024, 3, 29)) and lock.is_halted(dt.date(2024, 4, 1))
+    assert not lock.is_halted(dt.date(2024, 4, 2))
+    # 03:30 UTC on 2 April is still 1 April in New York (23:30 EDT): halted; 04:30 UTC is 2 April 00:30: free
+    assert lock.is_halted(dt.datetime(2024, 4, 2, 3, 30, tzinfo=UTC))
+    assert not lock.is_halted(dt.datetime(2024, 4, 2, 4, 30, tzinfo=UTC))
+    assert lock.is_halted(dt.datetime(2024, 4, 2, 3, 30))  # naive: taken as UTC
+    assert lock.is_halted(ny(2024, 4, 1, 23, 59)) and not lock.is_halted(ny(2024, 4, 2, 0, 0))
+
+
+def test_an_unreadable_lock_still_halts(tmp_path):
+    lock = HaltLock(tmp_path / "risk_halt.lock")
+    for text in ("{half a lock", "[]", '{"created_at": "x"}', '{"reason": "r"}', "null"):
+        lock.path.write_text(text)
+        record = lock.read()
+        assert record.reason == f"unreadable halt lock at {lock.path}" and record.expires_on is None, text
+        assert lock.is_halted(dt.date(2999, 1, 1)), text
+    lock.path.write_text(json.dumps({"reason": "r", "created_at": "t", "expires_on": "not a date"}))
+    assert lock.is_halted(dt.date(2999, 1, 1))  # an expiry it cannot read never lifts the halt
+    lock.path.write_text(json.dumps({"reason": "r", "created_at": "t"}))
+    assert lock.read() == HaltRecord("r", "t", {}, None)
+
+
+def test_a_failed_write_leaves_the_previous_lock_and_no_temp_file(tmp_path, monkeypatch):
+    lock = HaltLock(tmp_path / "risk_halt.lock")
+    lock.write("first")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        lock.write("second")
+    monkeypatch.undo()
+    assert lock.read().reason == "first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["risk_halt.lock"]
+    lock.write("third")
+    assert lock.read().reason == "third" and sorted(p.name for p in tmp_path.iterdir()) == ["risk_halt.lock"]
+
+
+def test_new_york_date():
+    assert new_york_date(dt.date(2024, 3, 28)) == dt.date(2024, 3, 28)
+    assert new_york_date(dt.datetime(2024, 3, 29, 2, 0, tzinfo=UTC)) == dt.date(2024, 3, 28)
+    assert new_york_date(dt.datetime(2024, 3, 29, 2, 0)) == dt.date(2024, 3, 28)  # naive = UTC
+    assert new_york_date(dt.datetime(2024, 3, 29, 5, 0, tzinfo=UTC)) == dt.date(2024, 3, 29)
+    assert new_york_date() == dt.datetime.now(NEW_YORK).date() or dt.datetime.now(NEW_YORK).time() < dt.time(0, 1)
+
+
+@pytest.mark.parametrize(("breach", "now", "expected"), [
+    (dt.date(2024, 3, 28), ny(2024, 3, 28, 17), dt.date(2024, 4, 1)),  # after the close: next session (holiday skipped)
+    (dt.date(2024, 3, 27), ny(2024, 3, 27, 16, 30), dt.date(2024, 3, 28)),
+    (dt.date(2024, 3, 27), ny(2024, 3, 28, 10), dt.date(2024, 3, 28)),  # seen next morning: today's session
+    (dt.date(2024, 3, 27), ny(2024, 3, 28, 16, 0), dt.date(2024, 4, 1)),  # seen at the next close: the one after
+    (dt.date(2024, 3, 26), ny(2024, 4, 1, 12), dt.date(2024, 4, 1)),  # seen days late: the session in progress
+    (dt.date(2024, 3, 28), ny(2024, 3, 30, 12), dt.date(2024, 4, 1)),  # seen on a weekend
+    (dt.date(2024, 3, 27), dt.datetime(2024, 3, 28, 19, 0), dt.date(2024, 3, 28)),  # naive = UTC: 15:00 in NY
+    (dt.date(2024, 3, 27), dt.datetime(2024, 3, 28, 20, 30, tzinfo=UTC), dt.date(2024, 4, 1)),  # 16:30 in NY
+])
+def test_the_session_a_day_scoped_halt_applies_to(breach, now, expected):
+    assert halt_session(breach, now) == expected
+
+
+def test_the_halt_session_defaults_to_now():
+    today_ny = dt.datetime.now(NEW_YORK).date()
+    assert halt_session(dt.date(2024, 3, 28)) >= today_ny
