@@ -101,6 +101,8 @@ def kept_rows_sharing_keys(conn: duckdb.DuckDBPyConnection, staged: StagedWindow
     schema, key = staged.schema, list(staged.schema.key)
     if not key or staged.frame.height == 0 or not table_exists(conn, schema.name):
         return schema.empty()
+    if schema.partition_column in key and staged.tickers is None:
+        return schema.empty()  # every kept row lies outside the window, so its key differs
     keys = staged.frame.select(key).unique()  # noqa: F841  (referenced by name in the SQL below)
     where, params = staged._scope()
     on = " AND ".join(f't."{k}" = k."{k}"' for k in key)

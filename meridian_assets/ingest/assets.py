@@ -153,9 +153,13 @@ def universe(context: dg.AssetExecutionContext, config: IngestConfig, db: DuckDB
             current = read(conn, "SELECT * FROM universe")
             if fresh and current.height:
                 context.log.info("universe: refreshed less than 7 days ago, kept (use --force to refresh)")
-                # The kept rows are what the check judges: evaluated again, they pass as when published.
+                # The kept rows are what the check judges: evaluated again, as when they were published.
                 current = S.UNIVERSE.conform(current)
-                yield staged_result(context, "universe", audit(S.UNIVERSE, current), current.height)
+                violations = audit(S.UNIVERSE, current)
+                yield staged_result(context, "universe", violations, current.height)
+                if violations:
+                    raise dg.Failure("universe: the published rows fail their blocking check; refresh them with "
+                                     "--force:\n" + "\n".join(v.message for v in violations[:5]), allow_retries=False)
                 yield dg.MaterializeResult(metadata={
                     **_metadata(current, current["start_date"].min(), dt.date.today(), provider.name, None,
                                 time.perf_counter() - t0),
