@@ -12,8 +12,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from meridian_assets.cli.pool_wait import PoolWatcher
 from meridian_assets.config import PROJECT_ROOT, meridian_home
 from meridian_assets.ingest.partitions import RANGE_END, RANGE_START
+from meridian_assets.runs import reap_dead_runs, worker_tags
 
 
 class _ProgressHandler(logging.Handler):
@@ -47,6 +49,23 @@ def prepare_instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
+def run_in_process(job: dg.JobDefinition, *, instance: dg.DagsterInstance | None = None,
+                   tags: dict[str, str] | None = None, run_id: str | None = None,
+                   **kwargs) -> dg.ExecuteInProcessResult:
+    """Execute ``job`` in this process as a run of the project instance. Every CLI run goes through here: the
+    slots of runs whose process died are freed first, the run is tagged with this process as its worker (so a
+    later command can tell if it dies), and while it waits for a pool slot a line says which run holds it."""
+    from dagster._core.utils import make_new_run_id
+
+    instance = instance or prepare_instance()
+    for reaped in reap_dead_runs(instance):
+        print(f"Released {reaped.describe()}", file=sys.stderr, flush=True)
+    run_id = run_id or make_new_run_id()
+    with PoolWatcher(instance, run_id):
+        return job.execute_in_process(instance=instance, run_id=run_id, tags={**(tags or {}), **worker_tags()},
+                                      **kwargs)
+
+
 def run_assets(
     defs: dg.Definitions,
     job_name: str,
@@ -64,9 +83,10 @@ def run_assets(
     run_config = {"loggers": {"progress": {"config": {"log_level": log_level}}}}
     if op_config:
         run_config["ops"] = {name: {"config": cfg} for name, cfg in op_config.items()}
-    return job.execute_in_process(
+    return run_in_process(
+        job,
         run_config=run_config,
-        instance=instance or prepare_instance(),
+        instance=instance,
         tags={RANGE_START: start.isoformat(), RANGE_END: end.isoformat(), "meridian/source": "cli"},
         asset_selection=[dg.AssetKey(a) for a in assets],
         raise_on_error=False,
@@ -111,8 +131,8 @@ def run_job(defs: dg.Definitions, job: str, op_config: dict[str, dict] | None = 
     run_config: dict = {"loggers": {"progress": {"config": {"log_level": log_level}}}}
     if op_config:
         run_config["ops"] = {name: {"config": c} for name, c in op_config.items()}
-    result = defs.resolve_job_def(job).execute_in_process(
-        run_config=run_config, instance=prepare_instance(), tags={"meridian/source": "cli"}, raise_on_error=False)
+    result = run_in_process(defs.resolve_job_def(job), run_config=run_config, tags={"meridian/source": "cli"},
+                            raise_on_error=False)
     problems = failures(result)
     if problems or not result.success:
         raise MeridianError(f"{job} did not complete:\n" + "\n".join(f"- {p}" for p in problems))
