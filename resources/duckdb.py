@@ -1,5 +1,6 @@
 """The DuckDB resource. DuckDB allows one writing process: assets that use it are all in the `duckdb`
-concurrency pool (limit 1, see dagster.yaml), and connections are always closed."""
+concurrency pool (limit 1, see dagster.yaml), and connections are always closed. A connection waits (with a
+line naming the holder) while a command outside the pool reads the file, instead of failing at once."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from meridian_assets import dbread
+
 # The one pool every asset and check that opens DuckDB belongs to.
 DUCKDB_POOL = "duckdb"
 
@@ -19,12 +22,20 @@ class DuckDBStore(dg.ConfigurableResource):
 
     database: str
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # A run launched by the daemon or the UI records its worker process here, so a later command or
+        # dead_run_sensor can tell when that process dies while holding the pool (CLI runs tag themselves).
+        if context.instance is not None and context.run_id:
+            from meridian_assets.runs import record_worker
+
+            record_worker(context.instance, context.run_id)
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         path = Path(self.database)
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        conn = duckdb.connect(str(path), read_only=read_only)
+        conn = dbread.connect(path, read_only=read_only)
         try:
             yield conn
         finally:

@@ -13,6 +13,7 @@
     meridian backtest --sleeve S [--sleeve S2] [--start D] [--end D]
     meridian summary
     meridian reset --halt|--state|--db|--all [--yes] [--dry-run]
+    meridian reset --stale-runs [--run RUN_ID] [--dry-run]
 """
 
 from __future__ import annotations
@@ -95,8 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     for t, h in (("halt", "clear the kill-switch halt lock only"),
                  ("state", "drop portfolio/risk/execution state, keep market data"),
                  ("db", "delete the database and outputs, keep caches"),
-                 ("all", "delete the whole Meridian home")):
+                 ("all", "delete the whole Meridian home"),
+                 ("stale-runs", "mark runs whose process died failed and free their DuckDB pool slots")):
         tier.add_argument(f"--{t}", dest="tier", action="store_const", const=t, help=h)
+    r.add_argument("--run", metavar="RUN_ID", help="with --stale-runs: this run (from another host, or untagged)")
     r.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     r.add_argument("--dry-run", action="store_true", help="show what would be removed, change nothing")
     return p
