@@ -1,5 +1,6 @@
 """The halt lock through every entry point of the book: the rebalance proposal materialized as an asset, the
-propose-and-commit job, `meridian portfolio --rebalance`, `meridian portfolio --whatif` and `meridian approve`.
+propose-and-commit job, `meridian portfolio --rebalance`, `meridian portfolio --whatif`, `meridian approve` and a scheduled run (no
+session given: the last scored session of the run's window).
 While the lock is present no trade of a new proposal is PROPOSED (each is VETOED with TRADING_HALTED), so
 nothing is committed to the book and nothing is released to the broker. (The execution side — the job and
 the sensor-launched run under the lock — is in tests/test_money_paths_execution.py.)"""
@@ -40,9 +41,18 @@ def lock(market):
     lock.clear()
 
 
-def run(defs, job, **ops):
+def run(defs, job, tags=None, **ops):
     return defs.resolve_job_def(job).execute_in_process(
-        run_config={"ops": {k: {"config": v} for k, v in ops.items()}}, instance=dg.DagsterInstance.ephemeral())
+        run_config={"ops": {k: {"config": v} for k, v in ops.items()}}, instance=dg.DagsterInstance.ephemeral(),
+        tags=tags)
+
+
+def as_of(result) -> str:
+    for event in result.get_asset_materialization_events():
+        m = event.event_specific_data.materialization
+        if m.asset_key == dg.AssetKey("target_book"):
+            return m.metadata["as_of"].value
+    raise AssertionError("no proposal")
 
 
 def proposed_id(result) -> str:
@@ -110,6 +120,17 @@ def test_cli_whatif_then_approve_under_the_lock_releases_nothing(market, lock, c
     assert main(["approve", rid, "--by", "pm"]) == 0
     ledger = ledger_of(home, rid)
     assert ledger.height > 0 and "APPROVED" not in set(ledger["status"])
+
+
+def test_a_scheduled_run_proposes_on_the_last_scored_session_of_its_window_and_obeys_the_lock(market, lock):
+    home, defs = market
+    # no as_of: what main_job's scheduled runs do; the session comes from the run's partition-range tags
+    ranged = run(defs, "rebalance_job", tags=range_tags(dt.date(2024, 3, 11), dt.date(2024, 3, 16)))
+    assert as_of(ranged) == "2024-03-15"  # the 16th is a Saturday
+    assert_all_halted(trades_of(home, proposed_id(ranged)))
+    single = run(defs, "rebalance_job", tags={"dagster/partition": "2024-03-20"})
+    assert as_of(single) == "2024-03-20"
+    assert as_of(run(defs, "rebalance_job")) == SCORE[1].isoformat()  # no window: the latest scored session
 
 
 @pytest.mark.xfail(strict=True, reason="a decision re-checks only what the proposal saw: committing a proposal "
