@@ -121,6 +121,8 @@ def _unreadable(path: Path, err: Exception) -> InputFileError:
         size = None
     if size == 0:
         return InputFileError(path, "empty file (0 bytes)")
+    if isinstance(err, OSError):
+        return InputFileError(path, f"cannot be read: {err.strerror or err}")
     kind = "Parquet" if path.suffix.lower() in (".parquet", ".pq") else "CSV"
     detail = " ".join(str(err).split())
     detail = detail.removeprefix("parquet: ")
