@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import duckdb
-
+from meridian_assets import dbread
 from meridian_assets.config import MeridianConfig
 from meridian_assets.meta.schemas import STATE_TABLES as META_STATE_TABLES
 from meridian_assets.reporting.schemas import TABLES as REPORTING_TABLES
@@ -44,11 +43,8 @@ class Action:
 def _existing_tables(db: Path) -> set[str]:
     if not db.exists():
         return set()
-    conn = duckdb.connect(str(db), read_only=True)
-    try:
+    with dbread.read_only(db) as conn:
         return {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    finally:
-        conn.close()
 
 
 def reset_plan(tier: Tier, cfg: MeridianConfig) -> list[Action]:
@@ -92,7 +88,7 @@ def reset_plan(tier: Tier, cfg: MeridianConfig) -> list[Action]:
 def execute(actions: list[Action], cfg: MeridianConfig) -> None:
     drops = [a.target for a in actions if a.kind == "drop_table"]
     if drops:
-        conn = duckdb.connect(str(cfg.database_path()))
+        conn = dbread.connect(cfg.database_path(), read_only=False)
         try:
             for t in drops:
                 conn.execute(f'DROP TABLE IF EXISTS "{t}"')

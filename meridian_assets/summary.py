@@ -6,6 +6,7 @@ from pathlib import Path
 
 import duckdb
 
+from meridian_assets import dbread
 from meridian_assets.config import MeridianConfig
 from meridian_assets.ingest.schemas import TABLES
 
@@ -41,7 +42,7 @@ def render_summary(
     lines = ["=== Meridian data refresh complete ===" if ok else "=== Meridian data refresh FAILED (see below) ==="]
     if not db.exists():
         return "\n".join(lines + [f"No database yet at {db}: run `meridian data` or `make demo`."])
-    conn = duckdb.connect(str(db), read_only=True)
+    conn = dbread.connect(db)
     try:
         last = None
         if conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name='run_log'").fetchall()[0][0]:
@@ -76,7 +77,7 @@ def render_summary(
 def render_scoring_summary(cfg: MeridianConfig) -> str:
     """Scores of the latest session and each factor's 21-session information coefficient."""
     db = cfg.database_path()
-    conn = duckdb.connect(str(db), read_only=True)
+    conn = dbread.connect(db)
     try:
         has = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         if "scored_universe" not in has:

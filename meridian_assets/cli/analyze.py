@@ -40,17 +40,13 @@ def _tickers(args: argparse.Namespace) -> list[str] | None:
 
 
 def _read_state(cfg: MeridianConfig, args: argparse.Namespace):
-    import duckdb
-
+    from meridian_assets import dbread
     from meridian_assets.llm.candidates import latest_scored_date, scores_on, select_candidates
 
     db = cfg.database_path()
     if not db.exists():
         raise MeridianError("no database yet: run `meridian data` and `meridian score` (or `make demo`) first")
-    try:
-        conn = duckdb.connect(str(db), read_only=True)
-    except duckdb.IOException as err:
-        raise MeridianError(f"{db} is busy (another run is writing it): {err}") from None
+    conn = dbread.connect(db)
     try:
         as_of = latest_scored_date(conn)
         if as_of is None:

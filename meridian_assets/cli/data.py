@@ -9,10 +9,10 @@ import os
 import sys
 
 import dagster as dg
-import duckdb
 
-from meridian_assets import calendar
-from meridian_assets.cli.runner import failures, prepare_instance, progress_logger, report_failures, run_assets
+from meridian_assets import calendar, dbread
+from meridian_assets.cli.runner import (failures, prepare_instance, progress_logger, report_failures, run_assets,
+                                        run_in_process)
 from meridian_assets.config import PROJECT_ROOT, MeridianConfig, get_config, meridian_home
 from meridian_assets.errors import MeridianError
 from meridian_assets.ingest.assets import FETCHED_TABLES, INGEST_ASSETS
@@ -28,10 +28,7 @@ def last_loaded_session(cfg: MeridianConfig) -> dt.date | None:
     db = cfg.database_path()
     if not db.exists():
         return None
-    try:
-        conn = duckdb.connect(str(db), read_only=True)
-    except duckdb.IOException as err:
-        raise MeridianError(f"{db} is busy (another run is writing it): {err}") from None
+    conn = dbread.connect(db)
     try:
         has = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name='daily_prices'").fetchall()[0][0]
         return conn.execute("SELECT max(date) FROM daily_prices").fetchall()[0][0] if has else None
@@ -175,8 +172,8 @@ def _simulated_book(end: dt.date, cfg: MeridianConfig) -> int:
     job = defs.resolve_job_def("rebalance_commit_job")
     logging = {"loggers": {"progress": {"config": {"log_level": "WARNING"}}}}
     for day in dates:
-        result = job.execute_in_process(
-            run_config={**logging, "ops": {"rebalance_proposal": {"config": {"as_of": day.isoformat()}},
+        result = run_in_process(
+            job, run_config={**logging, "ops": {"rebalance_proposal": {"config": {"as_of": day.isoformat()}},
                                            "position_approvals": {"config": {"decision": "commit",
                                                                              "decided_by": "simulated"}}}},
             instance=prepare_instance(), tags={"meridian/source": "demo"}, raise_on_error=False,
@@ -184,8 +181,8 @@ def _simulated_book(end: dt.date, cfg: MeridianConfig) -> int:
                                                       "portfolio_factor_exposures", "position_approvals")])
         if report_failures(result, f"Rebalance on {day}"):
             return 1
-    result = defs.resolve_job_def("risk_check_job").execute_in_process(
-        run_config=logging, instance=prepare_instance(), tags={"meridian/source": "demo"}, raise_on_error=False)
+    result = run_in_process(defs.resolve_job_def("risk_check_job"), run_config=logging, instance=prepare_instance(),
+                            tags={"meridian/source": "demo"}, raise_on_error=False)
     if report_failures(result, "Risk check"):
         return 1
     print_book()

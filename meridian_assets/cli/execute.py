@@ -123,13 +123,10 @@ def run(args: argparse.Namespace, prompt=input) -> int:
 
 
 def _read(cfg, sql: str, params: list) -> pl.DataFrame:
-    import duckdb
+    from meridian_assets import dbread
 
-    conn = duckdb.connect(str(cfg.database_path()), read_only=True)
-    try:
+    with dbread.read_only(cfg.database_path()) as conn:
         return conn.sql(sql, params=params).pl()
-    finally:
-        conn.close()
 
 
 def render_plan(cfg) -> str:

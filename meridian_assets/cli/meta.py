@@ -76,20 +76,18 @@ def _execute(job: str, op: str, config: dict) -> dict:
 
 def _read(table: str, where: str = "", params=None) -> pl.DataFrame:
     """Rows of ``table`` (empty when it does not exist yet), read-only."""
-    import duckdb
     import polars as pl
+
+    from meridian_assets import dbread
 
     db = get_config().database_path()
     if not db.exists():
         raise MeridianError(f"no database at {db}: run `meridian demo` first")
-    conn = duckdb.connect(str(db), read_only=True)
-    try:
+    with dbread.read_only(db) as conn:
         if not conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
                             [table]).fetchall()[0][0]:
             return pl.DataFrame()
         return conn.sql(f'SELECT * FROM "{table}" {where}', params=params).pl()
-    finally:
-        conn.close()
 
 
 def _table(df: pl.DataFrame, n: int = 50) -> str:

@@ -63,13 +63,10 @@ def _proposed_id(result: dg.ExecuteInProcessResult) -> str:
 
 
 def _read(sql: str, params=None) -> pl.DataFrame:
-    import duckdb
+    from meridian_assets import dbread
 
-    conn = duckdb.connect(str(get_config().database_path()), read_only=True)
-    try:
+    with dbread.read_only(get_config().database_path()) as conn:
         return conn.sql(sql, params=params).pl()
-    finally:
-        conn.close()
 
 
 def _table(df: pl.DataFrame, n: int = 50) -> str:
@@ -144,8 +141,9 @@ def run_approve(args: argparse.Namespace) -> int:
 
 
 def run_risk(args: argparse.Namespace) -> int:
-    import duckdb
     import polars as pl
+
+    from meridian_assets import dbread
 
     cfg = get_config()
     lock = HaltLock(cfg.halt_lock_path())
@@ -161,12 +159,9 @@ def run_risk(args: argparse.Namespace) -> int:
         from meridian_assets.risk.inputs import risk_as_of, tail_inputs
         from meridian_assets.risk.monitors import tail_risk
 
-        conn = duckdb.connect(str(cfg.database_path()), read_only=True)
-        try:
+        with dbread.read_only(cfg.database_path()) as conn:
             as_of = risk_as_of(conn)
             vix, oas = tail_inputs(conn, as_of)
-        finally:
-            conn.close()
         tail = tail_risk(vix, oas, cfg.risk)
         z = f"{tail.credit_z:+.2f}σ" if tail.credit_z is not None else "n/a"
         vix_s = f"{vix:.2f}" if vix is not None else "n/a"

@@ -61,15 +61,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def latest_book_session(end: dt.date | None = None) -> dt.date:
-    import duckdb
+    from meridian_assets import dbread
 
     db = get_config().database_path()
     if not db.exists():
         raise MeridianError(f"no database at {db}: run `meridian demo` (or `meridian data`) first")
-    try:
-        conn = duckdb.connect(str(db), read_only=True)
-    except duckdb.IOException as err:
-        raise MeridianError(f"{db} is busy (another run is writing it): {err}") from None
+    conn = dbread.connect(db)
     try:
         from meridian_assets.reporting.inputs import report_as_of
 
@@ -86,7 +83,7 @@ def execute(defs: dg.Definitions, kind: str, as_of: dt.date, force: bool = False
     """One run of the reporting job for ``kind`` as of ``as_of``."""
     import dagster as dg
 
-    from meridian_assets.cli.runner import prepare_instance
+    from meridian_assets.cli.runner import run_in_process
     from meridian_assets.reporting.partitions import REPORT_AS_OF_TAG, WEEKLY_JOB, week_key
 
     assets = {"daily": DAILY, "tearsheet": TEARSHEET, "letter": LETTER, "weekly": WEEKLY,
@@ -96,8 +93,8 @@ def execute(defs: dg.Definitions, kind: str, as_of: dt.date, force: bool = False
     run_config: dict = {"loggers": {"progress": {"config": {"log_level": "INFO"}}}}
     if "lp_letter" in assets:
         run_config["ops"] = {"lp_letter": {"config": {"force": force, "as_of": as_of.isoformat()}}}
-    return job.execute_in_process(
-        run_config=run_config, instance=instance or prepare_instance(),
+    return run_in_process(
+        job, run_config=run_config, instance=instance,
         partition_key=week_key(as_of) if weekly else None,
         tags={REPORT_AS_OF_TAG: as_of.isoformat(), "meridian/source": "cli"},
         asset_selection=[dg.AssetKey(a) for a in assets], raise_on_error=False,

@@ -7,10 +7,9 @@ import os
 import shutil
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
-from meridian_assets import calendar
+from meridian_assets import calendar, dbread
 from meridian_assets.cli.data import last_loaded_session
 from meridian_assets.cli.runner import prepare_instance, progress_logger, report_failures, run_assets
 from meridian_assets.config import get_config
@@ -54,11 +53,8 @@ def run_score(args: argparse.Namespace) -> int:
 def factor_card(cfg, ticker: str, day) -> str:
     from meridian_assets.factors.scoring import single_stock_card
 
-    conn = duckdb.connect(str(cfg.database_path()), read_only=True)
-    try:
+    with dbread.read_only(cfg.database_path()) as conn:
         scores = conn.sql("SELECT * FROM factor_scores WHERE date = ?", params=[day]).pl()
-    finally:
-        conn.close()
     if scores.filter(pl.col("ticker") == ticker).height == 0:
         raise MeridianError(f"{ticker} has no scores on {day} (not an index member, or not loaded)")
     return single_stock_card(scores, ticker, day)

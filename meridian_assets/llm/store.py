@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from meridian_assets import dbread
 from meridian_assets.ingest.schemas import TableSchema
 from meridian_assets.storage import ensure_table, read, replace_where, table_exists
 
@@ -45,7 +46,7 @@ class Store:
     def for_path(cls, path: str | Path, read_only: bool = False, flush_seconds: float = 0.0) -> Store:
         @contextmanager
         def connect() -> Iterator[duckdb.DuckDBPyConnection]:
-            conn = duckdb.connect(str(path), read_only=read_only)
+            conn = dbread.connect(path, read_only=read_only)
             try:
                 yield conn
             finally:
