@@ -80,6 +80,7 @@ def sample_covariance(returns: np.ndarray, annualise: int = 252) -> np.ndarray:
     mu = np.trace(S) / n
     target = mu * np.eye(n)
     d2 = np.linalg.norm(S - target, "fro") ** 2 / n
-    b2 = sum(np.linalg.norm(np.outer(row, row) - S, "fro") ** 2 for row in x) / (t * t * n)
+    # Σ_t ‖x_t x_tᵀ − S‖²_F = Σ_t ‖x_t‖⁴ − 2 Σ_t x_tᵀ S x_t + T ‖S‖²_F  (no T outer products)
+    b2 = (np.sum(np.sum(x * x, axis=1) ** 2) - 2 * np.sum((x @ S) * x) + t * np.sum(S * S)) / (t * t * n)
     delta = 0.0 if d2 == 0 else min(1.0, b2 / d2)
     return annualise * ((1 - delta) * S + delta * target)

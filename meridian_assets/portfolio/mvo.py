@@ -48,8 +48,11 @@ from meridian_assets.portfolio.costs import TransactionCost
 from meridian_assets.portfolio.errors import DataError, NumericalSolverError, ProgramInfeasible
 
 DEFAULT_SOLVERS = ("CLARABEL", "SCS", "OSQP")
-# SCS is first-order: tighten it so a fallback answer still meets the constraints to ~1e-7.
-DEFAULT_SOLVER_OPTIONS: dict[str, dict] = {"SCS": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200_000}}
+# SCS is first-order: tighten it so a fallback answer still meets the constraints to ~1e-7. CLARABEL: two rounds
+# of iterative refinement per linear solve instead of up to ten; the books agree with ten to ~1e-7 and a re-solve
+# takes a quarter less CPU (measured on the backtest's programs).
+DEFAULT_SOLVER_OPTIONS: dict[str, dict] = {"CLARABEL": {"iterative_refinement_max_iter": 2},
+                                           "SCS": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200_000}}
 ACCEPT_VIOLATION = 1e-7  # an "optimal_inaccurate" answer is accepted when no constraint is off by more
 GROUPS = ("long_exposure", "short_exposure", "position_bounds", "beta", "sector_net", "sector_side", "turnover")
 
@@ -109,7 +112,7 @@ def check_books(n: int, long_names, short_names, beta, sectors, costs: Transacti
     L, S = np.asarray(long_names, dtype=int), np.asarray(short_names, dtype=int)
     if len(L) == 0 or len(S) == 0:
         raise DataError("books", "both books need at least one name")
-    if np.intersect1d(L, S).size or len(set(L)) < len(L) or len(set(S)) < len(S):
+    if len(np.unique(np.concatenate([L, S]))) < len(L) + len(S):
         raise DataError("books", "a name is repeated or in both the long and the short book")
     idx = np.concatenate([L, S])
     if idx.min() < 0 or idx.max() >= n:

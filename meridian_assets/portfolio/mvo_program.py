@@ -64,6 +64,7 @@ class ProgramShape:
     sector_rows: int
     turnover_mode: Literal["hard", "soft", "off"] = "hard"
     with_costs: bool = True
+    specific_risk: bool = True  # the ‖d∘w‖² term (a factor model); a dense Σ has it all in G
 
 
 class CompiledMVO:
@@ -84,7 +85,9 @@ class CompiledMVO:
         p = self.p
         self.w, self.x = w, x = cp.Variable(m, name="w"), cp.Variable(m, name="trade")
         wl, ws = w[:nl], w[nl:]
-        objective = p["mu"] @ w - cp.sum_squares(p["G"] @ w) - cp.sum_squares(cp.multiply(p["d"], w))
+        objective = p["mu"] @ w - cp.sum_squares(p["G"] @ w)
+        if shape.specific_risk:
+            objective -= cp.sum_squares(cp.multiply(p["d"], w))
         if shape.with_costs:
             objective -= cost_expression(x, p["linear"], p["impact"])
         cons = [x == w - p["w0"], w >= p["lo"], w <= p["hi"],
@@ -106,8 +109,12 @@ class CompiledMVO:
         """(slot weights or None, solver, status, attempts); raises on infeasible (status ``"infeasible"``)."""
         import cvxpy as cp
 
-        for k, v in values.items():
-            self.p[k].value = v
+        for k, v in values.items():  # built by `solve_mvo` with the parameters' shapes and signs
+            param = self.p[k]
+            v = np.asarray(v, dtype=float)
+            if v.shape != param.shape:
+                raise DataError("mvo", f"parameter {k} has shape {v.shape}, the program {param.shape}")
+            param.save_value(v)  # skips cvxpy's per-assignment validation (a third of a re-solve's overhead)
         attempts: list[tuple[str, str]] = []
         for solver in solvers:
             if solver == "OSQP" and self.shape.with_costs:
@@ -178,8 +185,10 @@ def solve_mvo(mu, sigma, beta, sectors, current, costs: TransactionCost | None, 
     idx = np.concatenate([L, S])
     G, d = risk_factor(sigma, idx, n, split=True)
     nl_, ns_ = len(L), len(S)
+    row_of = {}  # sector -> row of the incidence matrix, in order of first appearance
+    sector_row = np.array([row_of.setdefault(x, len(row_of)) for x in sectors[idx].tolist()])
     shape = ProgramShape(_bucket(nl_, SLOT_STEP), _bucket(ns_, SLOT_STEP), _bucket(G.shape[0], RISK_ROW_STEP),
-                         _bucket(len(np.unique(sectors[idx])), SECTOR_ROW_STEP), turnover_mode, costs is not None)
+                         _bucket(len(row_of), SECTOR_ROW_STEP), turnover_mode, costs is not None, bool(np.any(d)))
     nl, m = shape.long_slots, shape.long_slots + shape.short_slots
     slot = np.concatenate([np.arange(nl_), nl + np.arange(ns_)])
 
@@ -191,10 +200,8 @@ def solve_mvo(mu, sigma, beta, sectors, current, costs: TransactionCost | None, 
     scale = np.sqrt(cfg.mvo_risk_aversion)
     Gs = np.zeros((shape.risk_rows, m))
     Gs[:G.shape[0], slot] = scale * G
-    sel = sectors[idx]
-    uniq = np.unique(sel)
     A = np.zeros((shape.sector_rows, m))
-    A[np.searchsorted(uniq, sel), slot] = 1.0
+    A[sector_row, slot] = 1.0
     lo = spread(np.r_[np.full(nl_, cfg.min_position_pct), np.full(ns_, -cfg.max_position_pct)])
     hi = spread(np.r_[np.full(nl_, cfg.max_position_pct), np.full(ns_, -cfg.min_position_pct)])
     outside = np.ones(n, dtype=bool)
