@@ -138,6 +138,30 @@ def test_a_waiting_command_names_the_holder_and_proceeds_once_it_dies(home, tmp_
     assert _held_by(instance) == {}
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_cli_run_canceled_from_outside_stops_and_frees_its_slot(home, tmp_path):
+    """Terminate in the UI, or run monitoring's maximum runtime, reaches a CLI run too (it used to run on, its
+    run marked failed, while its slot was handed to the next writer)."""
+    instance = dg.DagsterInstance.get()
+    log = tmp_path / "run.log"
+    proc = subprocess.Popen(["timeout", "-s", "KILL", "240", MERIDIAN, "data", "--no-filings"], env=home,
+                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    try:
+        while "wrote" not in log.read_text():
+            assert proc.poll() is None, log.read_text()[-2000:]
+            time.sleep(0.1)
+        run = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))[0]
+        instance.report_run_canceling(run, "Canceling due to exceeding maximum runtime of 1 seconds.")
+        assert proc.wait(timeout=120) != 0
+    finally:
+        if proc.poll() is None:
+            _kill(proc)
+    assert "was canceled from outside" in log.read_text()
+    assert _status(instance, run.run_id) == dg.DagsterRunStatus.CANCELED
+    assert _held_by(instance) == {}
+
+
 def _dead_pid() -> tuple[int, dict[str, str]]:
     """A pid whose process has exited, with the worker tags it had while alive."""
     p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
@@ -211,3 +235,23 @@ def test_reset_refuses_to_fail_a_run_whose_process_is_alive(tmp_path, monkeypatc
         assert f"kill {os.getpid()}" in capsys.readouterr().err
         assert _status(instance, run_id) == dg.DagsterRunStatus.STARTED
         assert WORKER_PID_TAG in instance.get_run_by_id(run_id).tags
+
+
+def test_a_launched_run_records_its_worker_from_inside_it(tmp_path):
+    """Runs launched by the daemon or the UI: Dagster logs the worker's pid; the worker (or one of its step
+    processes) turns it into the worker tags. A pid that is not this process or an ancestor is not trusted."""
+    from dagster._core.events import EngineEventData
+
+    from meridian_assets.runs import record_worker
+
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        for pid, expected in ((os.getppid(), True), (_dead_pid()[0], False)):
+            run = create_run_for_test(instance, job_name="ingest_job", status=dg.DagsterRunStatus.STARTED)
+            instance.report_engine_event(f"Started process for run (pid: {pid}).", run,
+                                         EngineEventData.in_process(pid))
+            record_worker(instance, run.run_id)
+            tags = instance.get_run_by_id(run.run_id).tags
+            if expected:
+                assert tags[WORKER_PID_TAG] == str(pid) and tags == {**tags, **worker_tags(pid)}
+            else:
+                assert WORKER_PID_TAG not in tags

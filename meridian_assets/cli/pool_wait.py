@@ -1,13 +1,17 @@
-"""While a CLI run waits for a pool slot: say which run holds it and how to clear it, and free it if its
-process died meanwhile."""
+"""Watching a CLI run from beside it: while it waits for a pool slot, say which run holds the slot and how to
+clear it, and free it if its process died meanwhile; when the run is canceled from outside (Terminate in the
+UI, or run monitoring's maximum runtime), stop it as Ctrl-C would."""
 
 from __future__ import annotations
 
+import _thread
+import signal
 import sys
 import threading
 import time
 
 import dagster as dg
+from dagster._core.events import DagsterEventType
 
 from meridian_assets.runs import pool_holders, reap_dead_runs, waiting_steps
 
@@ -39,8 +43,14 @@ class PoolWatcher:
 
     def _loop(self) -> None:
         waiting_since = last_notice = None
+        canceled = False
         while not self._stop.wait(self.poll):
             try:
+                if not canceled and self._canceled():
+                    canceled = True
+                    _say(f"Run {self.run_id} was canceled from outside (Terminate in the UI, or its maximum "
+                         "runtime): stopping it.")
+                    _thread.interrupt_main(signal.SIGINT)
                 waiting = waiting_steps(self.instance, self.run_id)
                 if not waiting:
                     waiting_since = last_notice = None
@@ -56,6 +66,10 @@ class PoolWatcher:
                     self._notice(waiting, now - waiting_since)
             except Exception as err:  # a storage hiccup must not stop the run itself
                 _say(f"(could not check the pool: {err})")
+
+    def _canceled(self) -> bool:
+        records = self.instance.get_records_for_run(self.run_id, of_type=DagsterEventType.RUN_CANCELING, limit=1)
+        return bool(records.records)
 
     def _notice(self, waiting: list[tuple[str, str]], waited: float) -> None:
         pools = sorted({pool for pool, _ in waiting})
