@@ -96,3 +96,91 @@ class Result:
         path = RESULTS / f"{self.name}.json"
         path.write_text(json.dumps(asdict(self), indent=2))
         return path
+
+
+# ------------------------------------------------------------------------------------ a real instance with its daemon
+ROOT = Path(__file__).resolve().parent.parent
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def session_cpu(sid: int) -> float:
+    """CPU seconds (user + system, with reaped children) of every live process in session ``sid``."""
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # after "(comm)": state ppid pgrp session ... utime(11) stime cutime cstime
+            total += sum(int(f) for f in fields[11:15]) / _TICK
+    return total
+
+
+def wait_for(predicate, timeout: float, what: str, poll: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise TimeoutError(f"{what} not seen within {timeout:.0f} s")
+
+
+def scratch_env(home: Path) -> dict[str, str]:
+    """A fresh Meridian home and Dagster instance (the committed dagster.yaml) under ``home``, the committed
+    meridian.yaml (500 names, three years)."""
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    env = {**os.environ, "MERIDIAN_HOME": str(home), "DAGSTER_HOME": str(dagster_home),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env.pop("MERIDIAN_CONFIG", None)
+    return env
+
+
+class Daemon:
+    """`dagster-daemon run` on ``workspace`` as a subprocess in its own session (so the CPU of the daemon, its
+    code server and the run workers it launches can be summed), with the instance it serves."""
+
+    def __init__(self, env: dict[str, str], workspace: Path, log: Path):
+        self.env, self.workspace, self.log_path = env, workspace, log
+
+    def __enter__(self) -> "Daemon":
+        import dagster as dg
+        from dagster._core.instance.ref import InstanceRef
+
+        self.log = open(self.log_path, "w")
+        bindir = Path(sys.executable).parent
+        self.proc = subprocess.Popen([str(bindir / "dagster-daemon"), "run", "-w", str(self.workspace)],
+                                     cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(self.env["DAGSTER_HOME"]))
+        wait_for(lambda: {"BACKFILL", "QUEUED_RUN_COORDINATOR"} <= set(self.instance.get_daemon_heartbeats()),
+                 300, "the daemon's heartbeats")
+        return self
+
+    def cpu(self) -> float:
+        return session_cpu(self.proc.pid)
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.log.close()
+        self.instance.dispose()
+
+
+def timed_command(args: list[str], env: dict[str, str], cwd: Path = ROOT) -> dict:
+    """Run a command to completion: its wall and CPU seconds (with its children), return code and start time."""
+    cpu0, t0, started = children_cpu_seconds(), time.perf_counter(), time.time()
+    proc = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True)
+    out = {"wall_seconds": round(time.perf_counter() - t0, 3),
+           "cpu_seconds": round(children_cpu_seconds() - cpu0, 3), "returncode": proc.returncode,
+           "started_at": started}
+    if proc.returncode:
+        sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-2000:])
+    return out
