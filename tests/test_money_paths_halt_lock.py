@@ -22,11 +22,13 @@ def ny(y, m, d, hh, mm=0) -> dt.datetime:
 
 
 def test_a_persistent_lock_round_trips_and_never_expires(tmp_path):
-    lock = HaltLock(tmp_path / "sub" / "risk_halt.lock")
+    lock = HaltLock(tmp_path / "home" / "state" / "risk_halt.lock")  # missing parents are created
     assert lock.read() is None and not lock.is_halted() and lock.clear() is False
     before = dt.datetime.now(UTC).replace(microsecond=0)
     record = lock.write("KILL_SWITCH on 2024-03-28", {"drawdown": 0.09, "count": 2})
-    doc = json.loads(lock.path.read_text())
+    text = lock.path.read_text()
+    doc = json.loads(text)
+    assert text == json.dumps(doc, indent=2)  # pretty-printed: an operator reads it with cat
     assert doc == {"reason": "KILL_SWITCH on 2024-03-28", "created_at": record.created_at,
                    "triggers": {"drawdown": 0.09, "count": 2.0}}  # no expires_on key: persistent
     assert isinstance(doc["triggers"]["count"], float)
@@ -58,13 +60,36 @@ def test_an_unreadable_lock_still_halts(tmp_path):
     lock = HaltLock(tmp_path / "risk_halt.lock")
     for text in ("{half a lock", "[]", '{"created_at": "x"}', '{"reason": "r"}', "null"):
         lock.path.write_text(text)
-        record = lock.read()
-        assert record.reason == f"unreadable halt lock at {lock.path}" and record.expires_on is None, text
+        assert lock.read() == HaltRecord(f"unreadable halt lock at {lock.path}", "", {}, None), text
         assert lock.is_halted(dt.date(2999, 1, 1)), text
     lock.path.write_text(json.dumps({"reason": "r", "created_at": "t", "expires_on": "not a date"}))
     assert lock.is_halted(dt.date(2999, 1, 1))  # an expiry it cannot read never lifts the halt
     lock.path.write_text(json.dumps({"reason": "r", "created_at": "t"}))
     assert lock.read() == HaltRecord("r", "t", {}, None)
+
+
+def test_a_lock_removed_between_the_check_and_the_read_does_not_halt(tmp_path, monkeypatch):
+    lock = HaltLock(tmp_path / "risk_halt.lock")
+    lock.write("KILL_SWITCH")
+    monkeypatch.setattr(lock, "read", lambda: None)  # cleared by `meridian risk --clear-halt` in between
+    assert lock.is_halted() is False
+
+
+def test_the_new_lock_is_staged_beside_the_old_one(tmp_path, monkeypatch):
+    lock = HaltLock(tmp_path / "risk_halt.lock")
+    staged = []
+    real = os.replace
+
+    def spy(src, dst):
+        staged.append((os.fspath(src), os.fspath(dst)))
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    lock.write("KILL_SWITCH")
+    ((src, dst),) = staged
+    name = os.path.basename(src)
+    assert os.path.dirname(src) == str(tmp_path) and dst == str(lock.path)  # same directory: an atomic rename
+    assert name.startswith(".risk_halt.lock.") and name.endswith(".tmp") and len(name) > len(".risk_halt.lock..tmp")
 
 
 def test_a_failed_write_leaves_the_previous_lock_and_no_temp_file(tmp_path, monkeypatch):
@@ -104,6 +129,53 @@ def test_new_york_date():
 ])
 def test_the_session_a_day_scoped_halt_applies_to(breach, now, expected):
     assert halt_session(breach, now) == expected
+
+
+FIXED = dt.datetime(2024, 3, 29, 3, 30, tzinfo=UTC)  # 23:30 on 28 March in New York
+HOST_ZONE = dt.timezone(dt.timedelta(hours=14))
+
+
+class _IsDatetime(type):
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, dt.datetime)
+
+
+class _FrozenDatetime(metaclass=_IsDatetime):
+    @staticmethod
+    def now(tz=None):
+        at = FIXED.astimezone(tz or HOST_ZONE)
+        return at if tz is not None else at.replace(tzinfo=None)  # naive now() is the host's local time
+
+
+class _Clock:
+    """`dt` for halt_lock: a frozen now on a host whose local zone is UTC+14."""
+
+    datetime = _FrozenDatetime
+    date, time, timedelta, timezone = dt.date, dt.time, dt.timedelta, dt.timezone
+
+
+@pytest.fixture
+def tokyo_host(monkeypatch):
+    """The process's local time zone set to UTC+9 (naive datetimes read as local would be 9 hours off)."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_now_is_taken_in_utc_whatever_the_hosts_zone(monkeypatch, tokyo_host):
+    import meridian_assets.risk.halt_lock as module
+
+    monkeypatch.setattr(module, "dt", _Clock)
+    assert new_york_date() == dt.date(2024, 3, 28)
+    assert halt_session(dt.date(2024, 3, 27)) == dt.date(2024, 4, 1)  # 28 March is over in New York
+    lock = HaltLock("/nonexistent/risk_halt.lock")
+    assert new_york_date(dt.datetime(2024, 3, 29, 3, 30)) == dt.date(2024, 3, 28)  # naive = UTC, not local
+    assert halt_session(dt.date(2024, 3, 26), dt.datetime(2024, 3, 28, 19, 0)) == dt.date(2024, 3, 28)
+    assert not lock.is_halted()
 
 
 def test_the_halt_session_defaults_to_now():
