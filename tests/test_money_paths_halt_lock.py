@@ -173,8 +173,9 @@ def test_now_is_taken_in_utc_whatever_the_hosts_zone(monkeypatch, tokyo_host):
     assert new_york_date() == dt.date(2024, 3, 28)
     assert halt_session(dt.date(2024, 3, 27)) == dt.date(2024, 4, 1)  # 28 March is over in New York
     lock = HaltLock("/nonexistent/risk_halt.lock")
-    assert new_york_date(dt.datetime(2024, 3, 29, 3, 30)) == dt.date(2024, 3, 28)  # naive = UTC, not local
-    assert halt_session(dt.date(2024, 3, 26), dt.datetime(2024, 3, 28, 19, 0)) == dt.date(2024, 3, 28)
+    # naive = UTC, not the host's local time (12:00 in Tokyo is 23:00 the day before in New York)
+    assert new_york_date(dt.datetime(2024, 3, 29, 12, 0)) == dt.date(2024, 3, 29)
+    assert halt_session(dt.date(2024, 3, 26), dt.datetime(2024, 3, 28, 21, 0)) == dt.date(2024, 4, 1)
     assert not lock.is_halted()
 
 
