@@ -1,7 +1,7 @@
 """Execution reads the risk layer's trading state (`risk_state.json`) and the halt lock at its entry points:
 the execution job materialized in process, and the run the approved_rebalance_sensor launches. REDUCING lets
 only position-shrinking orders through, HALTED and an unreadable state file send nothing, and the dry run
-shows the same outcome row by row."""
+shows the same outcome row by row (halted, vetoed, a short the broker cannot lend skipped)."""
 
 from __future__ import annotations
 
@@ -126,3 +126,31 @@ def test_the_run_the_sensor_launches_under_the_lock_sends_nothing(home):
     meta = next(m for m in result.asset_materializations_for_node("execute_rebalance")
                 if m.asset_key.to_user_string() == "execution_fills").metadata
     assert meta["halted"].value is True and meta["submitted"].value == 0
+
+
+def test_the_dry_run_skips_a_short_the_broker_last_said_it_cannot_borrow(home):
+    import datetime as dt
+
+    import duckdb
+
+    from meridian_assets.execution.schemas import SHORT_AVAILABILITY
+    from meridian_assets.storage import replace_all
+
+    shorts = sorted(t for t, q in home["targets"].items() if q < 0)
+    fetched = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(hours=1)
+    rows = pl.DataFrame({"ticker": shorts, "shortable": [False] + [True] * (len(shorts) - 1),
+                         "easy_to_borrow": [True] * len(shorts), "fetched_at": [fetched] * len(shorts),
+                         "broker": ["simulated"] * len(shorts)})
+    conn = duckdb.connect(str(home["db"]))
+    try:
+        replace_all(conn, SHORT_AVAILABILITY, SHORT_AVAILABILITY.conform(rows))
+    finally:
+        conn.close()
+    assert materialize(["execution_plan"]).success
+    plan = query(home["db"], "SELECT * FROM execution_plan")
+    refused = plan.filter(pl.col("ticker") == shorts[0])
+    assert refused["status"].to_list() == ["SKIPPED"]
+    assert refused["reason"][0].startswith(f"short not available: {shorts[0]} not shortable (cached ")
+    others = plan.filter(pl.col("ticker") != shorts[0])
+    assert set(others["status"]) == {"PLANNED"}
+    assert set(others.filter(pl.col("ticker").is_in(shorts[1:]))["reason"].to_list()) <= {None}  # cached and fine
