@@ -261,6 +261,17 @@ def test_compiled_program_names_the_same_binding_groups_when_infeasible(seed, ki
     assert got.value.binding == ref.value.binding and got.value.binding
 
 
+def test_solver_options_of_one_solve_do_not_stay_with_the_compiled_program():
+    """cvxpy keeps CLARABEL's solver object (and its settings) between solves of a program: a one-iteration
+    limit asked for once must not make the next, default solve of the same program fail."""
+    p = make_problem(6)
+    with pytest.raises(NumericalSolverError):
+        solve_mvo(*_args(p), solvers=("CLARABEL",), solver_options={"CLARABEL": {"max_iter": 1}})
+    again = solve_mvo(*_args(p), solvers=("CLARABEL",))
+    assert again.solver == "CLARABEL" and again.status == "optimal"
+    assert again.objective == pytest.approx(optimize_mvo(*_args(p)).objective, abs=1e-7)
+
+
 def test_one_compiled_program_serves_every_book_of_a_shape():
     """Books of 17–20 names a side, new names, returns, risk, betas, sectors, costs and current books: one program,
     compiled once (cvxpy keeps its parametrised program), only parameter values change."""
