@@ -75,6 +75,8 @@ def test_position_losses_are_against_the_latest_nav():
     # NAV 200 -> 100 (a 50% daily loss): the $5 loss is 5% of the latest NAV
     r2 = evaluate_breakers([200.0, 100.0], {"BBB": -5.0}, CFG)
     assert r2.force_close == ("BBB",) and r2.daily_loss == pytest.approx(0.5)
+    r3 = evaluate_breakers([100.0, 200.0, 100.0], {"CCC": -4.0}, CFG)  # the last NAV, not the second
+    assert r3.force_close == ("CCC",) and r3.events[-1].value == pytest.approx(0.04)
 
 
 def test_unrealized_pnl_per_position():
@@ -98,9 +100,11 @@ def test_breaker_inputs_published_by_the_book():
                                                                        direct.drawdown))
     calm = evaluate_inputs(breaker_inputs([100.0, 100.5]), CFG)
     assert calm.state is TradingState.ACTIVE and calm.events == ()
+    small = breaker_inputs([0.5, 0.5])  # a NAV below 1 (any unit) is still a NAV
+    assert small == {"nav": 0.5, "peak_nav": 0.5, "daily_return": 0.0, "weekly_return": 0.0, "drawdown": 0.0}
 
 
-@pytest.mark.parametrize(("nav", "last", "peak"), [([100.0, 0.0], 0.0, 100.0), ([100.0, -3.0], -3.0, 100.0),
+@pytest.mark.parametrize(("nav", "last", "peak"), [([100.0, 0.0], 0.0, 100.0), ([100.0, 50.0, -3.0], -3.0, 100.0),
                                                    ([100.0, float("nan")], float("nan"), 100.0), ([], 0.0, 0.0)])
 def test_a_wiped_out_or_unreadable_nav_fires_every_book_breaker(nav, last, peak):
     i = breaker_inputs(nav)
