@@ -131,7 +131,7 @@ def test_the_session_a_day_scoped_halt_applies_to(breach, now, expected):
     assert halt_session(breach, now) == expected
 
 
-FIXED = dt.datetime(2024, 3, 29, 3, 30, tzinfo=UTC)  # 23:30 on 28 March in New York
+FIXED = dt.datetime(2024, 3, 28, 14, 0, tzinfo=UTC)  # 10:00 on Thursday 28 March in New York, market open
 HOST_ZONE = dt.timezone(dt.timedelta(hours=14))
 
 
@@ -170,8 +170,9 @@ def test_now_is_taken_in_utc_whatever_the_hosts_zone(monkeypatch, tokyo_host):
     import meridian_assets.risk.halt_lock as module
 
     monkeypatch.setattr(module, "dt", _Clock)
+    # (the host's clock reads 04:00 on the 29th: taken as UTC that would be Good Friday in New York)
     assert new_york_date() == dt.date(2024, 3, 28)
-    assert halt_session(dt.date(2024, 3, 27)) == dt.date(2024, 4, 1)  # 28 March is over in New York
+    assert halt_session(dt.date(2024, 3, 27)) == dt.date(2024, 3, 28)  # the session in progress
     lock = HaltLock("/nonexistent/risk_halt.lock")
     # naive = UTC, not the host's local time (12:00 in Tokyo is 23:00 the day before in New York)
     assert new_york_date(dt.datetime(2024, 3, 29, 12, 0)) == dt.date(2024, 3, 29)
