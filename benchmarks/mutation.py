@@ -179,7 +179,9 @@ def main(argv: list[str]) -> int:
     children = int(os.environ.get("MUTATION_CHILDREN", "2"))
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "mutation.json"
-    modules = json.loads(out.read_text()).get("modules", {}) if out.exists() else {}
+    known = {m.name for m in MODULES}
+    previous = json.loads(out.read_text()).get("modules", {}) if out.exists() else {}
+    modules = {k: v for k, v in previous.items() if k in known}
     doc = write(modules)
     for module in wanted:
         print(f"mutating {module.name} ...", flush=True)
