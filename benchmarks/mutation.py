@@ -92,7 +92,7 @@ def mutmut_config(module: Module, tests: list[str]) -> str:
         # per-test limit inside a mutant run (pytest-timeout); mutmut's own CPU limit catches the rest
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-o", "timeout=60", "-q"]',
         "use_git_change_detection = false",
-        "timeout_multiplier = 5.0",
+        "timeout_multiplier = 2.0",
         "",
     ])
 
