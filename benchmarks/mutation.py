@@ -54,7 +54,7 @@ MODULES: tuple[Module, ...] = (
     Module("halt_lock", ("meridian_assets/risk/halt_lock.py",),
            ("tests/test_breakers.py", "tests/test_money_paths_halt_lock.py")),
     Module("turnover", ("meridian_assets/portfolio/turnover.py",),
-           ("tests/test_portfolio_costs_turnover.py", "tests/test_portfolio_rebalance.py")),
+           ("tests/test_money_paths_turnover.py", "tests/test_portfolio_costs_turnover.py")),
     Module("rebalance", ("meridian_assets/portfolio/rebalance.py",),
            ("tests/test_portfolio_rebalance.py", "tests/test_money_paths_rebalance.py")),
     Module("executor", ("meridian_assets/execution/executor.py",),
