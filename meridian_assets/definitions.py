@@ -14,6 +14,7 @@ from meridian_assets.pipeline import main_job
 from meridian_assets.portfolio import definitions as portfolio
 from meridian_assets.reporting import definitions as reporting
 from meridian_assets.risk import definitions as risk
+from meridian_assets.serving import definitions as serving
 from resources import AnthropicResource, BrokerResource, DuckDBStore, MarketDataResource, MeridianSettings, OpenAIResource
 from schedules import SCHEDULES
 from sensors import SENSORS
@@ -53,6 +54,7 @@ def build_definitions(
         execution.defs(),
         reporting.defs(),
         meta.defs(),
+        serving.defs(),
         dg.Definitions(jobs=[main_job], schedules=SCHEDULES, sensors=SENSORS, executor=RUN_EXECUTOR,
                        resources=build_resources(config_path, database), loggers=loggers),
     )

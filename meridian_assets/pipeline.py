@@ -14,7 +14,7 @@ from meridian_assets.reporting.jobs import WEEKLY_PARTITIONED_ASSETS
 # keeps blending their cached results.
 ANALYSTS = ("earnings_analysis", "filing_analysis", "risk_factor_analysis", "insider_analysis", "sector_analysis")
 NOT_IN_MAIN = (dg.AssetSelection.assets("position_approvals", "halt_lock", *ANALYSTS)
-               | dg.AssetSelection.groups("execution", "meta"))
+               | dg.AssetSelection.groups("execution", "meta", "serving"))  # serving: published after runs
 
 main_job = dg.define_asset_job(
     "main_job",
