@@ -35,7 +35,13 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def ensure_table(conn: duckdb.DuckDBPyConnection, schema: TableSchema) -> None:
+    """Create the table, or add the columns a newer schema has (nullable) to a table written before."""
     conn.execute(schema.ddl())
+    have = {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                                       [schema.name]).fetchall()}
+    for col in schema.columns:
+        if col not in have:
+            conn.execute(schema.add_column_ddl(col))
 
 
 def _insert(conn: duckdb.DuckDBPyConnection, schema: TableSchema, df: pl.DataFrame) -> int:

@@ -51,6 +51,9 @@ class TableSchema:
         cols = ", ".join(f'"{c}" {_duck_type(t)}' for c, t in self.columns.items())
         return f'CREATE TABLE IF NOT EXISTS "{self.name}" ({cols})'
 
+    def add_column_ddl(self, col: str) -> str:
+        return f'ALTER TABLE "{self.name}" ADD COLUMN IF NOT EXISTS "{col}" {_duck_type(self.columns[col])}'
+
 
 def _duck_type(t: pl.DataType) -> str:
     if t == pl.Date:
@@ -136,7 +139,7 @@ UNIVERSE = TableSchema(
     columns={
         "ticker": Str,
         "name": Str,
-        "sector": Str,
+        "sector": Str,  # GICS sector on the row's dates (point in time, see sector_as_of)
         "sub_industry": Str,
         "cik": Int,
         "is_benchmark": Bool,
@@ -144,6 +147,9 @@ UNIVERSE = TableSchema(
         "start_date": Date,  # first session the name is in the index (or listed, for benchmarks)
         "end_date": Date,  # last session in the index; null while it is a member
         "successor": Str,  # new ticker after a ticker change; null otherwise
+        # The company across ticker changes: <first ticker>:<first date>; a reused ticker is a new security.
+        "security_id": Str,
+        "sector_as_of": Date,  # the dated constituent list the sector comes from; null: today's list
     },
     key=("ticker", "start_date"),
     partition_column=None,
@@ -162,10 +168,11 @@ DAILY_PRICES = TableSchema(
         "close": Float,  # as traded that day (split-adjusted only where the source is)
         "adj_close": Float,  # total-return series: ratios give split- and dividend-adjusted returns
         "volume": Float,
+        "security_id": Str,  # universe.security_id: the company, whatever ticker it traded under that day
     },
     key=("date", "ticker"),
     partition_column="date",
-    description="Daily OHLCV bars with an adjusted close, one row per (date, ticker).",
+    description="Daily OHLCV bars with an adjusted close, one row per (date, ticker), under each date's ticker.",
     not_null=("date", "ticker"),
 )
 

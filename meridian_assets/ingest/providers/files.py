@@ -36,15 +36,21 @@ from meridian_assets.ingest.providers.base import FetchError, FetchResult, Unsup
 from meridian_assets.ingest.providers.constituents import (  # noqa: F401  (re-exported)
     GICS_SECTORS,
     UNKNOWN_SECTOR,
+    Interval,
     _Membership,
     _load_membership,
     _parse_snapshot,
+    assign_securities,
+    link_renames,
     load_metadata,
     membership_intervals,
     normalize_ticker,
+    price_keys,
+    price_labels,
     stock_rows,
     ticker_variants,
 )
+from meridian_assets.ingest.identity import relabel, security_ids
 from meridian_assets.ingest.schemas import DAILY_PRICES, TABLES, UNIVERSE, TableSchema
 
 log = logging.getLogger(__name__)
@@ -301,6 +307,7 @@ class FilesProvider(UnsupportedMixin):
         self.bridge_max_days, self.drop_max_days = bridge_max_days, drop_max_days
         self._membership: _Membership | None = None
         self._meta: dict[str, dict] | None = None
+        self._identity: tuple[dict[str, str], dict[str, list]] | None = None
 
     def __repr__(self) -> str:
         return f"FilesProvider(root={str(self.root)!r})"
@@ -343,7 +350,23 @@ class FilesProvider(UnsupportedMixin):
             df = df.with_columns(pl.col("ticker").replace(spellings))
         return DAILY_PRICES.conform(df)
 
+    def _price_identity(self) -> tuple[dict[str, str], dict[str, list]]:
+        """(file ticker -> security_id, security_id -> [(from, ticker)]) from every constituent list: a price
+        file is keyed by today's tickers, so mapping its bars back needs the whole history (the universe
+        itself stays point in time)."""
+        if self._identity is None:
+            if not self.history_path.is_dir():
+                self._identity = ({}, {})
+            else:
+                hist = self._load_history()
+                intervals = self._intervals(hist.snapshots)
+                self._identity = (price_keys(intervals), price_labels(intervals))
+        return self._identity
+
     def daily_prices(self, tickers: Sequence[str], start: dt.date, end: dt.date) -> FetchResult:
+        """Bars of ``tickers`` in [start, end] under each date's ticker, with ``security_id``. A ticker asked
+        for is resolved to its company: FB's 2021 bars are read from the file's META rows and shown as FB;
+        a ticker the file holds for a later company (a reused ticker) lends nothing to the earlier one."""
         self._check_root()
         start, end = _as_date(start), _as_date(end)
         wanted = list(dict.fromkeys(normalize_ticker(t) for t in tickers if t and str(t).strip()))
@@ -355,7 +378,11 @@ class FilesProvider(UnsupportedMixin):
             sources.append(generic)
         if not sources:
             raise self._missing_table("daily_prices", extra=(self.prices_path, self.benchmarks_path))
-        frames, remaining = [], set(wanted)
+        keys, labels = self._price_identity()
+        wanted_set = set(wanted)
+        sids = {sid for sid, seq in labels.items() if any(t in wanted_set for _, t in seq)}
+        file_keys = {t for t, sid in keys.items() if sid in sids} | {t for t in wanted if t not in keys}
+        frames, remaining = [], set(file_keys)
         for path in sources:  # a ticker is served by the first file that has it
             if not remaining:
                 break
@@ -368,12 +395,14 @@ class FilesProvider(UnsupportedMixin):
         # exact duplicate rows share their key: look for repeated keys first (cheap), dedupe only then
         if frame.height and frame.select(pl.struct("ticker", "date").is_duplicated().any()).item():
             frame = frame.unique(maintain_order=True)
+        frame = relabel(frame, keys, labels).filter(pl.col("ticker").is_in(wanted))
         frame = frame.sort("ticker", "date")
         names = ", ".join(p.name for p in sources)
+        served = set(frame["ticker"].unique().to_list())
         errors = [
             FetchError(t, f"no price rows for {t} between {start} and {end} in {names}")
             for t in wanted
-            if t in remaining
+            if t not in served
         ]
         return FetchResult(DAILY_PRICES.conform(frame), errors)
 
@@ -387,6 +416,13 @@ class FilesProvider(UnsupportedMixin):
         if self._membership is None:
             self._membership = _load_membership(self.history_path)
         return self._membership
+
+    def _intervals(self, snaps: list) -> list[Interval]:
+        """Membership intervals of ``snaps`` with successor links, end dates and security ids."""
+        intervals = membership_intervals(snaps, self.bridge_max_days, self.drop_max_days)
+        link_renames(intervals, self._load_meta(), [s.date for s in snaps])
+        assign_securities(intervals)
+        return intervals
 
     def _benchmark_rows(self, as_of: dt.date) -> list[dict]:
         if not self.benchmark_tickers or not self.benchmarks_path.is_file():
@@ -407,6 +443,7 @@ class FilesProvider(UnsupportedMixin):
             rows.append(
                 {
                     "ticker": t,
+                    "security_id": t,
                     "name": _BENCHMARK_NAMES.get(t, t),
                     "sector": self._etf_sector.get(t, BENCHMARK_SECTOR),
                     "is_benchmark": True,
@@ -428,7 +465,7 @@ class FilesProvider(UnsupportedMixin):
             )
         if "ticker" in df.columns:
             df = df.with_columns(_normalize_ticker_expr())
-        return UNIVERSE.conform(df)
+        return security_ids(UNIVERSE.conform(df))
 
     def universe(self, as_of: dt.date) -> pl.DataFrame:
         """Membership intervals from the snapshots dated on or before ``as_of``, then the benchmarks."""
@@ -440,8 +477,7 @@ class FilesProvider(UnsupportedMixin):
         snaps = [s for s in hist.snapshots if s.date <= as_of]
         if not snaps:
             log.warning("files provider: no constituent snapshot on or before %s (first: %s)", as_of, hist.dates[:1])
-        intervals = membership_intervals(snaps, self.bridge_max_days, self.drop_max_days)
-        rows = stock_rows(intervals, self._load_meta())
+        rows = stock_rows(self._intervals(snaps), self._load_meta())
         rows += self._benchmark_rows(as_of)
         if not rows:
             return UNIVERSE.empty()

@@ -26,6 +26,7 @@ def price_frame(world, comps: np.ndarray, bench: list[str], lo: int, hi: int) ->
     parts = [pl.DataFrame(dict(
         date=dates[t], ticker=world.static.ticker_at(c, dates[t]), open=b.open[t, c], high=b.high[t, c],
         low=b.low[t, c], close=b.close[t, c], adj_close=b.adj[t, c], volume=b.volume[t, c],
+        security_id=world.static.security_ids(c),
     ))] if len(t) else []
     for tk in bench:
         d = b.bench[tk]
@@ -34,6 +35,7 @@ def price_frame(world, comps: np.ndarray, bench: list[str], lo: int, hi: int) ->
             parts.append(pl.DataFrame(dict(
                 date=dates[lo:hi], ticker=np.full(n, tk, dtype=object), open=d["open"][lo:hi], high=d["high"][lo:hi],
                 low=d["low"][lo:hi], close=d["close"][lo:hi], adj_close=d["adj"][lo:hi], volume=d["volume"][lo:hi],
+                security_id=np.full(n, tk, dtype=object),
             )))
     if not parts:
         return DAILY_PRICES.empty()

@@ -171,6 +171,15 @@ class Static:
         out[changed] = self.tc_new_ticker
         return out
 
+    def security_id(self, i: int) -> str:
+        """The company's id across its ticker change: first ticker and first session in the index."""
+        start = self.rp_start if i == self.rp else self.epoch
+        return f"{self.ticker[i]}:{start.isoformat()}"
+
+    def security_ids(self, i: np.ndarray) -> np.ndarray:
+        ids = np.array([self.security_id(k) for k in range(self.N)], dtype=object)
+        return ids[np.asarray(i, dtype=np.int64)]
+
     def companies_for(self, tickers) -> np.ndarray:
         """Company indices whose (current or former) ticker is in ``tickers`` (None: all)."""
         if tickers is None:
@@ -329,7 +338,8 @@ def universe_frame(st: Static, as_of: dt.date, epoch_session: dt.date) -> pl.Dat
         start = st.rp_start if i == st.rp else epoch_session
         if start > as_of:
             continue
-        base = dict(ticker=st.ticker[i], name=st.name[i], sector=SECTOR_NAMES[st.sector[i]],
+        base = dict(ticker=st.ticker[i], security_id=st.security_id(i), name=st.name[i],
+                    sector=SECTOR_NAMES[st.sector[i]],
                     sub_industry=st.sub_industry[i], cik=int(st.cik[i]), is_benchmark=False, asset_type="stock",
                     start_date=start, end_date=None, successor=None)
         if i == st.dl and as_of >= st.dl_date:
@@ -343,7 +353,8 @@ def universe_frame(st: Static, as_of: dt.date, epoch_session: dt.date) -> pl.Dat
         rows.append(base)
     if as_of >= epoch_session:
         for tk, nm, sec, kind in BENCHMARKS:
-            rows.append(dict(ticker=tk, name=nm, sector=sec, sub_industry=None, cik=None, is_benchmark=True,
+            rows.append(dict(ticker=tk, security_id=tk, name=nm, sector=sec, sub_industry=None, cik=None,
+                             is_benchmark=True,
                              asset_type=kind, start_date=epoch_session, end_date=None, successor=None))
     if not rows:
         return UNIVERSE.empty()
