@@ -30,6 +30,7 @@ test: setup
 	$(BIN)/pytest -q
 
 bench: setup
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev,benchmarks]"
 	$(BIN)/python -m benchmarks.run
 
 # Mutation score of the money paths (mutmut, one copy of the tree per module, 2 workers, niced):
