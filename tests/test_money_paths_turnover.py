@@ -105,3 +105,61 @@ def test_the_budget_holds_and_every_trade_executes_toward_its_target(rows, budge
         assert len(partial) <= 1
     order = balanced_order(cur, tgt, sc)
     assert sorted(order) == [i for i in range(len(cur)) if tgt[i] != cur[i]]
+
+
+def test_the_default_budget_is_thirty_percent_and_integer_weights_are_fine():
+    r = apply_turnover_budget([0, 0], [1, 2], [2, 1])  # integer inputs: the fill is still fractional
+    assert fills(r) == [(0, 0.3), (1, 0.0)] and r.weights.tolist() == pytest.approx([0.3, 0.0])
+    assert r.budget == 0.30 and r.weights.dtype == np.float64
+
+
+def test_a_refused_trade_is_recorded_in_full():
+    r = apply_turnover_budget([0.0, 0.0], [0.1, -0.2], [1.0, 2.0], 0.5, tickers=["A", "B"],
+                              accept=lambda i, e: i == 0)
+    assert r.trades == [Trade(1, "B", -0.2, 0.0, 2.0, True), Trade(0, "A", 0.1, 1.0, 1.0)]
+
+
+def test_bad_input_names_the_table_and_the_field():
+    with pytest.raises(DataError) as err:
+        apply_turnover_budget([0.0], [0.1], [1.0], -0.5)
+    assert (err.value.table, err.value.field, err.value.value) == ("rebalance", "budget", -0.5)
+    assert str(err.value) == "rebalance budget=-0.5 (weights must be finite and the budget >= 0)"
+    with pytest.raises(DataError) as err:
+        apply_turnover_budget([0.0, 0.0], [0.1], [1.0, 1.0])
+    assert str(err.value) == "rebalance (current (2,), target (1,), score_change (2,) differ)"
+
+
+def test_many_ties_keep_their_index_order():
+    sc = np.random.default_rng(0).choice([0.0, 1.0, -2.0], 300)  # three score changes, 100 names each
+    r = apply_turnover_budget(np.zeros(300), np.full(300, 0.001), sc, 1.0)
+    expected = [i for level in (2.0, 1.0, 0.0) for i in range(300) if abs(sc[i]) == level]
+    assert [t.index for t in r.trades] == expected
+
+
+def reference_balanced_order(cur, tgt, sc) -> list[int]:
+    """The balanced order from its definition: at each step, of the best remaining buy and the best remaining
+    sell (largest |score change|, then index), take the one whose running net lands closer to the straight
+    path from the current net to the target net, measured by the share of turnover done (a tie: the buy)."""
+    sc = [0.0 if s != s else abs(s) for s in sc]
+    delta = [t - c for c, t in zip(cur, tgt)]
+    ups = sorted((i for i, d in enumerate(delta) if d > 0), key=lambda i: (-sc[i], i))
+    downs = sorted((i for i, d in enumerate(delta) if d < 0), key=lambda i: (-sc[i], i))
+    start, goal, total = sum(cur), sum(tgt), sum(abs(d) for d in delta)
+    out, net, done = [], start, 0.0
+    while ups or downs:
+        def miss(i):
+            return abs(net + delta[i] - (start + (goal - start) * (done + abs(delta[i])) / total))
+        pick = ups if ups and (not downs or miss(ups[0]) <= miss(downs[0])) else downs
+        i = pick.pop(0)
+        out.append(i)
+        net, done = net + delta[i], done + abs(delta[i])
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([-0.04, -0.02, 0.0, 0.01, 0.03]), st.sampled_from([-0.05, -0.01, 0.0, 0.02, 0.06]),
+                          st.one_of(st.just(float("nan")), st.sampled_from([-3.0, -1.0, 0.0, 0.5, 2.0]))),
+                min_size=1, max_size=14))
+def test_the_balanced_order_matches_its_definition(rows):
+    cur, tgt, sc = (list(c) for c in zip(*rows))
+    assert balanced_order(cur, tgt, sc) == reference_balanced_order(cur, tgt, sc)
