@@ -1,13 +1,15 @@
 """Sleeve sweep: four sleeves backtested over the weekly window (252 sessions, ~500 names) in parallel processes.
 
-In a child process (polars limited to 2 threads, the machine's cores), the embedded market is scored (untimed)
-and its `MarketHistory` built, then the same four sleeves (core, momentum_tilt and quality_value_tilt on MVO,
-conviction on the conviction tilt) are run three ways over the last 252 sessions:
+In a child process (polars limited to 2 threads, the machine's cores), the embedded market is scored (untimed).
+Each stage then does what the `sleeve_backtests` step does: builds the `MarketHistory` from the frames and
+runs the same four sleeves (core, momentum_tilt and quality_value_tilt on MVO, conviction on the conviction
+tilt) over the last 252 sessions, three ways:
 
 - serial: one after another in the calling process (`run_sweep(..., workers=1)`) — the baseline;
-- parallel: `meta.sweep.run_sweep` with 2 workers forked from a fork server that preloads the backtest, one
-  library thread per worker; the fork server is started by the sweep and stopped after it, so its imports are
-  in the figures (the first sweep of a run; later sweeps of the same run reuse it);
+- parallel: `meta.sweep.start_workers` before the history is built (as the step does), then `run_sweep` with
+  2 workers forked from a fork server that preloads the backtest, one library thread per worker; the fork
+  server is stopped after the stage, so its imports are in the figures (the first sweep of a run; later sweeps
+  of the same run reuse it);
 - spawn: the same pool with fresh interpreters (spawn), the way the sweep used to start its workers.
 
 Each stage reports wall and CPU seconds (the calling process and every process it spawned and waited for).
@@ -50,8 +52,10 @@ inputs = inputs_from_provider(p, start, end)
 scores = score_history(inputs, None, cfg.scoring).frame
 earnings = p.earnings_calendar(None, start, end + dt.timedelta(days=120)).frame
 macro = p.macro_series(["BAMLH0A0HYM2"], start - dt.timedelta(days=400), end).frame
-history = MarketHistory.from_frames(inputs.prices, scores, cfg, earnings=earnings,
-                                    actions=inputs.corporate_actions, hy_oas=macro)
+def build():
+    return MarketHistory.from_frames(inputs.prices, scores, cfg, earnings=earnings,
+                                     actions=inputs.corporate_actions, hy_oas=macro)
+history = build()
 by_name = {s.name: s for s in builtin_sleeves()}
 sleeves = [(by_name[n], 1) for n in ("core", "momentum_tilt", "quality_value_tilt", "conviction")]
 window = (sessions[-SESSIONS], sessions[-1])
@@ -63,7 +67,8 @@ def stage(fn):
 
 def parallel():
     try:
-        return sweep.run_sweep(history, sleeves, cfg, *window, workers=2)
+        sweep.start_workers(cfg, len(sleeves))
+        return sweep.run_sweep(build(), sleeves, cfg, *window, workers=2)
     finally:
         forkserver._forkserver._stop()  # reap the server (and through it its workers) so their CPU is counted
 
@@ -72,13 +77,13 @@ def spawned():
     os.environ.update(sweep.SINGLE_THREAD)
     try:
         with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
-                                    initializer=sweep._init_worker, initargs=(history, cfg)) as pool:
+                                    initializer=sweep._init_worker, initargs=(build(), cfg)) as pool:
             return list(pool.map(sweep._run_one, [(s.doc(), v, *window, "sweep") for s, v in sleeves]))
     finally:
         for k, v in env.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
-serial, t_serial = stage(lambda: sweep.run_sweep(history, sleeves, cfg, *window, workers=1))
+serial, t_serial = stage(lambda: sweep.run_sweep(build(), sleeves, cfg, *window, workers=1))
 par, t_par = stage(parallel)
 spa, t_spawn = stage(spawned)
 

@@ -26,7 +26,7 @@ from meridian_assets.meta.history import load_history
 from meridian_assets.meta.schemas import (
     BACKTEST_DAILY, BACKTEST_RUNS, BACKTEST_TRADES, META_TARGET_BOOK, SLEEVE_ALLOCATION, SLEEVE_DECISIONS,
 )
-from meridian_assets.meta.sweep import run_sweep
+from meridian_assets.meta.sweep import run_sweep, start_workers
 from meridian_assets.reporting.allocation import append_snapshot, book_pnl_bps
 from meridian_assets.storage import read, replace_window, table_exists
 from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings
@@ -111,6 +111,7 @@ def sleeve_backtests(context: dg.AssetExecutionContext, config: BacktestConfig, 
         if window is None:
             raise dg.Failure("sleeve_backtests: no factor scores yet; run `meridian score` first", allow_retries=False)
         chosen, skipped = _active(conn, store.sleeves_in_force(conn), config.sleeves, window)
+        start_workers(cfg, len(chosen))  # the sweep's worker processes start while the history is read
         history = load_history(conn, *window, cfg) if chosen else None
     for s in skipped:
         context.log.info(f"skipped {s}")

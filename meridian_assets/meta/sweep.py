@@ -6,7 +6,7 @@ A sweep (the weekly sleeve backtests, a proposal's current-vs-proposed evidence)
 - **forkserver with the backtest preloaded.** The first sweep of a process starts a fork server that imports the
   backtest code (and the optimizer) once; every worker is a fork of it, so a worker starts in milliseconds
   instead of paying a fresh interpreter's ~3 s of imports (spawn), and the fork server stays up for the next
-  sweep of the same run. Workers are not forked from the caller itself: it may hold DuckDB connections and
+  sweep of the same run. `start_workers` starts it while the caller is still reading the history. Workers are not forked from the caller itself: it may hold DuckDB connections and
   polars / BLAS thread pools, which do not survive a fork.
 - **one library thread per worker.** POLARS_MAX_THREADS, OMP / OpenBLAS / MKL threads are pinned to 1 in the
   fork server's environment before it imports anything, so its workers inherit them; two workers on two cores
@@ -65,6 +65,13 @@ def _context() -> multiprocessing.context.BaseContext:
             else:
                 os.environ[k] = v
     return ctx
+
+
+def start_workers(base: MeridianConfig, n_sleeves: int) -> None:
+    """Start the fork server now when a sweep of ``n_sleeves`` will use worker processes: it imports the
+    backtest in the background, so its start-up overlaps the caller reading the history."""
+    if min(base.meta.workers, n_sleeves) > 1:
+        _context()
 
 
 def run_sweep(history: MarketHistory, sleeves: list[tuple[Sleeve, int]], base: MeridianConfig, start: dt.date,
