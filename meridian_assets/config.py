@@ -142,20 +142,26 @@ class QualityConfig(_Block):
 
 # --------------------------------------------------------------------------------------------- layers
 class ScoringConfig(_Block):
+    # Parent weights (sum 1). A parent with no source data on a date is absent and the composite re-weights
+    # over the parents present (factors/scoring.py); the price-and-volume parents (momentum, reversal, low_risk,
+    # liquidity) are live wherever there are bars.
     composite_weights: dict[str, Fraction] = {
-        "momentum": 0.20,
+        "momentum": 0.15,
         "value": 0.15,
-        "quality": 0.20,
+        "quality": 0.15,
         "growth": 0.10,
         "revisions": 0.10,
-        "short_interest": 0.10,
-        "insider": 0.10,
+        "short_interest": 0.05,
+        "insider": 0.05,
         "institutional": 0.05,
+        "reversal": 0.05,
+        "low_risk": 0.10,
+        "liquidity": 0.05,
     }
     regime_weights_enabled: bool = False
     regime_weights: dict[str, dict[str, Fraction]] = {
-        "high_vix": {"momentum": 0.10, "quality": 0.30, "value": 0.15},
-        "low_vix": {"momentum": 0.25, "quality": 0.15},
+        "high_vix": {"momentum": 0.10, "quality": 0.20},
+        "low_vix": {"momentum": 0.20, "quality": 0.10},
     }
     vix_high: float = Field(25.0, gt=0, le=200)
     vix_low: float = Field(15.0, gt=0, le=200)

@@ -90,11 +90,12 @@ def render_scoring_summary(cfg: MeridianConfig) -> str:
                  f"Scores CSV:          {cfg.output_dir() / 'scored_universe_latest.csv'}"]
         if "factor_tearsheet" in has:
             rows = conn.execute(
-                """SELECT factor, ic_mean, ic_t_stat, quintile_spread_annual FROM factor_tearsheet
+                """SELECT factor, ic_mean, ic_t_stat, n_independent, quintile_spread_annual FROM factor_tearsheet
                    WHERE horizon_days = 21 AND as_of = (SELECT max(as_of) FROM factor_tearsheet)
                    ORDER BY ic_t_stat DESC""").fetchall()
-            lines += ["", f"{'factor (21-session IC)':<24}{'mean IC':>9}{'t-stat':>8}{'Q5-Q1 /yr':>11}"]
-            lines += [f"{f:<24}{ic:>9.4f}{t:>8.2f}{q:>11.1%}" for f, ic, t, q in rows
+            # t on non-overlapping 21-session windows (factors/tearsheet.py): overlapping windows overstate it
+            lines += ["", f"{'factor (21-session IC)':<24}{'mean IC':>9}{'t (non-overlap.)':>18}{'Q5-Q1 /yr':>11}"]
+            lines += [f"{f:<24}{ic:>9.4f}{t:>8.2f} (n={n:<4}){q:>10.1%}" for f, ic, t, n, q in rows
                       if ic is not None and t is not None and q is not None]
             lines.append(f"Charts:              {cfg.output_dir() / 'factor_tearsheet'}")
         return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The 37 characteristics: shape and point-in-time membership, hand-checked formulas, signs, Piotroski/Altman
+"""The 44 characteristics: shape and point-in-time membership, hand-checked formulas, signs, Piotroski/Altman
 extras, insider clusters, ticker changes, and the inputs read from DuckDB."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def test_long_frame_has_every_member_and_sub_factor(inputs):
     long = compute_characteristics(inputs, dates)
     assert long.columns == ["date", "ticker", "sector", "sub_factor", "value"]
     per = long.group_by("date", "ticker").agg(n=pl.len(), subs=pl.col("sub_factor").n_unique())
-    assert (per["n"] == 37).all() and (per["subs"] == 37).all()
+    assert (per["n"] == 44).all() and (per["subs"] == 44).all()
     for d in dates:
         assert set(long.filter(pl.col("date") == d)["ticker"].cast(pl.Utf8)) == members_on(inputs.universe, d)
     bench = set(inputs.universe.filter(pl.col("is_benchmark"))["ticker"])

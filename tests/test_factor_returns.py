@@ -126,7 +126,7 @@ def test_factor_returns_conform_exactly_to_the_schema():
     assert set(fr["factor"].unique()) == {*PARENTS, "composite"}
     # 60 names in 3 sectors of 20: floor(0.2 * 20) = 4 longs and 4 shorts per sector
     assert fr["n_long"].unique().to_list() == [12] and fr["n_short"].unique().to_list() == [12]
-    assert fr.height == 9 * 9  # 10 sessions of scores, the last has no next session
+    assert fr.height == 9 * 12  # 10 sessions of scores (the last has no next session) x 11 parents + composite
 
 
 def test_a_score_change_at_t_only_affects_returns_after_t():

@@ -16,7 +16,7 @@ from polars.testing import assert_frame_equal
 from meridian_assets.config import ScoringConfig
 from meridian_assets.factors.characteristics import characteristics_and_extras, characteristics_wide, to_long
 from meridian_assets.factors.inputs import inputs_from_provider, pit_column
-from meridian_assets.factors.schemas import ALL_SUB_FACTORS, FACTOR_SCORES, PARENTS, SUB_FACTORS
+from meridian_assets.factors.schemas import ALL_SUB_FACTORS, FACTOR_SCORES, PARENTS, PRICE_PARENTS, SUB_FACTORS
 from meridian_assets.factors.scoring import (
     pct_within, score, score_history, single_stock_card, sub_factor_percentiles, vix_series,
 )
@@ -49,18 +49,19 @@ def test_percentiles_hand_checked_ties_nulls_and_small_sectors():
             "b1": 5.0, "b2": 3.0, "c1": 7.0}
     rows = [(D1, t, {"a": "A", "b": "B", "c": "C"}[t[0]], {"mom_12_1": v}) for t, v in vals.items()]
     pct = by_ticker(sub_factor_percentiles(make_long(rows)), "mom_12_1")
-    # sector A: 4 finite values, ranks 1, 2.5, 2.5, 4 -> 100*(r-1)/3; null / NaN / inf -> 50
-    assert pct == pytest.approx({"a1": 0.0, "a2": 50.0, "a3": 50.0, "a4": 100.0, "a5": 50.0, "a6": 50.0,
-                                 "a7": 50.0, "b1": 100.0, "b2": 0.0, "c1": 50.0})
+    # sector A: 4 finite values, ranks 1, 2.5, 2.5, 4 -> 100*(r-1)/3; null / NaN / inf stay null (no data)
+    assert {t: v for t, v in pct.items() if v is not None} == pytest.approx(
+        {"a1": 0.0, "a2": 50.0, "a3": 50.0, "a4": 100.0, "b1": 100.0, "b2": 0.0, "c1": 50.0})
+    assert pct["a5"] is None and pct["a6"] is None and pct["a7"] is None
     # a default (all tied) sub-factor is 50 for everyone
     assert set(by_ticker(sub_factor_percentiles(make_long(rows)), "qual_roe").values()) == {50.0}
     # the public expression helper agrees
     raw = make_long(rows).filter(pl.col("sub_factor") == "mom_12_1")
     helper = raw.with_columns(p=pct_within(pl.col("value"), ["date", "sector"]))
-    assert dict(helper.select("ticker", "p").iter_rows()) == pytest.approx(pct)
+    assert dict(helper.select("ticker", "p").iter_rows()) == pct
     # score() gives the same sub-factor scores (70% coverage: not degenerate)
     res = score(make_long(rows), CFG)
-    assert by_ticker(res.frame, "mom_12_1") == pytest.approx(pct)
+    assert by_ticker(res.frame, "mom_12_1") == pct
     assert res.degenerate.height == 0
 
 
@@ -71,12 +72,12 @@ def test_three_way_tie_at_the_top():
 
 
 def hand_example() -> pl.DataFrame:
-    """Sector S1: momentum T1 best..T5 worst, value the reverse; S2: U1 beats U2 on momentum; S3: one name."""
+    """Sector S1: momentum T1 best..T5 worst, growth the reverse; S2: U1 beats U2 on momentum; S3: one name."""
     rows = []
     for d in (D1, D2, D3):
         for i in range(5):
             vals = {s: float(5 - i) for s in SUB_FACTORS["momentum"]}
-            vals.update({s: float(i + 1) for s in SUB_FACTORS["value"]})
+            vals.update({s: float(i + 1) for s in SUB_FACTORS["growth"]})
             rows.append((d, f"T{i + 1}", "S1", vals))
         rows.append((d, "U1", "S2", {s: 2.0 for s in SUB_FACTORS["momentum"]}))
         rows.append((d, "U2", "S2", {s: 1.0 for s in SUB_FACTORS["momentum"]}))
@@ -87,14 +88,14 @@ def hand_example() -> pl.DataFrame:
 def test_parents_composite_and_flags_on_a_hand_made_example():
     f = score(hand_example(), CFG).frame
     assert f.columns == list(FACTOR_SCORES.columns)
-    mom, val = by_ticker(f, "momentum_score"), by_ticker(f, "value_score")
+    mom, val = by_ticker(f, "momentum_score"), by_ticker(f, "growth_score")
     assert [mom[f"T{i}"] for i in range(1, 6)] == [100, 75, 50, 25, 0]
     assert [val[f"T{i}"] for i in range(1, 6)] == [0, 25, 50, 75, 100]
     assert set(by_ticker(f, "quality_score").values()) == {50.0}
-    # composite_raw = .20*mom + .15*val + .65*50
+    # every parent present (the default values tie at 50): composite_raw = .15*mom + .10*growth + .75*50
     raw = by_ticker(f, "composite_raw")
     assert [raw[f"T{i}"] for i in range(1, 6)] == pytest.approx([52.5, 51.25, 50.0, 48.75, 47.5])
-    assert raw["U1"] == pytest.approx(60.0) and raw["U2"] == pytest.approx(40.0) and raw["V1"] == pytest.approx(50.0)
+    assert raw["U1"] == pytest.approx(57.5) and raw["U2"] == pytest.approx(42.5) and raw["V1"] == pytest.approx(50.0)
     comp, rank, size = by_ticker(f, "composite"), by_ticker(f, "sector_rank"), by_ticker(f, "sector_size")
     assert [comp[f"T{i}"] for i in range(1, 6)] == [100, 75, 50, 25, 0]
     assert [rank[f"T{i}"] for i in range(1, 6)] == [1, 2, 3, 4, 5] and size["T1"] == 5
@@ -107,13 +108,13 @@ def test_parents_composite_and_flags_on_a_hand_made_example():
 
 def test_composite_ties_are_broken_by_the_finer_parent_means():
     a_wins = [*SUB_FACTORS["value"], *SUB_FACTORS["growth"], *SUB_FACTORS["institutional"],
-              *SUB_FACTORS["momentum"][:3]]  # 3 of 5 momentum sub-factors only
+              *SUB_FACTORS["reversal"], *SUB_FACTORS["momentum"][:3]]  # 3 of 5 momentum sub-factors only
     vals = {"A": {s: (2.0 if s in a_wins else 1.0) for s in ALL_SUB_FACTORS},
             "B": {s: (1.0 if s in a_wins else 2.0) for s in ALL_SUB_FACTORS}}
     rows = [(D1, t, "S", v) for t, v in vals.items()] + [(D1, t, "T", {}) for t in ("C", "D")]
     f = score(make_long(rows), CFG).frame
     raw, comp = by_ticker(f, "composite_raw"), by_ticker(f, "composite")
-    assert raw["A"] == pytest.approx(50.0) and raw["B"] == pytest.approx(50.0)  # .20+.15+.10+.05 each way
+    assert raw["A"] == pytest.approx(50.0) and raw["B"] == pytest.approx(50.0)  # weights .50 each way
     assert comp["A"] == 0.0 and comp["B"] == 100.0  # B's wins are by every sub-factor, A's momentum by 3/5
     assert comp["C"] == comp["D"] == 50.0  # identical names share the score...
     assert by_ticker(f, "long_flag")["C"] != by_ticker(f, "long_flag")["D"]  # ...and the flags go by ticker
@@ -141,7 +142,10 @@ def test_flags_and_ranges_on_the_embedded_market(small):
     inputs, res = small
     f = res.frame
     assert f.columns == list(FACTOR_SCORES.columns) and f.height > 0
-    assert f.select(pl.col(SCORE_COLUMNS).is_null().sum()).sum_horizontal().item() == 0
+    # every parent has data on the embedded market; a sub-factor is null only where the name has no value
+    parents = [*(f"{p}_score" for p in PARENTS), "composite"]
+    assert f.select(pl.col(parents).is_null().sum()).sum_horizontal().item() == 0
+    assert 0 < f.select(pl.col(ALL_SUB_FACTORS).is_null().sum()).sum_horizontal().item() < 0.01 * f.height * 44
     assert f.select(pl.min_horizontal(SCORE_COLUMNS).min()).item() >= 0.0
     assert f.select(pl.max_horizontal(SCORE_COLUMNS).max()).item() <= 100.0
     assert not (f["long_flag"] & f["short_flag"]).any()
@@ -180,12 +184,13 @@ def test_single_stock_card_lists_every_sub_factor(small):
 
 
 # --------------------------------------------------------------------------------------------- degenerate
-def test_sparse_sub_factor_is_pinned_to_50_and_reported():
+def test_sparse_sub_factor_is_absent_and_reported():
     rows = [(D1, f"T{i}", "S1" if i < 5 else "S2", {"inst_fund_count": (float(i) if i < 2 else None)})
             for i in range(10)]  # 2 of 10 names have a value: 20% < 30%
     rows += [(D2, f"T{i}", "S1" if i < 5 else "S2", {"inst_fund_count": float(i)}) for i in range(10)]
     res = score(make_long(rows), CFG)
-    assert set(by_ticker(res.frame, "inst_fund_count", D1).values()) == {50.0}
+    assert set(by_ticker(res.frame, "inst_fund_count", D1).values()) == {None}  # absent, not a pinned 50
+    assert res.frame.filter(pl.col("date") == D1)["institutional_score"].null_count() == 0  # 3 subs left
     assert len(set(by_ticker(res.frame, "inst_fund_count", D2).values())) > 1
     assert res.degenerate.rows() == [("inst_fund_count", 1, D1, D1)]
     assert res.degenerate_dates() == {"inst_fund_count": [D1]}
@@ -199,8 +204,8 @@ def test_revisions_with_ten_days_of_estimates_are_degenerate(small):
     res = score_history(young, [d], CFG)
     pinned = dict(zip(res.degenerate["sub_factor"], res.degenerate["n_dates_pinned"]))
     assert pinned == {s: 1 for s in SUB_FACTORS["revisions"]}
-    assert set(res.frame.select(pl.concat_list(list(SUB_FACTORS["revisions"])).explode()).to_series()) == {50.0}
-    assert set(res.frame["revisions_score"]) == {50.0}
+    assert set(res.frame.select(pl.concat_list(list(SUB_FACTORS["revisions"])).explode()).to_series()) == {None}
+    assert set(res.frame["revisions_score"]) == {None}
     # with the full history the same date is not degenerate and the scores spread out
     day = full.frame.filter(pl.col("date") == d)
     assert day["rev_eps_30d"].n_unique() > 5
@@ -211,14 +216,14 @@ def test_missing_tables_score_as_degenerate(small):
     empty = {name: frame.clear() for name, frame in inputs.frames().items() if name not in ("universe", "prices")}
     res = score_history(replace(inputs, **empty), inputs.sessions()[-3:], CFG)
     assert res.frame.height > 0 and set(res.degenerate["n_dates_pinned"]) == {3}
-    assert set(res.degenerate["sub_factor"]) == set(ALL_SUB_FACTORS) - set(SUB_FACTORS["momentum"])
-    assert set(res.frame["value_score"]) == {50.0} and res.frame["momentum_score"].n_unique() > 3
+    price_subs = {s for p in PRICE_PARENTS for s in SUB_FACTORS[p]}
+    assert set(res.degenerate["sub_factor"]) == set(ALL_SUB_FACTORS) - price_subs
+    assert set(res.frame["value_score"]) == {None} and res.frame["momentum_score"].n_unique() > 3
 
 
 # --------------------------------------------------------------------------------------------- regime weights
-HIGH = {"momentum": .10, "value": .15, "quality": .30, "growth": .10, "revisions": .10, "short_interest": .10,
-        "insider": .10, "institutional": .05}
-LOW = {**HIGH, "momentum": .25, "quality": .15}
+HIGH = {**CFG.composite_weights, "momentum": .10, "quality": .20}  # the shipped overrides keep the sum at 1
+LOW = {**CFG.composite_weights, "momentum": .20, "quality": .10}
 
 
 def varied_example() -> pl.DataFrame:
@@ -249,11 +254,11 @@ def test_regime_weights_follow_the_vix():
 
 
 def test_regime_overrides_are_renormalised():
-    cfg = ScoringConfig(regime_weights={"high_vix": {"momentum": 0.5}})  # sums to 1.3 before renormalising
+    cfg = ScoringConfig(regime_weights={"high_vix": {"momentum": 0.5}})  # sums to 1.35 before renormalising
     vix = pl.DataFrame({"date": [D1], "vix": [40.0]})
     f = score(hand_example(), cfg, vix_by_date=vix, use_regime_weights=True).frame.filter(pl.col("date") == D1)
     w = {**cfg.composite_weights, "momentum": 0.5}
-    expected = sum(w[p] / 1.3 * f[f"{p}_score"] for p in PARENTS)
+    expected = sum(w[p] / 1.35 * f[f"{p}_score"] for p in PARENTS)
     assert np.allclose(f["composite_raw"].to_numpy(), expected.to_numpy())
     with pytest.raises(ValueError):
         score(hand_example(), cfg, use_regime_weights=True)

@@ -110,8 +110,27 @@ def test_t_stat_is_mean_over_std_times_root_n(planted):
     assert r["n_days"] == ics.len() == 120 - 5  # the last 5 dates have no realised 5-day return yet
     assert r["ic_mean"] == pytest.approx(ics.mean())
     assert r["ic_std"] == pytest.approx(ics.std(ddof=1))
-    assert r["ic_t_stat"] == pytest.approx(ics.mean() / ics.std(ddof=1) * np.sqrt(ics.len()))
+    assert r["ic_t_stat_overlapping"] == pytest.approx(ics.mean() / ics.std(ddof=1) * np.sqrt(ics.len()))
     assert r["ic_hit_rate"] == pytest.approx((ics > 0).mean())
+
+
+def test_t_stat_uses_non_overlapping_windows(planted):
+    """The printed t-stat of a 5-session IC: every 5th date (dates 0, 5, 10...), by hand."""
+    scores, prices, sheet = planted
+    ics = ic_series(scores, prices, days(120)[-1], horizons=(5,), factors=("growth",))["ic"].to_numpy()
+    kept = ics[::5]  # scores every session: the sessions 5 apart are every 5th IC
+    r = row(sheet, "growth", 5)
+    assert r["n_independent"] == len(kept) == 23
+    assert r["ic_t_stat"] == pytest.approx(kept.mean() / kept.std(ddof=1) * np.sqrt(len(kept)))
+    assert abs(r["ic_t_stat"]) < abs(r["ic_t_stat_overlapping"])  # the overlap inflated it
+    # one-session ICs do not overlap: both figures agree
+    r1 = row(sheet, "growth", 1)
+    assert r1["ic_t_stat"] == pytest.approx(r1["ic_t_stat_overlapping"]) and r1["n_independent"] == r1["n_days"]
+    # a sparser score calendar (every 3rd session) keeps dates >= 5 sessions apart: every 2nd scored date
+    sparse = scores.filter(pl.col("date").is_in(days(120)[::3]))
+    t = factor_tearsheet(sparse, prices, days(120)[-1], horizons=(5,), factors=("growth",))
+    ic3 = ic_series(sparse, prices, days(120)[-1], horizons=(5,), factors=("growth",))["ic"].to_numpy()[::2]
+    assert t["ic_t_stat"][0] == pytest.approx(ic3.mean() / ic3.std(ddof=1) * np.sqrt(len(ic3)))
 
 
 def test_tearsheet_conforms_exactly_to_the_schema(planted):
@@ -180,11 +199,11 @@ def test_turnover_is_one_for_unchanging_scores_and_near_zero_for_fresh_ones():
 
 # --------------------------------------------------------------------------------------- speed
 def test_full_universe_shapes():
-    """500 names x 756 sessions x 9 factors x 3 horizons (its speed is measured in `make bench`)."""
+    """500 names x 756 sessions x 12 factors x 3 horizons (its speed is measured in `make bench`)."""
     scores, prices = market(n_names=500, n_days=756, seed=5)
     sheet = factor_tearsheet(scores, prices, days(756)[-1])
     fr = factor_returns(scores, prices)
-    assert sheet.height == 27 and fr.height == 755 * 9
+    assert sheet.height == 12 * 3 and fr.height == 755 * 12
 
 
 # --------------------------------------------------------------------------------------- plots

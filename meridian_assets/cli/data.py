@@ -11,8 +11,8 @@ import sys
 import dagster as dg
 
 from meridian_assets import calendar, dbread
-from meridian_assets.cli.runner import (failures, prepare_instance, progress_logger, report_failures, run_assets,
-                                        run_in_process)
+from meridian_assets.cli.runner import (failures, prepare_instance, progress_logger, report_failures,
+                                        report_warnings, run_assets, run_in_process)
 from meridian_assets.config import PROJECT_ROOT, MeridianConfig, get_config, meridian_home
 from meridian_assets.errors import MeridianError
 from meridian_assets.ingest.assets import FETCHED_TABLES, INGEST_ASSETS
@@ -61,6 +61,7 @@ def _execute(assets: list[str], start: dt.date, end: dt.date, op_config: dict, c
     problems = failures(result)
     ok = result.success and not problems
     print(render_summary(cfg, run_id=result.run_id, dagster_home=os.environ.get("DAGSTER_HOME"), ok=ok))
+    report_warnings(result, "Data load")
     if not ok:
         print("\nThe run did not complete:", file=sys.stderr)
         for line in problems:

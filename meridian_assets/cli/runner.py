@@ -112,6 +112,38 @@ def failures(result: dg.ExecuteInProcessResult) -> list[str]:
     return lines
 
 
+def check_warnings(result: dg.ExecuteInProcessResult, examples: int = 3) -> list[str]:
+    """Readable lines for each warning-level check of a run that found something (vendor errors, zero-volume
+    rows, >50% moves...): the check, how many findings and by rule, then its first ``examples`` findings."""
+    lines = []
+    for ev in result.all_events:
+        if ev.event_type_value != "ASSET_CHECK_EVALUATION":
+            continue
+        data = ev.event_specific_data
+        if data.passed or data.severity != dg.AssetCheckSeverity.WARN:
+            continue
+        meta = {k: getattr(v, "value", v) for k, v in (data.metadata or {}).items()}
+        n = meta.get("violations")
+        by_rule = meta.get("by_rule") or {}
+        counts = ", ".join(f"{rule} {c:,}" for rule, c in by_rule.items()) if isinstance(by_rule, dict) else ""
+        head = f"{data.asset_key.to_user_string()}:{data.check_name}: {n:,} findings" if isinstance(n, int) \
+            else f"{data.asset_key.to_user_string()}:{data.check_name}: warning"
+        lines.append(head + (f" ({counts})" if counts else ""))
+        found = [ln.strip() for ln in (data.description or "").splitlines() if ln.strip()]
+        lines += [f"    {ln[:200]}" for ln in found[:examples]]
+    return lines
+
+
+def report_warnings(result: dg.ExecuteInProcessResult, what: str) -> bool:
+    """Print a summary of the run's warning-level check results (to stdout); True when there were any."""
+    lines = check_warnings(result)
+    if lines:
+        print(f"{what}: warning checks (not blocking; full lists in the Dagster UI):")
+        for line in lines:
+            print(f"- {line}" if not line.startswith("    ") else line)
+    return bool(lines)
+
+
 def report_failures(result: dg.ExecuteInProcessResult, what: str) -> bool:
     """Print why a run did not complete (to stderr); True when it failed."""
     problems = failures(result)

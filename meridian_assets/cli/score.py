@@ -11,7 +11,7 @@ import polars as pl
 
 from meridian_assets import calendar, dbread
 from meridian_assets.cli.data import last_loaded_session
-from meridian_assets.cli.runner import prepare_instance, progress_logger, report_failures, run_assets
+from meridian_assets.cli.runner import prepare_instance, progress_logger, report_failures, report_warnings, run_assets
 from meridian_assets.config import get_config
 from meridian_assets.errors import MeridianError
 from meridian_assets.factors.assets import FACTOR_ASSETS
@@ -40,6 +40,9 @@ def run_score(args: argparse.Namespace) -> int:
         return 1
     csv = cfg.output_dir() / "scored_universe_latest.csv"
     print(render_scoring_summary(cfg))
+    print()
+    print("\n".join(coverage_report(result)))
+    report_warnings(result, "Scoring")
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(csv, args.output)
@@ -48,6 +51,23 @@ def run_score(args: argparse.Namespace) -> int:
         print()
         print(factor_card(cfg, args.ticker.upper(), end))
     return 0
+
+
+def coverage_report(result) -> list[str]:
+    """Which parents and sub-factors this run scored from data, their coverage and the weights actually used
+    (from the run's `factor_scores` materialization metadata)."""
+    from meridian_assets.factors.weights import coverage_lines
+
+    for ev in result.all_events:
+        if ev.event_type_value != "ASSET_MATERIALIZATION":
+            continue
+        mat = ev.event_specific_data.materialization
+        if mat.asset_key.to_user_string() == "factor_scores" and "factor_coverage_rows" in mat.metadata:
+            rows = mat.metadata["factor_coverage_rows"].value
+            window = mat.metadata["window"].value if "window" in mat.metadata else ""
+            return [f"Factors live in this run ({window}; weights re-normalised over the parents present):",
+                    *coverage_lines(pl.DataFrame(rows, infer_schema_length=None))]
+    return ["This run recorded no factor coverage (factor_scores was not materialized)."]
 
 
 def factor_card(cfg, ticker: str, day) -> str:

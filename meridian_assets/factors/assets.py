@@ -24,6 +24,7 @@ from meridian_assets.factors.schemas import (
 )
 from meridian_assets.factors.scoring import score_history
 from meridian_assets.factors.tearsheet import factor_tearsheet as compute_tearsheet
+from meridian_assets.factors.weights import coverage_table
 from meridian_assets.factors.validation import score_violations
 from meridian_assets.gates import require_clean_inputs
 from meridian_assets.ingest.checks import audit, not_published, staged_result, valid_spec
@@ -66,9 +67,11 @@ class ScoreConfig(dg.Config):
     check_specs=[valid_spec("factor_scores", SCORES_VALID)],
 )
 def factor_scores(context: dg.AssetExecutionContext, config: ScoreConfig, db: DuckDBStore, settings: MeridianSettings):
-    """Every sub-factor (37), parent (8) and composite score, 0-100 percentile within GICS sector per
+    """Every sub-factor (44), parent (11) and composite score, 0-100 percentile within GICS sector per
     session, LONG (top quintile) / SHORT (bottom quintile) flags, Piotroski F and Altman Z with their bands
-    and insider-cluster flags. A score for date D uses only data known by D."""
+    and insider-cluster flags. A score for date D uses only data known by D. A parent or sub-factor with no
+    source data is empty (null), never a neutral 50, and the composite re-weights over the parents present;
+    the metadata `factor_coverage` says which were live, their coverage and the weights used."""
     t0 = time.perf_counter()
     require_clean_inputs(context)
     cfg = settings.get()
@@ -92,8 +95,14 @@ def factor_scores(context: dg.AssetExecutionContext, config: ScoreConfig, db: Du
     context.log.info(f"factor_scores: {n} rows for {len(dates)} sessions {span}")
     last_day = frame.filter(pl.col("date") == frame["date"].max()) if frame.height else frame
     top = last_day.sort("composite", descending=True).select("ticker", "sector", "composite", "long_flag")
-    degenerate = result.degenerate_frame() if hasattr(result, "degenerate_frame") else pl.DataFrame(
-        [{"sub_factor": k, "dates_pinned": len(v)} for k, v in (result.degenerate or {}).items()])
+    degenerate = result.degenerate_frame()
+    coverage = result.coverage if result.coverage is not None else coverage_table(frame, cfg.scoring)
+    parents = coverage.filter(pl.col("level") == "parent")
+    live = parents.filter(pl.col("dates_live") > 0)
+    absent = parents.filter(pl.col("dates_live") == 0)["name"].to_list()
+    context.log.info("factor_scores: live parents " + ", ".join(
+        f"{r['name']} ({r['coverage']:.0%}, weight {r['weight_used'] or 0:.2f})" for r in live.iter_rows(named=True))
+        + (f"; absent (no source data, left empty): {', '.join(absent)}" if absent else ""))
     yield dg.MaterializeResult(metadata={
         "rows": dg.MetadataValue.int(n),
         "window": dg.MetadataValue.text(f"{start}..{end}"),
@@ -101,7 +110,11 @@ def factor_scores(context: dg.AssetExecutionContext, config: ScoreConfig, db: Du
         "regime_weights": dg.MetadataValue.bool(use_regime),
         "long_names_last_day": dg.MetadataValue.int(int(last_day["long_flag"].sum()) if n else 0),
         "short_names_last_day": dg.MetadataValue.int(int(last_day["short_flag"].sum()) if n else 0),
-        "degenerate_factors": dg.MetadataValue.md(preview_markdown(degenerate, n=40)),
+        "degenerate_factors": dg.MetadataValue.md(preview_markdown(degenerate, n=50)),
+        "live_parents": dg.MetadataValue.text(", ".join(live["name"].to_list())),
+        "absent_parents": dg.MetadataValue.text(", ".join(absent)),
+        "factor_coverage": dg.MetadataValue.md(preview_markdown(coverage, n=coverage.height + 1)),
+        "factor_coverage_rows": dg.MetadataValue.json(coverage.to_dicts()),
         "top_composite_last_day": dg.MetadataValue.md(preview_markdown(top, n=10)),
         "seconds_loading": dg.MetadataValue.float(round(loaded - t0, 3)),
         "seconds_scoring": dg.MetadataValue.float(round(time.perf_counter() - loaded, 3)),
@@ -217,8 +230,8 @@ def factor_tearsheet(context: dg.AssetExecutionContext, db: DuckDBStore, setting
         (out / f"{name}.png").write_bytes(png)
         md[name] = dg.MetadataValue.md(plots.png_markdown(png, name.replace("_", " ")))
     summary = frame.filter(pl.col("horizon_days") == 21).select(
-        "factor", "ic_mean", "ic_t_stat", "quintile_spread_annual", "rank_autocorrelation").sort("ic_t_stat",
-                                                                                               descending=True)
+        "factor", "ic_mean", "ic_t_stat", "n_independent", "ic_t_stat_overlapping", "quintile_spread_annual",
+        "rank_autocorrelation").sort("ic_t_stat", descending=True, nulls_last=True)
     return dg.MaterializeResult(metadata={
         "as_of": dg.MetadataValue.text(str(as_of)),
         "ic_days": dg.MetadataValue.int(int(frame["n_days"].max() or 0) if frame.height else 0),

@@ -1,4 +1,4 @@
-"""The 37 raw characteristics behind the Layer-2 scores, point in time, for every index member on every date.
+"""The 44 raw characteristics behind the Layer-2 scores, point in time, for every index member on every date.
 
 `compute_characteristics(inputs, dates)` returns a LONG frame ``(date, ticker, sector, sub_factor, value)``:
 one row per index member (point-in-time membership, benchmarks excluded) per date per sub-factor, ``value``
@@ -55,6 +55,9 @@ inst_fund_count        institutional   tracked funds holding (newest report peri
 inst_net_share_change  institutional   net share change (D's basis) / shares out at D    +    institutional_summary
 inst_new_positions     institutional   funds opening a position                          +    institutional_summary
 inst_new_cluster       institutional   1 if a new-position cluster, else 0               +    institutional_summary
+rev_1m ... liq_*       reversal,       short-term reversal, low volatility / beta and    +/-  prices, volume, 5-252s
+                       low_risk,       liquidity: formulas and signs in
+                       liquidity       `characteristics_price`
 =====================  ==============  ================================================  ===  ==========================
 
 ``*`` = restated into D's share basis with the splits between the two snapshots (a 2:1 split halves the
@@ -93,6 +96,7 @@ from meridian_assets.factors.characteristics_fundamental import add_fundamental
 from meridian_assets.factors.characteristics_market import (
     add_insider, add_institutional, add_revisions, add_short_interest,
 )
+from meridian_assets.factors.characteristics_price import LONG_WINDOW, add_price_volume
 from meridian_assets.factors.inputs import ScoringInputs
 from meridian_assets.factors.schemas import ALL_SUB_FACTORS, SUB_FACTORS
 
@@ -122,7 +126,7 @@ def characteristics_and_extras(
 def characteristics_wide(
     inputs: ScoringInputs, dates: Sequence[dt.date] | None = None, cfg: ScoringConfig | None = None
 ) -> pl.DataFrame:
-    """One row per (date, member): ``date, ticker, sector``, the 37 sub-factors and `EXTRA_COLUMNS`."""
+    """One row per (date, member): ``date, ticker, sector``, the 44 sub-factors and `EXTRA_COLUMNS`."""
     cfg = cfg or ScoringConfig()
     dates = inputs.sessions() if dates is None else list(dates)
     if dates:
@@ -135,6 +139,8 @@ def characteristics_wide(
     splits = split_log_table(inputs.corporate_actions, emap)
     panel = with_split_log(panel, splits, "date", "L_d")
     panel = add_momentum(panel, inputs, emap, cfg)
+    bench = inputs.universe.filter(pl.col("is_benchmark").fill_null(False)).get_column("ticker").to_list()
+    panel = add_price_volume(panel, inputs.prices, bench, emap)
     panel = add_fundamental(panel, inputs.fundamentals_raw, inputs.fundamental_ratios, emap, splits)
     panel = add_revisions(panel, inputs.analyst_estimates, emap, splits, cfg)
     panel = add_short_interest(panel, inputs.short_interest, emap)
@@ -156,7 +162,7 @@ def _trimmed(inputs: ScoringInputs, first: dt.date, cfg: ScoringConfig) -> Scori
     def since(days: int) -> dt.date:
         return first - dt.timedelta(days=days)
 
-    price_days = math.ceil(cfg.momentum_lookback_days * 365 / 252) + 40
+    price_days = math.ceil(max(cfg.momentum_lookback_days, LONG_WINDOW + 1) * 365 / 252) + 40
     return replace(
         inputs,
         prices=inputs.prices.filter(pl.col("date") >= since(price_days)),

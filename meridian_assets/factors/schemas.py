@@ -1,7 +1,8 @@
 """The Layer-2 tables: factor scores, factor returns, crowding and the factor tear sheet.
 
-The 37 sub-factors, their parents, formulas, directions and source tables are documented in
-`meridian_assets/factors/characteristics.py`; the names are fixed here so every module and test agrees.
+The 44 sub-factors, their parents, formulas, directions and source tables are documented in
+`meridian_assets/factors/characteristics.py` (the price-and-volume family of reversal, low risk and liquidity in
+`characteristics_price.py`); the names are fixed here so every module and test agrees.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import polars as pl
 
 from meridian_assets.ingest.schemas import Bool, Date, Float, Int, Str, TableSchema
 
-# parent factor -> its sub-factors (37 in all)
+# parent factor -> its sub-factors (44 in all)
 SUB_FACTORS: dict[str, tuple[str, ...]] = {
     "momentum": ("mom_12_1", "mom_6_1", "mom_3m", "mom_52w_high", "mom_sector_rel_12_1"),
     "value": ("val_earnings_yield", "val_fcf_yield", "val_book_to_price", "val_sales_to_price",
@@ -22,10 +23,15 @@ SUB_FACTORS: dict[str, tuple[str, ...]] = {
     "short_interest": ("si_low_pct_float", "si_low_days_to_cover", "si_falling_30d"),
     "insider": ("ins_net_buy_value_90d", "ins_buyers_90d", "ins_ceo_cfo_buy_90d", "ins_cluster_recent"),
     "institutional": ("inst_fund_count", "inst_net_share_change", "inst_new_positions", "inst_new_cluster"),
+    "reversal": ("rev_1m", "rev_1w"),
+    "low_risk": ("lowvol_63d", "lowvol_252d", "low_beta_252d"),
+    "liquidity": ("liq_amihud_63d", "liq_low_dollar_volume_63d"),
 }
+# Parents computed from prices and volume alone: live wherever there are bars (no fundamentals needed).
+PRICE_PARENTS: tuple[str, ...] = ("momentum", "reversal", "low_risk", "liquidity")
 PARENTS: tuple[str, ...] = tuple(SUB_FACTORS)
 ALL_SUB_FACTORS: tuple[str, ...] = tuple(s for subs in SUB_FACTORS.values() for s in subs)
-assert len(ALL_SUB_FACTORS) == 37
+assert len(ALL_SUB_FACTORS) == 44
 
 FACTOR_SCORES = TableSchema(
     name="factor_scores",
@@ -33,9 +39,9 @@ FACTOR_SCORES = TableSchema(
         "date": Date,
         "ticker": Str,
         "sector": Str,
-        **{f"{s}": Float for s in ALL_SUB_FACTORS},  # 0-100 within sector
-        **{f"{p}_score": Float for p in PARENTS},  # 0-100 within sector
-        "composite_raw": Float,  # weighted parents before re-ranking
+        **{f"{s}": Float for s in ALL_SUB_FACTORS},  # 0-100 within sector; null: no data for the name that day
+        **{f"{p}_score": Float for p in PARENTS},  # 0-100 within sector; null: parent absent (no source data)
+        "composite_raw": Float,  # weighted mean of the parents present, before re-ranking
         "composite": Float,  # 0-100 within sector
         "sector_rank": Int,  # 1 = best composite in its sector that day
         "sector_size": Int,
@@ -100,7 +106,9 @@ FACTOR_TEARSHEET = TableSchema(
         "horizon_days": Int,  # 1, 5, 21
         "ic_mean": Float,  # mean daily Spearman IC of score vs forward return
         "ic_std": Float,
-        "ic_t_stat": Float,
+        "ic_t_stat": Float,  # on non-overlapping h-session windows (every h-th date), see tearsheet.py
+        "ic_t_stat_overlapping": Float,  # naive t over every date's overlapping window (overstates for h > 1)
+        "n_independent": Int,  # dates in the non-overlapping sample behind ic_t_stat
         "ic_hit_rate": Float,  # share of days with IC > 0
         "n_days": Int,
         "quintile_spread_annual": Float,  # top minus bottom quintile forward return, annualised

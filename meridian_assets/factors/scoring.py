@@ -1,4 +1,4 @@
-"""Layer-2 scoring: within-sector percentiles of the 37 characteristics, parents, composite and flags.
+"""Layer-2 scoring: within-sector percentiles of the 44 characteristics, parents, composite and flags.
 
 Pure polars, no Dagster. Input: the long characteristics ``(date, ticker, sector, sub_factor, value)`` of
 `meridian_assets.factors.characteristics` (higher is better). Output: a `ScoreResult` whose ``frame``
@@ -9,27 +9,35 @@ value of rank ``r`` (1 = lowest, ties get the *average* of the ranks they span) 
 
     pct = 100 * (r - 1) / (n - 1)        (so the lowest is 0 and the highest 100)
 
-with ``n == 1`` -> 50. Null, NaN or infinite values are excluded from the ranking and score 50 (neutral).
-A two-name sector scores 0 and 100; ties share a score (two names tied for the top of three: 75, 75, 0).
-All 37 sub-factors are ranked in ONE grouped pass keyed by (sub_factor, date, sector), not one pass per
-factor: the long values are laid out as a 37 x rows matrix whose rows are sorted by date and sector (a
+with ``n == 1`` -> 50. Null, NaN or infinite values are excluded from the ranking and stay NULL: a score
+is only ever a rank of data, never a placeholder. A two-name sector scores 0 and 100; ties share a score (two
+names tied for the top of three: 75, 75, 0).
+All 44 sub-factors are ranked in ONE grouped pass keyed by (sub_factor, date, sector), not one pass per
+factor: the long values are laid out as a 44 x rows matrix whose rows are sorted by date and sector (a
 reshape when the frame comes from `characteristics.to_long`, a pivot otherwise), so the group key is sorted
 and polars groups it by slices. Parents and the composite reuse the same pass.
 
 **Degenerate sub-factors.** On a date, a sub-factor whose values cover fewer than ``min_coverage`` (30%) of
 the names scored that day is *degenerate*: its source is too sparse to rank (no estimate history yet, no
-13-F run, a dead feed...). All its scores that day are pinned to 50 and it is reported in
-``ScoreResult.degenerate`` (sub_factor, n_dates_pinned, first, last). The characteristics make revisions null
-until ``revisions_min_days`` of estimate snapshots exist, so young estimate history lands here.
+13-F run, a dead feed, no fundamentals at all on real price data...). All its scores that day are NULL
+(absent) and it is reported in ``ScoreResult.degenerate`` (sub_factor, n_dates_pinned = dates absent, first,
+last). The characteristics make revisions null until ``revisions_min_days`` of estimate snapshots exist, so
+young estimate history lands here.
 
-**Parents, composite, flags.** parent raw = mean of its sub-scores; ``{parent}_score`` = the same
-within-sector percentile of the parent raw values. ``composite_raw = sum_p w_p * {parent}_score`` with
-``cfg.composite_weights``; with ``use_regime_weights`` the weights of a date whose VIX (close as of that date)
+**Parents, composite, flags.** parent raw = mean of the name's sub-scores that are present (null when none
+is); ``{parent}_score`` = the same within-sector percentile of the parent raw values, so a parent with no
+source data on a date is ABSENT (null) for every name. The composite re-weights over the parents present
+for the name: ``composite_raw = sum_{p present} w_p * {parent}_score / sum_{p present} w_p`` with
+``cfg.composite_weights`` (e.g. with only momentum 0.15 and low_risk 0.10 present, 0.6 and 0.4). A name with
+no parent present that day is not scored (no row). ``ScoreResult.coverage`` (`coverage_table`) says which
+parents and sub-factors were live, their coverage and the weights actually used.
+With ``use_regime_weights`` the weights of a date whose VIX (close as of that date)
 is above ``cfg.vix_high`` are ``composite_weights`` updated with ``cfg.regime_weights['high_vix']``, below
 ``cfg.vix_low`` with ``['low_vix']``, renormalised to sum 1, and ``regime`` records which (``normal``
 otherwise, and always when regime weights are off). ``composite`` = within-sector percentile of
 composite_raw, where composite_raw values equal to 1e-9 (frequent in small sectors, whose parent scores sit on
-a coarse grid) are ordered by ``sum_p w_p * parent raw`` (the finer, un-ranked parent means); names equal on
+a coarse grid) are ordered by the same re-weighted mean of the parent raw values (the finer, un-ranked
+parent means); names equal on
 both share the average rank. ``sector_rank`` = 1 for the best composite (remaining ties: ticker).
 ``k = min(max(1, floor(quintile * n)), floor(n / 2))`` in a sector of ``n >= 2`` names: ``long_flag`` for ranks
 1..k, ``short_flag`` for ranks n-k+1..n, so never both; a one-name sector has no flags.
@@ -39,6 +47,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -51,16 +60,22 @@ from meridian_assets.factors.characteristics import (
 )
 from meridian_assets.factors.inputs import ScoringInputs
 from meridian_assets.factors.schemas import ALL_SUB_FACTORS, FACTOR_SCORES, PARENTS, SUB_FACTORS
+from meridian_assets.factors.weights import coverage_table, regime_weights, reweighted
+
+__all__ = ["ScoreResult", "pct_within", "regime_weights", "score", "score_history", "single_stock_card",
+           "sub_factor_percentiles", "vix_series"]
 
 MIN_COVERAGE = 0.30
-NEUTRAL = 50.0
+NEUTRAL = 50.0  # the score of the only name of a group that has a value
+CHUNK_SESSIONS = 250
 
 
 @dataclass
 class ScoreResult:
     frame: pl.DataFrame  # conforms to FACTOR_SCORES
-    degenerate: pl.DataFrame  # sub_factor, n_dates_pinned, first, last
-    degenerate_pairs: pl.DataFrame  # date, sub_factor: every pinned (date, sub-factor)
+    degenerate: pl.DataFrame  # sub_factor, n_dates_pinned, first, last (dates the sub-factor was absent)
+    degenerate_pairs: pl.DataFrame  # date, sub_factor: every absent (date, sub-factor)
+    coverage: pl.DataFrame | None = None  # `coverage_table` of the frame
 
     def degenerate_frame(self) -> pl.DataFrame:
         """``sub_factor, n_dates_pinned, first, last`` (empty when nothing was pinned)."""
@@ -74,11 +89,11 @@ class ScoreResult:
 
 
 def pct_within(value: pl.Expr, over: Sequence[str] | str) -> pl.Expr:
-    """The within-group percentile of the module docstring (0-100, average ranks, nulls -> 50)."""
+    """The within-group percentile of the module docstring (0-100, average ranks, nulls stay null)."""
     v = pl.when(value.is_finite()).then(value)
     r = v.rank("average").over(over)
     n = v.count().over(over)
-    return pl.when(v.is_null() | (n <= 1)).then(NEUTRAL).otherwise(100.0 * (r - 1.0) / (n - 1))
+    return pl.when(v.is_null()).then(None).when(n <= 1).then(NEUTRAL).otherwise(100.0 * (r - 1.0) / (n - 1))
 
 
 @dataclass
@@ -86,7 +101,7 @@ class _Matrix:
     """Raw values as a (k, m) matrix over m (date, ticker) rows sorted by date, sector, ticker."""
 
     base: pl.DataFrame  # date, ticker, sector (Utf8), sorted by date, sector, ticker
-    values: np.ndarray  # (37, m) float, NaN = missing
+    values: np.ndarray  # (44, m) float, NaN = missing
     gid: np.ndarray  # (m,) dense id of the (date, sector) run, non-decreasing
 
 
@@ -100,7 +115,7 @@ def _same_blocks(col: pl.Series, k: int, m: int) -> bool:
 
 
 def _raw_matrix(long: pl.DataFrame) -> _Matrix:
-    """The long characteristics as a matrix. The layout `to_long` produces (37 equal blocks, sub-factor-major)
+    """The long characteristics as a matrix. The layout `to_long` produces (44 equal blocks, sub-factor-major)
     is reshaped without a pivot; any other long frame is pivoted."""
     k, h = len(ALL_SUB_FACTORS), long.height
     vals = None
@@ -139,9 +154,9 @@ def _block_pct(mat: np.ndarray, gid: np.ndarray) -> np.ndarray:
     df = pl.DataFrame({"g": key, "v": pl.Series(mat.ravel(), nan_to_null=True)})
     v = pl.col("v")  # finite or null
     r, n = v.rank("average").over("g"), v.count().over("g")
-    pct = pl.when(v.is_null() | (n <= 1)).then(NEUTRAL).otherwise(100.0 * (r - 1.0) / (n - 1))
-    out = df.with_columns(pl.col("g").set_sorted()).select(pct)
-    return out.to_series().to_numpy(writable=True).reshape(k, m)
+    pct = pl.when(v.is_null()).then(None).when(n <= 1).then(NEUTRAL).otherwise(100.0 * (r - 1.0) / (n - 1))
+    out = df.with_columns(pl.col("g").set_sorted()).select(pct.cast(pl.Float64))
+    return out.to_series().to_numpy(writable=True).reshape(k, m).astype(np.float64)
 
 
 def _tie_broken(primary: np.ndarray, secondary: np.ndarray, gid: np.ndarray) -> np.ndarray:
@@ -156,18 +171,18 @@ def _tie_broken(primary: np.ndarray, secondary: np.ndarray, gid: np.ndarray) -> 
 
 
 def _frame(base: pl.DataFrame, names: Sequence[str], mat: np.ndarray) -> pl.DataFrame:
-    return base.with_columns([pl.Series(n, mat[j]) for j, n in enumerate(names)])
+    return base.with_columns([pl.Series(n, mat[j], nan_to_null=True) for j, n in enumerate(names)])
 
 
 def sub_factor_percentiles(long: pl.DataFrame) -> pl.DataFrame:
-    """``(date, ticker, sector, <37 sub-factors>)``: every sub-factor's within-(date, sector) percentile
-    (no degenerate pinning), sorted by date, sector, ticker."""
+    """``(date, ticker, sector, <44 sub-factors>)``: every sub-factor's within-(date, sector) percentile
+    (no degenerate masking; null where the name has no value), sorted by date, sector, ticker."""
     mx = _raw_matrix(long)
     return _frame(mx.base, ALL_SUB_FACTORS, _block_pct(mx.values, mx.gid))
 
 
 def _degenerate(mx: _Matrix, min_coverage: float) -> tuple[np.ndarray, pl.DataFrame]:
-    """(37, n_dates) mask of degenerate (sub-factor, date) pairs and the ``(date, sub_factor)`` frame."""
+    """(44, n_dates) mask of degenerate (sub-factor, date) pairs and the ``(date, sub_factor)`` frame."""
     dates = mx.base.get_column("date")
     did = dates.rle_id().to_numpy()
     starts = np.flatnonzero(np.r_[True, did[1:] != did[:-1]]) if len(did) else np.zeros(0, dtype=np.int64)
@@ -186,16 +201,6 @@ def _degenerate(mx: _Matrix, min_coverage: float) -> tuple[np.ndarray, pl.DataFr
 def degenerate_pairs(long: pl.DataFrame, min_coverage: float = MIN_COVERAGE) -> pl.DataFrame:
     """``(date, sub_factor)`` pairs whose non-null share of the day's names is below ``min_coverage``."""
     return _degenerate(_raw_matrix(long), min_coverage)[1]
-
-
-def regime_weights(cfg: ScoringConfig) -> dict[str, dict[str, float]]:
-    """Parent weights per regime: ``normal`` = composite_weights; the others updated and renormalised."""
-    out = {"normal": dict(cfg.composite_weights)}
-    for regime, over in cfg.regime_weights.items():
-        w = {**cfg.composite_weights, **over}
-        total = sum(w.values())
-        out[regime] = {p: v / total for p, v in w.items()}
-    return out
 
 
 def _regimes(dates: pl.DataFrame, cfg: ScoringConfig, vix: pl.DataFrame | None, on: bool) -> pl.DataFrame:
@@ -217,7 +222,16 @@ def _empty_result() -> ScoreResult:
     summary = pl.DataFrame(
         schema={"sub_factor": pl.Utf8, "n_dates_pinned": pl.Int64, "first": pl.Date, "last": pl.Date}
     )
-    return ScoreResult(FACTOR_SCORES.empty(), summary, pl.DataFrame(schema={"date": pl.Date, "sub_factor": pl.Utf8}))
+    return ScoreResult(FACTOR_SCORES.empty(), summary, pl.DataFrame(schema={"date": pl.Date, "sub_factor": pl.Utf8}),
+                       coverage_table(FACTOR_SCORES.empty(), ScoringConfig()))
+
+
+def _degenerate_summary(pairs: pl.DataFrame) -> pl.DataFrame:
+    return (
+        pairs.group_by("sub_factor")
+        .agg(n_dates_pinned=pl.len().cast(pl.Int64), first=pl.col("date").min(), last=pl.col("date").max())
+        .sort("sub_factor")
+    )
 
 
 def score(
@@ -235,10 +249,12 @@ def score(
     mx = _raw_matrix(characteristics_long)
     subs = _block_pct(mx.values, mx.gid)
     mask, pairs = _degenerate(mx, min_coverage)
-    subs[mask] = NEUTRAL
+    subs[mask] = np.nan  # absent: too sparse to rank that day
 
     col = {s: j for j, s in enumerate(ALL_SUB_FACTORS)}
-    parent_raw = np.stack([subs[[col[s] for s in SUB_FACTORS[p]]].mean(axis=0) for p in PARENTS])
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # mean of an all-NaN slice: the parent is absent
+        parent_raw = np.stack([np.nanmean(subs[[col[s] for s in SUB_FACTORS[p]]], axis=0) for p in PARENTS])
     parents = _block_pct(parent_raw, mx.gid)
 
     regimes = _regimes(mx.base.select(pl.col("date").unique()), cfg, vix_by_date, use_regime_weights)
@@ -250,8 +266,16 @@ def score(
     for name in set(reg.tolist()):  # a regime without configured overrides uses the normal weights
         ws = weights.get(name, weights["normal"])
         w[:, reg == name] = np.array([ws.get(p, 0.0) for p in PARENTS])[:, None]
-    composite_raw = (w * parents).sum(axis=0)
-    composite = _block_pct(_tie_broken(composite_raw, (w * parent_raw).sum(axis=0), mx.gid)[None, :], mx.gid)[0]
+    composite_raw = reweighted(parents, w)
+    scored = np.isfinite(composite_raw)  # a name with no parent present is not scored that day
+    if not scored.all():
+        keep = np.flatnonzero(scored)
+        mx = _Matrix(mx.base[keep], mx.values[:, keep], mx.gid[keep])
+        subs, parents, parent_raw, w = subs[:, keep], parents[:, keep], parent_raw[:, keep], w[:, keep]
+        composite_raw, regime = composite_raw[keep], regime.gather(keep)
+        if mx.base.height == 0:
+            return _empty_result()
+    composite = _block_pct(_tie_broken(composite_raw, reweighted(parent_raw, w), mx.gid)[None, :], mx.gid)[0]
 
     wide = _frame(mx.base, ALL_SUB_FACTORS, subs)
     wide = _frame(wide, [f"{p}_score" for p in PARENTS], parents).with_columns(
@@ -278,12 +302,7 @@ def score(
         ex = extras.select("date", pl.col("ticker").cast(pl.Utf8), *[c for c in EXTRA_COLUMNS if c in extras.columns])
         wide = wide.join(ex.unique(["date", "ticker"], keep="last"), on=["date", "ticker"], how="left")
     frame = FACTOR_SCORES.conform(wide.sort(["date", "ticker"]))
-    summary = (
-        pairs.group_by("sub_factor")
-        .agg(n_dates_pinned=pl.len().cast(pl.Int64), first=pl.col("date").min(), last=pl.col("date").max())
-        .sort("sub_factor")
-    )
-    return ScoreResult(frame=frame, degenerate=summary, degenerate_pairs=pairs)
+    return ScoreResult(frame=frame, degenerate=_degenerate_summary(pairs), degenerate_pairs=pairs, coverage=coverage_table(frame, cfg))
 
 
 def vix_series(inputs: ScoringInputs, ticker: str = "^VIX") -> pl.DataFrame:
@@ -298,9 +317,26 @@ def score_history(
     use_regime_weights: bool = False,
 ) -> ScoreResult:
     """Characteristics + `score` + the Piotroski/Altman/insider-cluster extras in one call. ``dates=None``:
-    every session of ``[inputs.start, inputs.end]``."""
-    long, extras = characteristics_and_extras(inputs, dates, cfg)
-    return score(long, cfg, vix_series(inputs), use_regime_weights, extras)
+    every session of ``[inputs.start, inputs.end]``.
+
+    Long histories are scored in blocks of `CHUNK_SESSIONS` sessions: every score depends only on its own
+    date (ranks within the date, coverage of the date, the date's regime) and on data known by then, so the
+    blocks give exactly the one-pass result while the long characteristics frame (names x sessions x 44)
+    stays ~1 year at a time in memory."""
+    dates = inputs.sessions() if dates is None else sorted(set(dates))
+    vix = vix_series(inputs)
+    parts: list[ScoreResult] = []
+    for i in range(0, max(len(dates), 1), CHUNK_SESSIONS):
+        block = dates[i:i + CHUNK_SESSIONS]
+        long, extras = characteristics_and_extras(inputs, block, cfg)
+        parts.append(score(long, cfg, vix, use_regime_weights, extras))
+        del long, extras
+    if len(parts) == 1:
+        return parts[0]
+    frame = pl.concat([r.frame for r in parts])
+    pairs = pl.concat([r.degenerate_pairs for r in parts])
+    return ScoreResult(frame=frame, degenerate=_degenerate_summary(pairs), degenerate_pairs=pairs,
+                       coverage=coverage_table(frame, cfg))
 
 
 def _fmt(v: object, spec: str = ".1f") -> str:

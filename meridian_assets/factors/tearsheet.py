@@ -9,10 +9,14 @@ Conventions (alphalens' standard definitions):
   the score and the forward h-day return, over the names that have both (at least 3): the Pearson
   correlation of their within-date average ranks, as `scipy.stats.spearmanr` computes it (polars'
   rank-based `corr(method="spearman")`, one group-by over dates for all factors and horizons at once).
-- **IC statistics.** ic_mean and ic_std (sample, ddof=1) over the n_days dates with an IC;
-  ic_t_stat = ic_mean / ic_std * sqrt(n_days); ic_hit_rate = share of those dates with IC > 0. For h > 1 the
-  h-day windows of consecutive dates overlap, so the daily ICs are autocorrelated and the naive t-stat
-  overstates significance by up to ~sqrt(h); read the 5- and 21-day t-stats with that in mind.
+- **IC statistics.** ic_mean and ic_std (sample, ddof=1) over the n_days dates with an IC; ic_hit_rate =
+  share of those dates with IC > 0. For h > 1 the h-session windows of consecutive dates overlap, so the
+  daily ICs are autocorrelated and the naive t over all dates overstates significance by up to ~sqrt(h).
+  **ic_t_stat** is therefore computed on NON-OVERLAPPING windows: walking the IC dates in order, a date is
+  kept when it is at least h sessions after the last kept one (the first IC date is kept), and
+  ic_t_stat = mean / sd (ddof=1) * sqrt(n_independent) over those n_independent dates. For h = 1 that is
+  every date. ic_t_stat_overlapping keeps the naive figure (ic_mean / ic_std * sqrt(n_days)) for
+  comparison; it is not a significance test for h > 1.
 - **Quintiles.** On each date, the names with a score and a forward return are ranked by score across the
   whole universe (not within sector): quintile = ceil(5 * rank / n), average ranks, so Q1 is the bottom
   fifth and Q5 the top; dates with fewer than 5 names are skipped. A quintile's return is the mean over dates
@@ -30,10 +34,13 @@ from collections.abc import Sequence
 
 import polars as pl
 
+import numpy as np
+
 from meridian_assets.factors.returns import (
     DEFAULT_FACTORS,
     DEFAULT_HORIZONS,
     forward_returns,
+    sessions,
     wide_scores,
 )
 from meridian_assets.factors.schemas import FACTOR_TEARSHEET
@@ -186,6 +193,41 @@ def rank_autocorrelation(
     )
 
 
+def non_overlapping(session_no: Sequence[int], horizon: int) -> np.ndarray:
+    """Indices of a sorted session-number sequence kept so that consecutive kept sessions are at least
+    ``horizon`` sessions apart (greedy from the first): their h-session forward windows do not overlap."""
+    keep, last = [], None
+    for i, s in enumerate(session_no):
+        if last is None or s - last >= horizon:
+            keep.append(i)
+            last = s
+    return np.asarray(keep, dtype=np.int64)
+
+
+def ic_t_stats(ic: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
+    """``(factor, horizon, ic_t_stat, n_independent, ic_t_stat_overlapping)`` from the daily IC frame
+    ``(date, factor, horizon, ic)``: the t-stat on non-overlapping windows and the naive one (module
+    docstring). Null below 2 dates or with no dispersion."""
+    cal = sessions(prices)
+    numbered = ic.join(cal, on="date", how="left").sort("factor", "horizon", "date")
+    rows = []
+    for (f, h), g in numbered.group_by("factor", "horizon", maintain_order=True):
+        x = g.get_column("ic").to_numpy()
+        sess = g.get_column("session").fill_null(strategy="forward").fill_null(0).to_numpy()
+        kept = x[non_overlapping(sess, int(h))]
+        rows.append((f, int(h), _t(kept), len(kept), _t(x)))
+    return pl.DataFrame(rows, schema={"factor": pl.Utf8, "horizon": pl.Int64, "ic_t_stat": pl.Float64,
+                                      "n_independent": pl.Int64, "ic_t_stat_overlapping": pl.Float64},
+                        orient="row")
+
+
+def _t(x: np.ndarray) -> float | None:
+    if len(x) < 2:
+        return None
+    sd = float(np.std(x, ddof=1))
+    return float(np.mean(x) / sd * np.sqrt(len(x))) if sd > 0 else None
+
+
 def factor_tearsheet(
     scores: pl.DataFrame,
     prices: pl.DataFrame,
@@ -199,7 +241,9 @@ def factor_tearsheet(
     null (the t-stat also when ic_std is 0).
     """
     panel = score_return_panel(scores, prices, as_of, horizons, factors)
-    ic_stats = _ic(panel, horizons, factors).group_by("factor", "horizon").agg(
+    daily_ic = _ic(panel, horizons, factors)
+    t_stats = ic_t_stats(daily_ic, _until(prices, as_of))
+    ic_stats = daily_ic.group_by("factor", "horizon").agg(
         pl.col("ic").sort_by("date").mean().alias("ic_mean"),
         pl.col("ic").sort_by("date").std().alias("ic_std"),
         (pl.col("ic") > 0).mean().alias("ic_hit_rate"),
@@ -215,13 +259,9 @@ def factor_tearsheet(
         [(f, h) for f in factors for h in horizons], schema={"factor": pl.Utf8, "horizon": pl.Int64},
         orient="row",
     )
-    t_stat = (
-        pl.when((pl.col("ic_std") > 0) & (pl.col("n_days") >= 2))
-        .then(pl.col("ic_mean") / pl.col("ic_std") * pl.col("n_days").sqrt())
-        .otherwise(None)
-    )
     out = (
         grid.join(ic_stats, on=["factor", "horizon"], how="left")
+        .join(t_stats, on=["factor", "horizon"], how="left")
         .join(q1, on=["factor", "horizon"], how="left")
         .join(q5, on=["factor", "horizon"], how="left")
         .join(turnover, on="factor", how="left")
@@ -231,7 +271,9 @@ def factor_tearsheet(
             pl.col("horizon").alias("horizon_days"),
             "ic_mean",
             "ic_std",
-            t_stat.alias("ic_t_stat"),
+            "ic_t_stat",
+            "ic_t_stat_overlapping",
+            pl.col("n_independent").fill_null(0),
             "ic_hit_rate",
             pl.col("n_days").fill_null(0),
             (pl.col("q5") - pl.col("q1")).alias("quintile_spread_annual"),

@@ -37,6 +37,7 @@ import polars as pl
 from meridian_assets.config import MeridianConfig
 from meridian_assets.errors import MeridianError
 from meridian_assets.factors.scoring import pct_within
+from meridian_assets.factors.weights import reweighted_expr
 from meridian_assets.meta.book import Fill, Order, SimBook
 from meridian_assets.meta.history import MarketHistory
 from meridian_assets.meta.results import BacktestResult
@@ -57,11 +58,13 @@ _DAILY_SCHEMA = {c: t for c, t in BACKTEST_DAILY.columns.items() if c not in ("r
 
 
 def reweighted_scores(scores: pl.DataFrame, weights: dict[str, float], quintile: float) -> pl.DataFrame:
-    """A composite from the parent scores with other weights: ``Σ w_p · {p}_score`` re-ranked within (date,
-    sector) to 0–100 (`factors.scoring.pct_within`), and the LONG/SHORT flags by the scoring's quintile rule."""
-    raw = sum(pl.col(f"{p}_score").fill_null(50.0) * w for p, w in weights.items() if w)
+    """A composite from the parent scores with other weights: ``Σ w_p · {p}_score / Σ w_p`` over the parents
+    present in the row (`factors.weights.reweighted_expr`; an absent parent is null, never 50) re-ranked within
+    (date, sector) to 0–100 (`factors.scoring.pct_within`), and the LONG/SHORT flags by the scoring's quintile
+    rule. A row with none of the weighted parents present is not ranked."""
     g = ["date", "sector"]
-    f = (scores.with_columns(raw=raw).with_columns(score=pct_within(pl.col("raw"), g))
+    f = (scores.with_columns(raw=reweighted_expr(weights)).filter(pl.col("raw").is_not_null())
+         .with_columns(score=pct_within(pl.col("raw"), g))
          .sort(["date", "sector", "score", "ticker"], descending=[False, False, True, False])
          .with_columns(rank=pl.int_range(1, pl.len() + 1).over(g), n=pl.len().over(g)))
     n = pl.col("n")
