@@ -9,6 +9,10 @@ transactions and clusters) is read from ``start - lookback_days``: 12-1 momentum
 ``mom_12_1`` non-null on ``start``. Slow data (fundamentals, ratios, 13-F summaries, corporate actions) is read
 from ``start - lookback_days - FUNDAMENTAL_EXTRA_DAYS`` so a trailing-twelve-month and a prior-year TTM
 (eight quarters) are known on the first scored date. Nothing dated or known after ``end`` is read.
+
+**Identity.** Prices meet membership through ``security_id`` (`ingest.identity.follow_identity`): bars sit
+under each date's ticker, so a renamed company's history is continuous through the universe's successor
+links, and a reused ticker never lends a later company's bars to the earlier one.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass, fields, replace
 import polars as pl
 
 from meridian_assets.errors import ProviderUnsupported
+from meridian_assets.ingest.identity import follow_identity, security_ids
 from meridian_assets.ingest.insiders import insider_cluster_flags
 from meridian_assets.ingest.institutional import institutional_summary
 from meridian_assets.ingest.ratios import compute_ratios
@@ -119,7 +124,16 @@ def load_inputs(conn, start: dt.date, end: dt.date, lookback_days: int = DEFAULT
             lo = slow_lo if name in _SLOW else fast_lo
             df = read(conn, f'SELECT * FROM "{schema.name}" WHERE "{col}" BETWEEN ? AND ?', [lo, end])
         out[name] = schema.conform(df) if df.height else schema.empty()
-    return ScoringInputs(start=start, end=end, **out)
+    return _identified(ScoringInputs(start=start, end=end, **out))
+
+
+def _identified(inputs: ScoringInputs) -> ScoringInputs:
+    """Prices joined to membership through the security, not the ticker alone: every row carries its
+    ``security_id``, and a bar whose (date, ticker) is another company's membership that day (a reused
+    ticker) is dropped, so it can never be scored as the earlier company."""
+    universe = security_ids(inputs.universe)
+    prices = DAILY_PRICES.conform(follow_identity(universe, inputs.prices)) if inputs.prices.height else inputs.prices
+    return replace(inputs, universe=universe, prices=prices)
 
 
 def _fetch(call, schema: TableSchema) -> pl.DataFrame:
@@ -154,7 +168,7 @@ def inputs_from_provider(
     insiders = _fetch(lambda: provider.insider_transactions(stocks, fast_lo, end), INSIDER_TRANSACTIONS)
     funds = getattr(provider, "funds", None)
     holdings = _fetch(lambda: provider.institutional_holdings(funds, stocks, slow_lo, end), INSTITUTIONAL_HOLDINGS)
-    return ScoringInputs(
+    return _identified(ScoringInputs(
         start=start,
         end=end,
         universe=universe,
@@ -167,4 +181,4 @@ def inputs_from_provider(
         insider_transactions=insiders,
         insider_cluster_flags=insider_cluster_flags(insiders),
         institutional_summary=institutional_summary(holdings),
-    )
+    ))

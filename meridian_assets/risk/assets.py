@@ -9,8 +9,8 @@ import polars as pl
 
 from meridian_assets.gates import require_clean_inputs
 from meridian_assets.ingest.loading import preview_markdown
-from meridian_assets.risk.descriptors import returns_matrix, style_descriptors
-from meridian_assets.risk.factor_model import RiskModelError, estimate, exposures
+from meridian_assets.risk.descriptors import model_as_of
+from meridian_assets.risk.factor_model import RiskModelError
 from meridian_assets.risk.halt_lock import HaltLock
 from meridian_assets.risk.inputs import load_risk_inputs, risk_as_of
 from meridian_assets.risk.schemas import (
@@ -23,6 +23,11 @@ from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings
 
 GROUP = "risk"
 RISK_MODEL_KEYS = [t.name for t in (RISK_EXPOSURES, RISK_FACTOR_COVARIANCE, RISK_SPECIFIC_VARIANCE, RISK_FACTOR_RETURNS)]
+
+
+def _has_column(conn, table: str, column: str) -> bool:
+    sql = "SELECT count(*) FROM information_schema.columns WHERE table_name = ? AND column_name = ?"
+    return bool(conn.execute(sql, [table, column]).fetchall()[0][0])
 
 
 def _as_of(context: dg.AssetExecutionContext, conn) -> dt.date:
@@ -48,8 +53,9 @@ def _as_of(context: dg.AssetExecutionContext, conn) -> dt.date:
 )
 def risk_model(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
     """Barra-style factor risk model as of the latest scored session: daily cross-sectional WLS of stock
-    returns on market, industry and style exposures over `risk.factor_lookback_days` sessions (industry
-    returns constrained cap-weighted to zero), the annualised factor covariance and specific variances."""
+    returns on market, industry and style exposures known the session before each return, over
+    `risk.factor_lookback_days` sessions (industry returns constrained cap-weighted to zero), the annualised
+    factor covariance and specific variances. Bars follow each company across ticker changes."""
     require_clean_inputs(context)
     cfg = settings.get()
     lookback = cfg.risk.factor_lookback_days
@@ -58,19 +64,19 @@ def risk_model(context: dg.AssetExecutionContext, db: DuckDBStore, settings: Mer
         if not table_exists(conn, "fundamentals_raw"):
             raise dg.Failure("risk_model: needs shares outstanding from fundamentals_raw for market caps "
                              "(size exposure, regression weights); load fundamentals first", allow_retries=False)
-        start = as_of - dt.timedelta(days=int(lookback * 1.6) + 30)
-        prices = read(conn, "SELECT date, ticker, close, adj_close FROM daily_prices WHERE date BETWEEN ? AND ?",
-                      [start, as_of])
-        scores = read(conn, "SELECT * FROM factor_scores WHERE date = ?", [as_of])
+        # bars for the lookback plus the beta window before its first day (exposures known the day before)
+        start = as_of - dt.timedelta(days=int((lookback + cfg.portfolio.beta_lookback_days) * 1.6) + 30)
+        cols = "date, ticker, close, adj_close" + (", security_id" if _has_column(conn, "daily_prices",
+                                                                                     "security_id") else "")
+        prices = read(conn, f"SELECT {cols} FROM daily_prices WHERE date BETWEEN ? AND ?", [start, as_of])
+        scores = read(conn, "SELECT * FROM factor_scores WHERE date BETWEEN ? AND ?",
+                      [as_of - dt.timedelta(days=int(lookback * 1.6) + 30), as_of])
         fundamentals = read(conn, "SELECT ticker, period_end, known_at, shares_outstanding FROM fundamentals_raw "
                                   "WHERE known_at <= ?", [as_of])
-    desc = style_descriptors(prices, scores, fundamentals, as_of, beta_days=cfg.portfolio.beta_lookback_days)
-    desc = desc.filter(pl.col("mcap").is_finite() & (pl.col("mcap") > 0))
-    tickers = desc["ticker"].to_list()
-    dates, R = returns_matrix(prices, tickers, as_of, lookback)
     try:
-        ex = exposures(desc["sector"], desc["mcap"], desc, styles=cfg.risk.style_factors, tickers=tickers)
-        model = estimate(R, ex, lookback=lookback)
+        model, dates, tickers = model_as_of(prices, scores, fundamentals, as_of, lookback=lookback,
+                                            styles=tuple(cfg.risk.style_factors),
+                                            beta_days=cfg.portfolio.beta_lookback_days)
     except RiskModelError as err:
         raise dg.Failure(f"risk_model {as_of}: {err}", allow_retries=False) from None
     names = list(model.factor_names)

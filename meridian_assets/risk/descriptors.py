@@ -80,3 +80,111 @@ def style_descriptors(
         .with_columns(mcap=pl.col("close") * pl.col("shares_outstanding"))
         .select("ticker", "sector", "mcap", "beta", "momentum", "value", "volatility", "quality")
     )
+
+
+def _scores_as_of(scores: pl.DataFrame, day: dt.date) -> pl.DataFrame:
+    """Each stock's latest score row dated on or before ``day``, re-dated ``day`` (as the scores known then)."""
+    known = scores.filter(pl.col("date") <= day)
+    if known.height == 0:
+        return known
+    latest = known["date"].max()
+    return known.filter(pl.col("date") == latest).with_columns(pl.lit(day).alias("date"))
+
+
+def as_of_tickers(prices: pl.DataFrame, as_of: dt.date) -> tuple[pl.DataFrame, dict[tuple[dt.date, str], str]]:
+    """(prices under each security's ticker on ``as_of``, (date, ticker then) -> ticker on ``as_of``).
+
+    A window of returns that spans a ticker change (FB -> META) is then one column, and scores dated before
+    the change find their stock through the second value."""
+    from meridian_assets.ingest.identity import SID, as_of_labels
+
+    if SID not in prices.columns or prices[SID].null_count() == prices.height:
+        return prices, {}
+    now = as_of_labels(prices, as_of)
+    then = prices.select("date", "ticker").with_columns(now["ticker"].alias("now"))
+    moved = then.filter(pl.col("ticker") != pl.col("now"))
+    return now, {(d, t): n for d, t, n in moved.iter_rows()}
+
+
+def lagged_exposures(
+    prices: pl.DataFrame,
+    scores: pl.DataFrame,
+    fundamentals: pl.DataFrame,
+    tickers: list[str],
+    days: list[dt.date],
+    *,
+    styles: tuple[str, ...],
+    industries: tuple[str, ...],
+    beta_days: int = 60,
+    renamed: dict[tuple[dt.date, str], str] | None = None,
+):
+    """One `Exposures` per day in ``days`` over ``tickers``, built only from what was known on that day:
+    bars dated <= day, the latest scores dated <= day, shares known by then. A stock without descriptors
+    that day gets exposures 0 and the median cap; `mask` (days x tickers, True = known) says which, and the
+    regression leaves the others out.
+
+    Returns ``(exposures, mask)``."""
+    from meridian_assets.risk.factor_model import Exposures, exposures
+
+    pos = {t: i for i, t in enumerate(tickers)}
+    k = 1 + len(industries) + len(styles)
+    out, mask = [], np.zeros((len(days), len(tickers)), dtype=bool)
+    for d_i, day in enumerate(days):
+        day_scores = _scores_as_of(scores, day)
+        if renamed:
+            day_scores = day_scores.with_columns(
+                pl.col("ticker").map_elements(lambda t, _d=day: renamed.get((_d, t), t), return_dtype=pl.Utf8))
+        desc = style_descriptors(prices, day_scores, fundamentals, day, beta_days=beta_days)
+        desc = desc.filter(pl.col("ticker").is_in(tickers), pl.col("mcap").is_finite() & (pl.col("mcap") > 0),
+                           pl.col("sector").is_in(list(industries))).unique("ticker", keep="first")
+        X = np.zeros((len(tickers), k))
+        cap = np.full(len(tickers), np.nan)
+        if desc.height:
+            ex = exposures(desc["sector"], desc["mcap"], desc, styles=styles, industries=industries)
+            rows = np.array([pos[t] for t in desc["ticker"]], dtype=int)
+            X[rows], cap[rows] = ex.X, ex.mcap
+            mask[d_i, rows] = True
+        X[~mask[d_i], 0] = 1.0  # the market column; the rows are left out of the regression anyway
+        cap[~mask[d_i]] = np.nanmedian(cap) if mask[d_i].any() else 1.0
+        out.append(Exposures(X=X, factor_names=("market", *industries, *styles), industries=industries,
+                             styles=styles, mcap=cap, tickers=tuple(tickers)))
+    return out, mask
+
+
+def model_as_of(
+    prices: pl.DataFrame,
+    scores: pl.DataFrame,
+    fundamentals: pl.DataFrame,
+    as_of: dt.date,
+    *,
+    lookback: int,
+    styles: tuple[str, ...],
+    beta_days: int = 60,
+):
+    """The factor risk model as of ``as_of``, without look-ahead: the return of each day t (close t-1 to
+    close t) is regressed on the exposures known at the close of t-1 (`lagged_exposures`), as Barra does;
+    the forecast uses the exposures known at ``as_of``. Nothing dated after ``as_of`` is read.
+
+    ``scores`` are factor_scores rows (any dates; the latest on or before each day is used). Returns
+    ``(model, return dates, tickers)``; raises `RiskModelError` when the inputs cannot give a model."""
+    from meridian_assets.risk.factor_model import RiskModelError, estimate, exposures
+
+    prices = prices.filter(pl.col("date") <= as_of)
+    scores = scores.filter(pl.col("date") <= as_of)
+    fundamentals = fundamentals.filter(pl.col("known_at") <= as_of)
+    prices, renamed = as_of_tickers(prices, as_of)
+    desc = style_descriptors(prices, _scores_as_of(scores, as_of), fundamentals, as_of, beta_days=beta_days)
+    desc = desc.filter(pl.col("mcap").is_finite() & (pl.col("mcap") > 0))
+    if desc.height == 0:
+        raise RiskModelError(f"no stock has a market cap and scores on {as_of}; load prices, fundamentals and scores")
+    tickers = desc["ticker"].to_list()
+    dates, R = returns_matrix(prices, tickers, as_of, lookback)
+    sessions = sorted(prices["date"].unique().to_list())
+    prev = {d: sessions[i - 1] for i, d in enumerate(sessions) if i}
+    industries = tuple(sorted(set(desc["sector"].to_list()) | set(scores["sector"].drop_nulls().to_list())))
+    now = exposures(desc["sector"], desc["mcap"], desc, styles=styles, industries=industries, tickers=tickers)
+    lagged, known = lagged_exposures(prices, scores, fundamentals, tickers, [prev[d] for d in dates],
+                                     styles=tuple(styles), industries=industries, beta_days=beta_days,
+                                     renamed=renamed)
+    R = np.where(known, R, np.nan)
+    return estimate(R, lagged, lookback=lookback, forecast=now), dates, tickers

@@ -274,6 +274,7 @@ def estimate(
     lookback: int | None = None,
     halflife: float | None = None,
     specific_floor: float = SPECIFIC_VARIANCE_FLOOR,
+    forecast: Exposures | None = None,
 ) -> FactorModel:
     """Estimate the factor model from daily stock returns (T x n) and exposures (fixed, or one per day).
 
@@ -286,7 +287,10 @@ def estimate(
     * ``D_i = max(252 * var_t(e_ti), specific_floor)`` (ddof = 1, over the days stock i has a return; a
       stock with fewer than 2 gets the cross-sectional median).
 
-    The model's ``X`` is the last day's exposures (the forecast uses today's exposures). Raises
+    No look-ahead: ``X[t]`` must be the exposures known *before* day t's return (at the close of t-1;
+    `descriptors.lagged_exposures`); exposures built from the returns they explain make a factor look
+    priced when it is not (momentum on its own window). The model's ``X`` is ``forecast`` (the exposures
+    known today, for tomorrow's risk), by default the last day's. Raises
     `RiskModelError` on mismatched shapes, fewer than 2 days, or a singular design.
     """
     R = np.asarray(returns, dtype=float)
@@ -319,7 +323,10 @@ def estimate(
     if np.all(np.isnan(spec)):
         raise RiskModelError("estimate: no stock has 2 days of residuals; load more history")
     spec = np.where(np.isnan(spec), np.nanmedian(spec), spec)
-    last = days[-1]
+    last = days[-1] if forecast is None else forecast
+    if last.X.shape[0] != n or last.factor_names != names:
+        raise RiskModelError(f"estimate: forecast exposures have {last.X.shape[0]} rows and factors "
+                             f"{last.factor_names}; expected {n} and {names}")
     return FactorModel(X=last.X.copy(), F=F, D=np.maximum(spec, specific_floor), factor_names=names,
                        tickers=last.tickers, factor_returns=fr, residuals=res, industries=last.industries,
                        styles=last.styles)

@@ -537,7 +537,7 @@ class FilesProvider(UnsupportedMixin):
         return self._generic("insider_transactions", tickers, start, end)
 
     def institutional_holdings(self, funds, tickers, start, end) -> FetchResult:
-        return self._generic("institutional_holdings", tickers, start, end, fund_cik=[int(c) for _, c in funds])
+        return self._generic("institutional_holdings", tickers, start, end, fund_cik=[int(c) for _, c in (funds or [])])
 
     def short_interest(self, tickers, start, end) -> FetchResult:
         return self._generic("short_interest", tickers, start, end)
