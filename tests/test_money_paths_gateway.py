@@ -60,6 +60,21 @@ class Scripted:
     def last_price(self, ticker):
         return self._answer("price", ticker)
 
+    def list_orders(self, after=None):
+        return self._answer("list", after)
+
+    def open_orders(self):
+        return self._answer("open")
+
+    def position_details(self):
+        return self._answer("details")
+
+    def account(self):
+        return self._answer("account")
+
+    def asset(self, ticker):
+        return self._answer("asset", ticker)
+
 
 def safe(inner, cfg: ExecutionConfig | None = None, **kw) -> tuple[SafeBroker, list[float]]:
     slept: list[float] = []
@@ -176,3 +191,123 @@ def test_a_price_the_venue_cannot_give_is_none():
     broker, _ = safe(Scripted(price=[BrokerUnavailable("503"), 101.5]))
     assert broker.last_price("AAA") is None
     assert broker.last_price("AAA") == 101.5
+
+
+def expected_pauses(attempts: list[int], floors: list[float | None], cfg: ExecutionConfig, seed: int = 3) -> list[float]:
+    """Jittered exponential backoff from its definition: d = min(cap, base * 2^k), wait = d/2 + U(0, d/2),
+    never below the server's Retry-After."""
+    rng = random.Random(seed)
+    out = []
+    for k, floor in zip(attempts, floors):
+        d = min(cfg.retries.backoff_max_seconds, cfg.retries.backoff_base_seconds * 2 ** max(k, 0))
+        out.append(max(d / 2 + rng.uniform(0, d / 2), floor or 0.0))
+    return out
+
+
+def test_backoff_grows_per_attempt_and_respects_retry_after():
+    cfg = ExecutionConfig()
+    inner = Scripted(submit=[RateLimited(retry_after=0.2), RateLimited(), RateLimited(retry_after=0.1), ORDER])
+    broker, slept = safe(inner, cfg)
+    assert broker.submit_order(REQ) is ORDER and broker.retries == 3
+    assert slept == pytest.approx(expected_pauses([0, 1, 2], [0.2, None, 0.1], cfg))
+    n = cfg.retries.max_attempts
+    inner = Scripted(submit=[BrokerUnavailable("503")] * n, lookup=[None] * n)
+    broker, slept = safe(inner, cfg)
+    with pytest.raises(BrokerUnavailable):
+        broker.submit_order(REQ)
+    assert slept == pytest.approx(expected_pauses(list(range(n - 1)), [None] * (n - 1), cfg))
+    reads = Scripted(positions=[BrokerUnavailable("503")] * (n - 1) + [{}], get=[RateLimited(retry_after=0.3), ORDER])
+    broker, slept = safe(reads, cfg)
+    broker.positions()
+    broker.get_order("ord-1")
+    assert broker.retries == n
+    assert slept == pytest.approx(expected_pauses([*range(n - 1), 0], [None] * (n - 1) + [0.3], cfg))
+
+
+def test_lookups_pause_for_the_venues_retry_after():
+    cfg = ExecutionConfig()
+    inner = Scripted(submit=[BrokerUnavailable("504", status=504)],
+                     lookup=[RateLimited(retry_after=9.0), BrokerUnavailable("503"), ORDER])
+    broker, slept = safe(inner, cfg)
+    assert broker.submit_order(REQ) is ORDER and broker.settled == 1 and broker.retries == 2
+    assert slept == pytest.approx(expected_pauses([0, 1], [9.0, None], cfg))
+
+
+def test_the_messages_name_the_order_and_the_cause(caplog):
+    caplog.set_level("WARNING", logger="meridian_assets.execution.gateway")
+    cfg = ExecutionConfig()
+    k = cfg.order_lookup_attempts
+    dup = Scripted(submit=[DuplicateClientOrderId(CID)], lookup=[BrokerUnavailable("lookup 503")] * k)
+    broker, _ = safe(dup, cfg)
+    with pytest.raises(AmbiguousOrderState) as err:
+        broker.submit_order(REQ)
+    assert str(err.value) == (f"order {CID}: outcome unknown after lookups (the client order id was already used; "
+                              "last lookup: lookup 503); nothing more is submitted, the next run's reconciliation "
+                              "settles it")
+    gone = Scripted(submit=[DuplicateClientOrderId(CID)], lookup=[None])
+    broker, _ = safe(gone, cfg)
+    with pytest.raises(AmbiguousOrderState) as err:
+        broker.submit_order(REQ)
+    assert err.value.client_order_id == CID and "(the broker says the id is used but cannot find the order)" in str(err.value)
+    timeout = Scripted(submit=[BrokerUnavailable("504 gateway timeout", status=504)], lookup=[BrokerUnavailable("x")] * k)
+    broker, _ = safe(timeout, cfg)
+    with pytest.raises(AmbiguousOrderState, match=r"\(504 gateway timeout; last lookup: x\)"):
+        broker.submit_order(REQ)
+    caplog.clear()
+    twice = Scripted(submit=[BrokerUnavailable("dropped"), BrokerUnavailable("504"), ORDER], lookup=[None, ORDER])
+    broker, _ = safe(twice, cfg)
+    assert broker.submit_order(REQ) is ORDER
+    assert [r.getMessage() for r in caplog.records] == [
+        f"order {CID}: not at the broker after dropped; sending it again with the same id",
+        f"order {CID}: submit answered 504 but the order exists; adopted"]
+    caplog.clear()
+    reads = Scripted(positions=[BrokerUnavailable("503 busy"), {}])
+    broker, _ = safe(reads, cfg)
+    broker.positions()
+    assert [r.getMessage() for r in caplog.records] == [f"positions: 503 busy; retrying (1/{cfg.retries.max_attempts - 1})"]
+
+
+def test_each_call_reaches_the_venue_with_its_argument_and_a_name():
+    inner = Scripted(get=[ORDER], cancel=[None], price=[10.0], cancel_all=[[]], positions=[{}],
+                     lookup=[ORDER])
+    broker, _ = safe(inner)
+    assert broker.name == "scripted"
+    broker.get_order("ord-9")
+    broker.cancel_order("ord-8")
+    broker.last_price("ZZZ")
+    broker.cancel_all_open_orders()
+    broker.positions()
+    assert broker.get_order_by_client_id(CID) is ORDER
+    assert inner.calls == [("get", "ord-9"), ("cancel", "ord-8"), ("price", "ZZZ"), ("cancel_all", None),
+                           ("positions", None), ("lookup", CID)]
+
+
+def test_two_settled_submits_are_counted():
+    inner = Scripted(submit=[BrokerUnavailable("504")] * 2, lookup=[ORDER, ORDER])
+    broker, _ = safe(inner)
+    broker.submit_order(REQ)
+    broker.submit_order(REQ)
+    assert broker.settled == 2 and broker.retries == 0
+
+
+def test_the_default_refusal_is_exact():
+    broker, _ = safe(Scripted(), allow_submit=False)
+    with pytest.raises(LiveTradingNotConfirmed) as err:
+        broker.submit_order(REQ)
+    assert str(err.value) == f"order {CID} not sent: live trading needs the operator's confirmation"
+
+
+def test_every_read_rides_out_one_transient_failure():
+    import datetime as dt
+
+    since = dt.datetime(2024, 3, 28, 13, 30)
+    down = BrokerUnavailable("503")
+    inner = Scripted(list=[down, [ORDER]], open=[down, [ORDER]], details=[down, ["p"]], account=[down, "acct"],
+                     asset=[down, "info"], lookup=[down, None])
+    broker, slept = safe(inner)
+    assert broker.list_orders(since) == [ORDER] and broker.open_orders() == [ORDER]
+    assert broker.position_details() == ["p"] and broker.account() == "acct" and broker.asset("AAA") == "info"
+    assert broker.get_order_by_client_id(CID) is None
+    assert inner.calls == [("list", since)] * 2 + [("open", None)] * 2 + [("details", None)] * 2 + \
+        [("account", None)] * 2 + [("asset", "AAA")] * 2 + [("lookup", CID)] * 2
+    assert broker.retries == 6 and len(slept) == 6
