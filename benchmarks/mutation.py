@@ -56,7 +56,7 @@ MODULES: tuple[Module, ...] = (
     Module("turnover", ("meridian_assets/portfolio/turnover.py",),
            ("tests/test_money_paths_turnover.py", "tests/test_portfolio_costs_turnover.py")),
     Module("rebalance", ("meridian_assets/portfolio/rebalance.py",),
-           ("tests/test_portfolio_rebalance.py", "tests/test_money_paths_rebalance.py")),
+           ("tests/test_portfolio_rebalance.py",)),
     Module("executor", ("meridian_assets/execution/executor.py",),
            ("tests/test_execution_executor.py", "tests/test_execution_property.py")),
     Module("gateway", ("meridian_assets/execution/gateway.py",),
@@ -66,7 +66,7 @@ MODULES: tuple[Module, ...] = (
     Module("quality", ("meridian_assets/ingest/quality/*.py",),
            ("tests/test_quality.py",)),
     Module("gates", ("meridian_assets/gates.py",),
-           ("tests/test_gates.py", "tests/test_money_paths_gates.py")),
+           ("tests/test_money_paths_gates.py",)),
 )
 
 LINE = re.compile(r"^\s+(\S+__mutmut_\d+): (.+)$")
