@@ -248,7 +248,7 @@ class MVOProblem:
             return None
         return {g: float(v.value) for g, v in slack.items()}
 
-    def _diagnose(self) -> tuple[str, ...]:
+    def diagnose(self) -> tuple[str, ...]:
         """Name the binding constraint groups of an infeasible program (`prime` first).
 
         First the groups whose removal alone restores feasibility (leave-one-out, ≤ 7 tiny solves); if no
@@ -309,7 +309,7 @@ class MVOProblem:
                                        seconds=time.perf_counter() - t0, status=status, attempts=tuple(attempts),
                                        violation=self._violation())
             if self.problem.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
-                raise ProgramInfeasible("MVO program is infeasible", self._diagnose())
+                raise ProgramInfeasible("MVO program is infeasible", self.diagnose())
         raise NumericalSolverError("no solver returned an optimal MVO solution", tuple(attempts))
 
     def _violation(self) -> float:

@@ -23,7 +23,7 @@ Same program as `mvo.MVOProblem` (module docstring of `mvo`), written so every n
 `compiled_program(shape)` keeps one program per `ProgramShape` for the life of the process (the cache is small:
 a shape is two slot counts, a risk-row count, a sector-row count, the turnover mode and whether costs are in).
 `solve_mvo` has `mvo.optimize_mvo`'s signature and answers (pinned against it in the tests); an infeasible
-program is diagnosed by the one-shot formulation (`MVOProblem._diagnose`) and raises `ProgramInfeasible`
+program is diagnosed by the one-shot formulation (`MVOProblem.diagnose`) and raises `ProgramInfeasible`
 naming the binding groups.
 """
 
@@ -120,7 +120,8 @@ class CompiledMVO:
 
     def solve_slots(self, values: dict[str, np.ndarray | float], solvers: Sequence[str],
                     solver_options: dict[str, dict]) -> tuple[np.ndarray | None, str, str, tuple]:
-        """(slot weights or None, solver, status, attempts); raises on infeasible (status ``"infeasible"``)."""
+        """(slot weights or None, solver, status, attempts); status ``"infeasible"`` when a solver proves it,
+        ``"failed"`` when no solver returned an acceptable answer."""
         import cvxpy as cp
 
         for k, v in values.items():  # built by `solve_mvo` with the parameters' shapes and signs
@@ -128,7 +129,7 @@ class CompiledMVO:
             v = np.asarray(v, dtype=float)
             if v.shape != param.shape:
                 raise DataError("mvo", f"parameter {k} has shape {v.shape}, the program {param.shape}")
-            param.save_value(v)  # skips cvxpy's per-assignment validation (a third of a re-solve's overhead)
+            param.save_value(v)  # without cvxpy's per-assignment sign/PSD validation (measurable per re-solve)
         attempts: list[tuple[str, str]] = []
         for solver in solvers:
             if solver == "OSQP" and self.shape.with_costs:
@@ -244,7 +245,7 @@ def solve_mvo(mu, sigma, beta, sectors, current, costs: TransactionCost | None, 
         reference = MVOProblem(n, L, S, beta, sectors, sigma, costs, cfg, turnover_mode=turnover_mode,
                                turnover_budget=turnover_budget, turnover_penalty=turnover_penalty)
         reference.prime(mu, cur)
-        raise ProgramInfeasible("MVO program is infeasible", reference._diagnose())
+        raise ProgramInfeasible("MVO program is infeasible", reference.diagnose())
     if ws is None:
         raise NumericalSolverError("no solver returned an optimal MVO solution", attempts)
     w = np.zeros(n)
