@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export MERIDIAN_HOME ?= $(CURDIR)/.meridian
 export DAGSTER_HOME ?= $(MERIDIAN_HOME)/dagster
 
-.PHONY: setup demo demo-real test bench mutants ui ui-real clean
+.PHONY: setup demo demo-real test bench mutants ui ui-real desk clean
 
 # Bytecode compiled at install: where PYTHONDONTWRITEBYTECODE is set (containers, CI) every `meridian`
 # command and run worker would otherwise recompile Dagster and its SDKs from source (~2 s of CPU each).
@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
 	@cp -f dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	@# the desk's browser test drives Debian's Chromium (Playwright cannot download browsers here)
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null || true; fi
 
 demo: setup
 	$(BIN)/meridian demo
@@ -46,6 +49,14 @@ ui-real: setup
 	@mkdir -p $(MERIDIAN_HOME)/real/dagster && cp -f dagster.yaml $(MERIDIAN_HOME)/real/dagster/dagster.yaml
 	MERIDIAN_HOME=$(MERIDIAN_HOME)/real DAGSTER_HOME=$(MERIDIAN_HOME)/real/dagster \
 	MERIDIAN_CONFIG=$(CURDIR)/meridian.real.yaml $(BIN)/dagster dev -w workspace.yaml
+
+# The PM's desk on http://127.0.0.1:8502 (desk.port), with `dagster dev` (webserver + daemon, which runs the
+# desk's actions and publishes its snapshot) started in the background when nothing answers on port 3000.
+desk: setup
+	@curl -sf -o /dev/null http://127.0.0.1:3000/server_info || \
+		(nohup $(BIN)/dagster dev -w workspace.yaml -p 3000 > $(MERIDIAN_HOME)/dagster-dev.log 2>&1 &)
+	$(BIN)/streamlit run meridian_assets/desk/app.py --server.port 8502 --server.address 127.0.0.1 \
+		--server.headless true --browser.gatherUsageStats false
 
 clean:
 	rm -rf $(VENV) .meridian output

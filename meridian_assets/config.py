@@ -557,6 +557,18 @@ class MetaConfig(_Block):
 
 
 # --------------------------------------------------------------------------------------------- root
+class DeskConfig(_Block):
+    """The PM's desk (`make desk`, meridian_assets/desk): where it listens, the Dagster webserver its actions
+    go through, and when it refreshes itself."""
+
+    port: int = Field(8502, ge=1, le=65535)  # the desk's HTTP port (loopback)
+    dagster_host: str = "127.0.0.1"  # the Dagster webserver that Approve / Execute / Regenerate launch runs on
+    dagster_port: int = Field(3000, ge=1, le=65535)
+    auto_refresh_seconds: int = Field(300, ge=10)  # reload interval, only while NYSE is open (09:30-16:00 ET)
+    chat_memory_turns: int = Field(6, ge=1, le=50)  # question/answer pairs the chat remembers
+    chat_context_max_kb: int = Field(19, ge=1, le=200)  # size bound of the network snapshot sent as context
+
+
 class MeridianConfig(_Block):
     paths: PathsConfig = PathsConfig()
     history: HistoryConfig = HistoryConfig()
@@ -577,6 +589,7 @@ class MeridianConfig(_Block):
     execution: ExecutionConfig = ExecutionConfig()
     reporting: ReportingConfig = ReportingConfig()
     meta: MetaConfig = MetaConfig()
+    desk: DeskConfig = DeskConfig()
 
     # ---- derived locations
     def home(self) -> Path:

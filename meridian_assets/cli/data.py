@@ -133,7 +133,10 @@ def run_demo(args: argparse.Namespace) -> int:
         return 1
     from meridian_assets.cli.report import run_reports
 
-    return run_reports(["daily", "weekly"])
+    rc = run_reports(["daily", "weekly"])
+    if not rc:
+        print(f"The PM's desk: `make desk` then http://127.0.0.1:{cfg.desk.port}")
+    return rc
 
 
 RISK_MODEL_ASSETS = ["risk_exposures", "risk_factor_covariance", "risk_specific_variance", "risk_factor_returns"]

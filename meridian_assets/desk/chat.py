@@ -97,6 +97,7 @@ class ChatSession:
         if not ok:
             return f"ULTRON is offline: {why}"
         if self._llm is None:
+            chat_calls_path(self.cfg.home()).parent.mkdir(parents=True, exist_ok=True)
             self._llm = structured_llm(self.task.provider, run_id=self.session_id, budget="chat", config=self.cfg,
                                        database=chat_calls_path(self.cfg.home()))
         answer = self._llm(LLMRequest(task="chat", provider=self.task.provider, model=self.task.model,

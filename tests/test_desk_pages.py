@@ -1,0 +1,71 @@
+"""Each desk page rendered by Streamlit's AppTest on the demo instance's snapshot: no exception, its content."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.desk_world import demo_home
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
+PAGES = Path(__file__).resolve().parents[1] / "meridian_assets" / "desk" / "pages"
+
+
+@pytest.fixture(scope="module")
+def env():
+    home = demo_home()
+    mp = pytest.MonkeyPatch()
+    for k, v in {"MERIDIAN_HOME": home, "DAGSTER_HOME": home / "dagster", "MERIDIAN_CONFIG": home / "meridian.yaml"}.items():
+        mp.setenv(k, str(v))
+    mp.delenv("ANTHROPIC_API_KEY", raising=False)
+    yield home
+    mp.undo()
+
+
+def render(page: str) -> AppTest:
+    at = AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown) + "\n".join(c.value for c in at.caption)
+
+
+def test_portfolio_page(env):
+    at = render("portfolio")
+    body = text(at)
+    for label in ("NAV", "Day", "Week", "MTD", "YTD", "Gross", "Net", "Beta", "Drawdown", "Positions"):
+        assert f"<div class='label'>{label}</div>" in body
+    assert "VIX" in body and "data synthetic" in body
+    assert "ULTRON is offline" in body and "ANTHROPIC_API_KEY" in body
+
+
+def test_research_page(env):
+    at = render("research")
+    assert [b.label for b in at.button][:1] == ["Propose a what-if rebalance (mvo)"]
+    assert {"Approve", "Reject", "Execute"} <= {b.label for b in at.button}
+    assert "EXECUTED" in text(at)  # the demo's last rebalance was committed: Approve is disabled
+    assert next(b for b in at.button if b.label == "Approve").disabled
+
+
+def test_risk_page(env):
+    at = render("risk")
+    body = text(at)
+    assert "Daily loss (size down)" in body and "Drawdown (kill switch)" in body
+    assert len(at.dataframe) == 3  # MCTR, alerts, stress
+
+
+def test_performance_page(env):
+    at = render("performance")
+    assert "Win/loss" in text(at) and "Commentary" in text(at)
+
+
+def test_execution_page(env):
+    at = render("execution")
+    assert "No broker configured" in text(at) and "Filled (30d)" in text(at)
+
+
+def test_letter_page(env):
+    at = render("letter")
+    assert "MCP-IM-" in text(at) and [b.label for b in at.button] == ["Regenerate letter"]
