@@ -19,6 +19,7 @@ import polars as pl
 from meridian_assets.config import MeridianConfig
 from meridian_assets.errors import DataError
 from meridian_assets.factors.schemas import PARENTS
+from meridian_assets.ingest.identity import as_of_labels
 from meridian_assets.portfolio.ledger import Replay, replay
 from meridian_assets.portfolio.market import market_stats
 from meridian_assets.portfolio.rebalance import RebalanceInputs, RiskModelInput
@@ -120,6 +121,23 @@ def replay_book(conn, as_of: dt.date, cfg: MeridianConfig, betas: dict[str, floa
     return replay(ledger, prices, actions, cfg.portfolio.capital_base, as_of, betas)
 
 
+def _window_by_security(conn, tickers: list[str], start: dt.date, as_of: dt.date) -> pl.DataFrame:
+    """Bars of the companies trading as ``tickers`` on ``as_of`` over [start, as_of], under those tickers:
+    the join follows ``security_id``, so a window spanning a ticker change (FB -> META) has no gap."""
+    cols = "date, ticker, open, high, low, close, adj_close, volume"
+    has_id = conn.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = 'daily_prices' "
+                          "AND column_name = 'security_id'").fetchall()[0][0]
+    if not has_id:
+        return read(conn, f"SELECT {cols} FROM daily_prices WHERE date BETWEEN ? AND ? AND ticker IN "
+                          "(SELECT unnest(?))", [start, as_of, tickers])
+    px = read(conn, f"""SELECT {cols}, security_id FROM daily_prices WHERE date BETWEEN ? AND ? AND (
+                          ticker IN (SELECT unnest(?)) OR security_id IN (
+                            SELECT DISTINCT security_id FROM daily_prices
+                            WHERE date BETWEEN ? AND ? AND ticker IN (SELECT unnest(?))))""",
+              [start, as_of, tickers, start, as_of, tickers])
+    return as_of_labels(px, as_of).filter(pl.col("ticker").is_in(tickers)).drop("security_id")
+
+
 def load_risk_model(conn, as_of: dt.date) -> RiskModelInput | None:
     if not table_exists(conn, "risk_exposures"):
         return None
@@ -179,9 +197,7 @@ def load_rebalance_inputs(conn, as_of: dt.date, cfg: MeridianConfig, *, scored_c
     book = replay_book(conn, as_of, cfg)
     held = book.positions["ticker"].to_list()
     tickers = sorted(set(scores["ticker"]) | set(held))
-    prices = read(conn, "SELECT date, ticker, open, high, low, close, adj_close, volume FROM daily_prices "
-                        "WHERE date BETWEEN ? AND ? AND ticker IN (SELECT unnest(?))",
-                  [as_of - dt.timedelta(days=PRICE_DAYS), as_of, [*tickers, BENCHMARK]])
+    prices = _window_by_security(conn, [*tickers, BENCHMARK], as_of - dt.timedelta(days=PRICE_DAYS), as_of)
     stats = market_stats(prices, tickers, as_of, adv_days=cfg.portfolio.adv_lookback_days,
                          beta_days=cfg.portfolio.beta_lookback_days)
     prev = conn.execute("SELECT max(as_of) FROM target_book WHERE as_of < ?", [as_of]).fetchall()[0][0] \
