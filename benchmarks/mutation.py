@@ -62,7 +62,7 @@ MODULES: tuple[Module, ...] = (
     Module("gateway", ("meridian_assets/execution/gateway.py",),
            ("tests/test_money_paths_gateway.py",)),
     Module("reconcile", ("meridian_assets/execution/reconcile.py",),
-           ("tests/test_money_paths_reconcile.py", "tests/test_execution_property.py")),
+           ("tests/test_money_paths_reconcile.py",)),
     Module("quality", ("meridian_assets/ingest/quality/*.py",),
            ("tests/test_quality.py",)),
     Module("gates", ("meridian_assets/gates.py",),
