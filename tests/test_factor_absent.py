@@ -18,6 +18,7 @@ from meridian_assets.config import ScoringConfig
 from meridian_assets.factors.inputs import inputs_from_provider
 from meridian_assets.factors.schemas import ALL_SUB_FACTORS, PARENTS, PRICE_PARENTS, SUB_FACTORS
 from meridian_assets.factors.scoring import score, score_history
+from meridian_assets.factors.tearsheet import ic_series
 from meridian_assets.factors.weights import coverage_table
 from meridian_assets.ingest.providers.synthetic import SyntheticProvider
 from tests.conftest import materialize_ingest, module_home, query
@@ -111,10 +112,20 @@ def test_meridian_score_on_prices_alone_leaves_absent_parents_empty(tmp_path_fac
         assert materialize_ingest(res, dt.date(2023, 1, 3), dt.date(2024, 3, 28),
                                   selection=[dg.AssetKey(a) for a in REAL_DATA_ASSETS]).success
         capsys.readouterr()
-        assert main(["score", "--start", "2024-03-01", "--end", "2024-03-28"]) == 0
+        assert main(["score", "--start", "2023-10-02", "--end", "2024-03-28"]) == 0
         out = capsys.readouterr().out
         csv = pl.read_csv(home / "output" / "scored_universe_latest.csv", infer_schema_length=None)
         db = query(home / "meridian.duckdb", "SELECT * FROM factor_scores")
+        prices = query(home / "meridian.duckdb", "SELECT date, ticker, adj_close FROM daily_prices")
+    # the console's t-stat is the one on non-overlapping 21-session windows, computed here from the daily ICs
+    ics = ic_series(db, prices, db["date"].max(), horizons=(21,), factors=("composite",))["ic"].to_numpy()
+    kept = ics[::21]
+    t_hand = kept.mean() / kept.std(ddof=1) * np.sqrt(len(kept))
+    t_naive = ics.mean() / ics.std(ddof=1) * np.sqrt(len(ics))
+    line = next(ln for ln in out.splitlines() if ln.startswith("composite "))
+    printed = float(line.split()[2])
+    assert printed == pytest.approx(t_hand, abs=0.006) and f"(n={len(kept)}" in line
+    assert abs(printed - t_naive) > 0.01
     assert "Absent parents" in out and all(p in out.split("Absent parents")[1] for p in ABSENT)
     for p in PRICE_PARENTS:
         assert any(line.startswith(p) for line in out.splitlines()), p
