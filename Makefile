@@ -5,20 +5,28 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export MERIDIAN_HOME ?= $(CURDIR)/.meridian
 export DAGSTER_HOME ?= $(MERIDIAN_HOME)/dagster
+# The Dagster instance: `default` (SQLite under DAGSTER_HOME) or `postgres` (dagster.postgres.yaml, MERIDIAN_PG_*).
+MERIDIAN_INSTANCE ?= default
+INSTANCE_YAML := $(if $(filter postgres,$(MERIDIAN_INSTANCE)),dagster.postgres.yaml,dagster.yaml)
 
 .PHONY: setup demo demo-real test bench mutants ui ui-real desk clean
 
 # Bytecode compiled at install: where PYTHONDONTWRITEBYTECODE is set (containers, CI) every `meridian`
 # command and run worker would otherwise recompile Dagster and its SDKs from source (~2 s of CPU each).
+# The deploy extra (Postgres storage, Kubernetes and Docker launchers: ~125 MB, ~8 s) is installed so its tests run.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e ".[dev]"
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e ".[dev,deploy]"
 	touch $(STAMP)
 
 setup: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
-	@cp -f dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	@cp -f $(INSTANCE_YAML) $(DAGSTER_HOME)/dagster.yaml
+	@# tests/test_postgres_instance.py starts a throwaway PostgreSQL server on loopback (Debian's package)
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && \
+		[ "$$(id -u)" = 0 ]; then apt-get update -qq >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null || true; fi
 	@# the desk's browser test drives Debian's Chromium (Playwright cannot download browsers here)
 	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null || true; fi
