@@ -159,13 +159,14 @@ def run_module(module: Module, base: Path, children: int) -> dict:
         "wall_seconds": round(wall, 1),
         "cpu_seconds": round((cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system), 1),
         "mutmut_exit_code": proc.returncode,
+        "complete": proc.returncode == 0 and counts["other"] == 0,  # False: stopped early, figures partial
     }
 
 
 def write(modules: dict) -> dict:
     """Write mutation.json (every module measured so far, this run's and earlier ones') and the survivors' diffs."""
     keys = ("killed", "timeout", "survived", "equivalent", "no_tests", "other")
-    total = {k: sum(m.get(k, 0) for m in modules.values()) for k in keys}
+    total = {k: sum(m.get(k, 0) for m in modules.values() if m.get("complete", True)) for k in keys}
     scored = total["killed"] + total["timeout"] + total["survived"] + total["no_tests"]
     score = round((total["killed"] + total["timeout"]) / scored, 4) if scored else None
     doc = {"name": "mutation", "tool": "mutmut", "target": TARGET, "score": score, "total": total,
