@@ -297,8 +297,10 @@ def test_the_default_refusal_is_exact():
     assert str(err.value) == f"order {CID} not sent: live trading needs the operator's confirmation"
 
 
-def test_every_read_rides_out_one_transient_failure():
+def test_every_read_rides_out_one_transient_failure(caplog):
     import datetime as dt
+
+    caplog.set_level("WARNING", logger="meridian_assets.execution.gateway")
 
     since = dt.datetime(2024, 3, 28, 13, 30)
     down = BrokerUnavailable("503")
@@ -311,3 +313,22 @@ def test_every_read_rides_out_one_transient_failure():
     assert inner.calls == [("list", since)] * 2 + [("open", None)] * 2 + [("details", None)] * 2 + \
         [("account", None)] * 2 + [("asset", "AAA")] * 2 + [("lookup", CID)] * 2
     assert broker.retries == 6 and len(slept) == 6
+    more = Scripted(get=[down, ORDER], cancel=[down, None], cancel_all=[down, []], positions=[down, {}])
+    broker, _ = safe(more)
+    broker.get_order("ord-7")
+    broker.cancel_order("ord-7")
+    broker.cancel_all_open_orders()
+    broker.positions()
+    n = ExecutionConfig().retries.max_attempts - 1
+    labels = [r.getMessage().split(": 503", 1)[0] for r in caplog.records]
+    assert labels == ["list orders", "open orders", "positions", "account", "asset AAA", f"lookup {CID}",
+                      "get order ord-7", "cancel ord-7", "cancel all open orders", "positions"]
+    assert all(r.getMessage().endswith(f"; retrying (1/{n})") for r in caplog.records)
+
+
+def test_a_read_rate_limited_twice_backs_off_longer_the_second_time():
+    cfg = ExecutionConfig()
+    inner = Scripted(get=[RateLimited(), RateLimited(), ORDER])
+    broker, slept = safe(inner, cfg)
+    assert broker.get_order("ord-1") is ORDER
+    assert slept == pytest.approx(expected_pauses([0, 1], [None, None], cfg))
