@@ -272,6 +272,20 @@ def test_solver_options_of_one_solve_do_not_stay_with_the_compiled_program():
     assert again.objective == pytest.approx(optimize_mvo(*_args(p)).objective, abs=1e-7)
 
 
+def test_an_answer_does_not_depend_on_what_the_process_solved_before():
+    """A backtest's book must be a function of its own data: solving other books of the same shape first (as a
+    sweep does with the sleeves ahead of it) leaves the next answer identical to the bit."""
+    target = make_problem(11)
+    mvo_program._PROGRAMS.clear()
+    alone = solve_mvo(*_args(target)).weights
+    mvo_program._PROGRAMS.clear()
+    for seed in (12, 13, 14):
+        solve_mvo(*_args(make_problem(seed)))
+    after_others = solve_mvo(*_args(target)).weights
+    assert len(mvo_program._PROGRAMS) == 1
+    assert np.array_equal(alone, after_others)
+
+
 def test_one_compiled_program_serves_every_book_of_a_shape():
     """Books of 17–20 names a side, new names, returns, risk, betas, sectors, costs and current books: one program,
     compiled once (cvxpy keeps its parametrised program), only parameter values change."""

@@ -103,20 +103,6 @@ class CompiledMVO:
         self.problem = cp.Problem(cp.Maximize(objective), cons)
         assert self.problem.is_dcp(dpp=True)
         self.lock = threading.Lock()
-        self._set_options: dict[str, set[str]] = {}  # solver -> every option ever passed to it
-
-    def _options(self, solver: str, options: dict) -> dict:
-        """``options`` plus the solver's default for every option an earlier solve set and this one does not:
-        cvxpy re-uses CLARABEL's solver object between solves and keeps its previous settings otherwise."""
-        opts = dict(options)
-        seen = self._set_options.setdefault(solver, set())
-        if solver == "CLARABEL" and seen - opts.keys():
-            import clarabel
-
-            defaults = clarabel.DefaultSettings()
-            opts.update({k: getattr(defaults, k) for k in seen - opts.keys()})
-        seen.update(opts)
-        return opts
 
     def solve_slots(self, values: dict[str, np.ndarray | float], solvers: Sequence[str],
                     solver_options: dict[str, dict]) -> tuple[np.ndarray | None, str, str, tuple]:
@@ -137,7 +123,11 @@ class CompiledMVO:
             try:
                 with warnings.catch_warnings():  # an inaccurate answer is reported in ``attempts``
                     warnings.simplefilter("ignore", UserWarning)
-                    self.problem.solve(solver=solver, **self._options(solver, solver_options.get(solver, {})))
+                    # warm_start=False: cvxpy would otherwise update the previous solve's CLARABEL object in
+                    # place, and the answer would depend on what this process solved before (a backtest's
+                    # result on the sleeves run ahead of it). A fresh solver object per solve costs little
+                    # next to the compile this program saves, and keeps every answer a function of its data.
+                    self.problem.solve(solver=solver, warm_start=False, **solver_options.get(solver, {}))
             except cp.error.SolverError as exc:
                 attempts.append((solver, f"error: {str(exc)[:80]}"))
                 continue
