@@ -17,7 +17,7 @@ from meridian_assets.cli.data import REAL_DATA_ASSETS
 from meridian_assets.config import ScoringConfig
 from meridian_assets.factors.inputs import inputs_from_provider
 from meridian_assets.factors.schemas import ALL_SUB_FACTORS, PARENTS, PRICE_PARENTS, SUB_FACTORS
-from meridian_assets.factors.scoring import score, score_history
+from meridian_assets.factors.scoring import score, score_history, single_stock_card
 from meridian_assets.factors.tearsheet import ic_series
 from meridian_assets.factors.weights import coverage_table
 from meridian_assets.ingest.providers.synthetic import SyntheticProvider
@@ -99,6 +99,9 @@ def test_without_fundamentals_the_composite_is_the_price_parents_reweighted(pric
     tilted = {**w, "momentum": w["momentum"] + 0.05, "value": w["value"] - 0.05}
     moved = score_history(prices_only, days, CFG.model_copy(update={"composite_weights": tilted})).frame
     assert not np.allclose(moved["composite_raw"].to_numpy(), f["composite_raw"].to_numpy())
+    card = single_stock_card(f, f["ticker"][0], f["date"][0]).splitlines()
+    assert any(ln.startswith("value") and "absent" in ln for ln in card)
+    assert not any(ln.startswith("momentum") and "absent" in ln for ln in card)
     cov = coverage_table(f, CFG)
     live = cov.filter((pl.col("level") == "parent") & (pl.col("dates_live") > 0))["name"].to_list()
     assert live == list(PRICE_PARENTS)

@@ -363,6 +363,9 @@ def single_stock_card(result_frame: pl.DataFrame, ticker: str, date: dt.date) ->
         "",
     ]
     for p in PARENTS:
+        if r[f"{p}_score"] is None and all(r[s] is None for s in SUB_FACTORS[p]):
+            lines.append(f"{p:<24}{'absent':>7}  (no source data; not in the composite)")
+            continue
         lines.append(f"{p:<24}{_fmt(r[f'{p}_score']):>7}")
         lines += [f"    {s:<24}{_fmt(r[s]):>7}" for s in SUB_FACTORS[p]]
     return "\n".join(lines)
