@@ -16,7 +16,6 @@ import pytest
 from meridian_assets.definitions import build_resources
 from meridian_assets.factors.assets import factor_scores
 from meridian_assets.llm.assets import ANALYSIS_ASSETS
-from meridian_assets.llm.checks import ANALYSIS_CHECKS
 from resources.llm import AnthropicResource, OpenAIResource
 from tests.conftest import fake_credential, materialize_ingest, query, range_tags, table_names, write_config
 from tests.stubs.llm_server import LLMStub, analyst_responder
@@ -60,7 +59,7 @@ def materialize(market, *, key: str | None, run_config: dict | None = None, conf
         resources.update(build_resources(str(config_path), str(home / "meridian.duckdb")))
     resources.update(anthropic=AnthropicResource(base_url=base_url or stub.anthropic_url),
                      openai=OpenAIResource(base_url=stub.openai_url))
-    return dg.materialize([*ANALYSIS_ASSETS, *ANALYSIS_CHECKS], resources=resources, run_config=run_config,
+    return dg.materialize([*ANALYSIS_ASSETS], resources=resources, run_config=run_config,
                           instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
 
 
@@ -226,3 +225,24 @@ def test_cli_analyze_one_ticker_runs_the_job_and_prints_the_bill(market, capsys)
     assert made >= 1 and f"Analysing 1 names as of {AS_OF} (cache bypassed)" in out
     assert re.search(rf"Run: {made} calls, [\d,]+ input \+ [\d,]+ output tokens, prompt-cache hit rate \d+%, \$", out)
     assert "Reports: " in out and "INDEX.md" in out
+
+
+def test_a_blend_that_fails_its_check_publishes_nothing(market, monkeypatch):
+    """combined_scores is audited before it publishes: a blend with a score outside [0, 100] is refused with the
+    check's message and the previously published rows stay exactly as they were."""
+    from meridian_assets.llm import assets as llm_assets
+
+    home, _, _, _ = market
+    db = home / "meridian.duckdb"
+    assert materialize(market, key=None).success
+    before = query(db, "SELECT * FROM combined_scores ORDER BY date, ticker").write_csv()
+    real_blend = llm_assets.blend
+    monkeypatch.setattr(llm_assets, "blend", lambda *a, **k: real_blend(*a, **k).with_columns(
+        combined_score=pl.col("combined_score") + 150.0))
+    result = materialize(market, key=None)
+    assert not result.success
+    checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+              and e.event_specific_data.asset_key.to_user_string() == "combined_scores"]
+    assert len(checks) == 1 and not checks[0].passed and "combined_scores" in checks[0].description
+    assert "combined_scores" not in metadata(result)
+    assert query(db, "SELECT * FROM combined_scores ORDER BY date, ticker").write_csv() == before

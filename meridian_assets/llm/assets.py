@@ -21,7 +21,8 @@ from meridian_assets.ingest.loading import preview_markdown
 from meridian_assets.ingest.partitions import tagged_window
 from meridian_assets.llm.analyzers import ALL_ANALYZERS, BLENDED, Analyzer
 from meridian_assets.llm.audit import AuditLog, run_totals, utc_now
-from meridian_assets.llm.blend import blend, flag_changes, llm_scores
+from meridian_assets.llm.blend import blend, combined_violations, flag_changes, llm_scores
+from meridian_assets.llm.checks import COMBINED_VALID, combined_result, not_published
 from meridian_assets.llm.cache import AnalysisCache
 from meridian_assets.llm.candidates import latest_scored_date, scores_on, select_candidates
 from meridian_assets.llm.costs import CostTracker
@@ -145,9 +146,9 @@ sector_analysis = _analyzer_asset(
 
 
 @dg.asset(group_name=GROUP, deps=["factor_scores", *ANALYZER_ASSETS.values()], pool=DUCKDB_POOL,
-          kinds={"duckdb", "polars", "csv"})
+          kinds={"duckdb", "polars", "csv"}, check_specs=[COMBINED_VALID])
 def combined_scores(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings,
-                    anthropic: AnthropicResource, openai: OpenAIResource) -> dg.MaterializeResult:
+                    anthropic: AnthropicResource, openai: OpenAIResource):
     """0.6 x quant composite + 0.4 x LLM fundamental score (the mean of the available analyst sub-scores,
     0-100) for every name on the latest scored session, re-ranked within sector and re-flagged on the
     scoring quintile. Names without analysis, and every name when no LLM key is set, stay 100% quant.
@@ -167,8 +168,18 @@ def combined_scores(context: dg.AssetExecutionContext, db: DuckDBStore, settings
         context.log.warning(f"combined_scores: LLM layer skipped ({skipped}); {QUANT_ONLY}")
     frame = blend(scores, llm, quant_weight=cfg.quant_weight, llm_weight=cfg.llm_weight,
                   quintile=full.scoring.quintile)
-    with db.connect() as conn:
-        n = replace_window(conn, COMBINED_SCORES, frame, as_of, as_of)
+    # audit the staged rows, publish only when they pass (a failure leaves the previous rows as they were)
+    frame = COMBINED_SCORES.conform(frame)
+    problems = combined_violations(frame, cfg.quant_weight, cfg.llm_weight)
+    for p in problems:
+        context.log.error(f"combined_scores: {p}")
+    n = 0
+    if not problems:
+        with db.connect() as conn:
+            n = replace_window(conn, COMBINED_SCORES, frame, as_of, as_of)
+    yield combined_result(problems, frame.height)
+    if problems:
+        raise not_published(problems)
     path = full.output_dir() / "combined_scores_latest.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.write_csv(path)
@@ -189,7 +200,7 @@ def combined_scores(context: dg.AssetExecutionContext, db: DuckDBStore, settings
         analyzed.sort("combined_score", descending=True).select(
             "ticker", "sector", "composite", "llm_score", "combined_score", "sector_rank", "long_flag", "short_flag"),
         n=15))
-    return dg.MaterializeResult(metadata=result)
+    yield dg.MaterializeResult(metadata=result)
 
 
 @dg.asset(group_name=GROUP, deps=[combined_scores, sector_analysis, "earnings_calendar"], pool=DUCKDB_POOL,

@@ -4,7 +4,6 @@
 import dagster as dg
 
 from meridian_assets.llm.assets import ANALYSIS_ASSETS
-from meridian_assets.llm.checks import ANALYSIS_CHECKS
 
 analysis_job = dg.define_asset_job(
     "analysis_job",
@@ -15,4 +14,4 @@ analysis_job = dg.define_asset_job(
 
 
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=ANALYSIS_ASSETS, asset_checks=ANALYSIS_CHECKS, jobs=[analysis_job])
+    return dg.Definitions(assets=ANALYSIS_ASSETS, jobs=[analysis_job])
