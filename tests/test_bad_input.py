@@ -247,3 +247,20 @@ def test_limit_must_be_a_positive_whole_number(tmp_path, monkeypatch, capsys, va
     err = capsys.readouterr().err
     assert "argument --limit:" in err and "Traceback" not in err
     assert ("must be 1 or more" if value != "five" else "not a whole number") in err
+
+
+def test_a_negative_limit_in_a_run_config_is_refused_before_anything_loads(tmp_path):
+    """The UI launchpad takes the same bounds as the CLI: `limit: -5` fails the step, naming the field."""
+    import dagster as dg
+
+    from meridian_assets.definitions import build_resources
+    from meridian_assets.ingest.assets import universe
+
+    res = build_resources(None, str(tmp_path / "meridian.duckdb"))
+    result = dg.materialize([universe], resources=res, raise_on_error=False, instance=dg.DagsterInstance.ephemeral(),
+                            run_config={"ops": {"universe": {"config": {"limit": -5}}}})
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    text = str(failure.event_specific_data.error.cause or failure.event_specific_data.error)
+    assert "limit" in text and "greater than 0" in text
+    assert not (tmp_path / "meridian.duckdb").exists() or "universe" not in table_names(tmp_path / "meridian.duckdb")

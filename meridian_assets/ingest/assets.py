@@ -15,6 +15,7 @@ from typing import Optional
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from meridian_assets import calendar
 from meridian_assets.config import MeridianConfig
@@ -41,7 +42,7 @@ UNIVERSE_REFRESH_DAYS = 7
 class IngestConfig(dg.Config):
     """Run options of the ingestion assets (the `meridian data` flags)."""
 
-    limit: Optional[int] = None  # cap the per-ticker loops to the first N stocks (quick test runs)
+    limit: Optional[int] = Field(default=None, gt=0)  # cap the per-ticker loops to the first N stocks (quick test runs)
     forms: Optional[list[str]] = None  # SEC forms to pull (default: sec.forms in meridian.yaml)
     force: bool = False  # refresh the universe even if it was refreshed in the last 7 days
     start: Optional[str] = None  # first date to load (YYYY-MM-DD); default: the run's partitions, else incremental
