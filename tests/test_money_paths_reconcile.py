@@ -138,4 +138,28 @@ def test_every_meridian_order_is_accounted_for():
     # the next chunk per ticker of this rebalance: past every chunk the broker or the local rows know
     assert rec.next_chunk == {"AAA": 2, "BBB": 1, "CCC": 3, "GGG": 5, "HHH": 2}
     frame = rec.frame("run-1", RID, "before", NOW)
-    assert frame.height == len(rec.events) and set(frame["phase"]) == {"before"}
+    assert frame.rows(named=True) == [
+        {"run_id": "run-1", "rebalance_id": RID, "phase": "before", "kind": e.kind, "ticker": e.ticker,
+         "action": e.action, "local": e.local, "broker": e.broker, "message": e.message,
+         "reconciled_at": dt.datetime(2024, 3, 29, 14, 0)} for e in rec.events]
+    later = rec.frame("run-1", RID, "after", dt.datetime(2024, 3, 29, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=-4))))
+    assert set(later["reconciled_at"]) == {dt.datetime(2024, 3, 29, 14, 0)}  # stored as naive UTC
+    naive = rec.frame("run-1", RID, "after", dt.datetime(2024, 3, 29, 9, 0))
+    assert set(naive["reconciled_at"]) == {dt.datetime(2024, 3, 29, 9, 0)}  # a naive time is taken as UTC
+    messages = {(e.ticker, e.action): e.message for e in rec.events if e.kind == "order"}
+    assert messages[("EEE", "foreign")] == "open order by-hand-1 was not placed by Meridian; left alone"
+    assert messages[("DDD", "stale")] == (f"{working_old.client_order_id} of an earlier rebalance still working; "
+                                          "cancelled and followed to its final state")
+    assert messages[("CCC", "adopted")] == f"{working_own.client_order_id} still working (10/100 filled); adopted"
+    assert messages[("GGG", "missing")] == f"{client_order_id(RID, 'GGG', 4, 0)} recorded OPEN but unknown to the broker"
+    assert messages[("AAA", "recorded")] == (f"{done_unrecorded.client_order_id}: recorded by reconciliation: the "
+                                             "order was at the broker but not in execution_fills")
+    assert messages[("BBB", "overwritten")] == (f"{done_recorded_unknown.client_order_id}: reconciled: local 0 "
+                                                "UNKNOWN -> broker 40 PARTIAL")
+    assert empty_frame_is_typed()
+
+
+def empty_frame_is_typed() -> bool:
+    rec = run()
+    frame = rec.frame("run-2", RID, "before", NOW)
+    return frame.height == 0 and "reconciled_at" in frame.columns and rec.events == []
