@@ -3,8 +3,8 @@
 | tier    | removes                                                                                  | keeps |
 |---------|------------------------------------------------------------------------------------------|-------|
 | --halt  | the kill-switch halt lock                                                                | everything else |
-| --state | portfolio / risk / execution state tables, risk_state.json, the halt lock, the simulated venue, letters, commentary, reports, attribution CSV and tear sheet | market data, scores, analysis cache, EDGAR and stress caches |
-| --db    | the DuckDB file, risk_state.json, the halt lock, the simulated venue, output/ but run.log  | EDGAR cache, stress cache, output/run.log, the Dagster instance |
+| --state | portfolio / risk / execution state tables, risk_state.json, the halt lock, the simulated venue, order journals, letters, commentary, reports, attribution CSV and tear sheet | market data, scores, analysis cache, EDGAR and stress caches |
+| --db    | the DuckDB file, risk_state.json, the halt lock, the simulated venue, order journals, output/ but run.log | EDGAR cache, stress cache, output/run.log, the Dagster instance |
 | --all   | the whole Meridian home (database, caches, outputs, Dagster run history)                 | nothing |
 """
 
@@ -65,6 +65,7 @@ def reset_plan(tier: Tier, cfg: MeridianConfig) -> list[Action]:
         file(risk_state)
         file(lock)
         file(home / "broker")  # the simulated venue's orders and positions
+        file(home / "execution")  # order journals: a dead run's journal would otherwise replay into the new state
         for pattern in STATE_OUTPUTS:
             for p in sorted(out.glob(pattern)) if out.exists() else []:
                 file(p)
@@ -74,6 +75,7 @@ def reset_plan(tier: Tier, cfg: MeridianConfig) -> list[Action]:
         file(risk_state)
         file(lock)
         file(home / "broker")
+        file(home / "execution")
         if out.exists():
             for p in sorted(out.iterdir()):
                 if p.name != "run.log":

@@ -27,6 +27,8 @@ def home(tmp_path, monkeypatch):
     (tmp_path / "edgar").mkdir()
     cfg.halt_lock_path().write_text("halted")
     (tmp_path / "risk_state.json").write_text("{}")
+    (tmp_path / "execution" / "journal").mkdir(parents=True)
+    (tmp_path / "execution" / "journal" / "run-1.jsonl").write_text('{"event": "intent"}\n')
     return cfg
 
 
@@ -44,13 +46,14 @@ def test_halt_removes_only_the_lock(home):
 def test_state_drops_state_tables_and_keeps_market_data(home):
     actions = reset_plan("state", home)
     assert {"portfolio_positions", "execution_fills", "risk_state.json", "risk_halt.lock", "letters",
-            "reports_20260102", "daily_attribution.csv"} == _names(actions)
+            "reports_20260102", "daily_attribution.csv", "execution"} == _names(actions)
     execute(actions, home)
     conn = duckdb.connect(str(home.database_path()))
     tables = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     conn.close()
     assert tables == {"daily_prices"}
     assert (home.output_dir() / "scored_universe_latest.csv").exists()
+    assert not (home.home() / "execution").exists()  # no dead run's journal replays into the fresh state
 
 
 def test_db_keeps_caches_and_run_log(home):
