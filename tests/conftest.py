@@ -31,6 +31,22 @@ SMALL_N = 40
 RANGE = (dt.date(2024, 1, 2), dt.date(2024, 3, 28))
 
 
+# `meridian --config X` sets MERIDIAN_CONFIG for the command's own process; a test that calls `main()` must not
+# leave it (or a home) behind for the tests after it, nor for the subprocesses they start.
+_PROCESS_ENV = ("MERIDIAN_CONFIG", "MERIDIAN_HOME", "DAGSTER_HOME", "MERIDIAN_PROFILE")
+
+
+@pytest.fixture(autouse=True)
+def _restore_process_env():
+    saved = {k: os.environ.get(k) for k in _PROCESS_ENV}
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 def fake_credential(prefix: str = "test-") -> str:
     """A throwaway credential for the loopback stubs, made up per run (no key-shaped literal in the tree)."""
     return prefix + secrets.token_hex(12)
