@@ -107,7 +107,11 @@ def test_risk_model_estimates_from_the_scored_universe(scored):
     n_scored = query(db, f"SELECT count(*) n FROM factor_scores WHERE date = '{SCORE[1]}'")["n"][0]
     spec = query(db, "SELECT * FROM risk_specific_variance")
     assert 0.9 * n_scored <= spec.height <= n_scored and (spec["specific_variance"] > 0).all()
-    # risk.factor_lookback_days (120) sessions of regressions, ending on the scored session.
+    # One regression per session whose previous session had exposures (scores), within the 120-session
+    # lookback, ending on the scored session: the first scored session only supplies exposures for the next.
     fr = query(db, "SELECT * FROM risk_factor_returns")
-    assert fr["date"].n_unique() == 120 and fr["date"].max() == SCORE[1]
-    assert fr.height == 120 * k
+    scored_days = query(db, f"SELECT DISTINCT date FROM factor_scores WHERE date <= '{SCORE[1]}'")["date"]
+    expected = min(120, scored_days.len() - 1)
+    assert fr["date"].n_unique() == expected and fr["date"].max() == SCORE[1]
+    assert fr["date"].min() > scored_days.min()
+    assert fr.height == expected * k

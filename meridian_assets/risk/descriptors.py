@@ -187,4 +187,9 @@ def model_as_of(
                                      styles=tuple(styles), industries=industries, beta_days=beta_days,
                                      renamed=renamed)
     R = np.where(known, R, np.nan)
+    # A day on which no stock had exposures known the day before (e.g. before the first scored session) says
+    # nothing about factor returns: it is left out, not filled with today's exposures.
+    live = known.any(axis=1)
+    if not live.all():
+        R, lagged, dates = R[live], [x for x, ok in zip(lagged, live) if ok], [d for d, ok in zip(dates, live) if ok]
     return estimate(R, lagged, lookback=lookback, forecast=now), dates, tickers
