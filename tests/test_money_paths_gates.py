@@ -151,3 +151,18 @@ def test_an_asset_outside_the_code_location_reads_its_runs_graph():
     seen.clear()
     assert materialize(dg.DagsterInstance.ephemeral(), None).success  # the whole graph in one run
     assert seen["checks"] == [MID_VALID, RAW_VALID]
+
+
+def test_a_refusal_lists_every_failed_check_for_every_selected_asset():
+    inst = dg.DagsterInstance.ephemeral()
+    evaluate(inst, RAW_VALID, False, description="raw broke")
+    evaluate(inst, MID_VALID, False, description="mid broke")
+
+    class Ctx:
+        selected_asset_keys = {dg.AssetKey("top"), dg.AssetKey("side")}
+        instance = inst
+
+    with pytest.raises(dg.Failure) as err:
+        require_clean_inputs(Ctx(), checks=[MID_VALID, RAW_VALID])
+    assert str(err.value) == ("side, top: refusing inputs whose latest blocking check failed; fix the data and "
+                              "reload the table:\n- mid:mid_valid failed: mid broke\n- raw:raw_valid failed: raw broke")
