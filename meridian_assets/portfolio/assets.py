@@ -29,6 +29,7 @@ from meridian_assets.portfolio.schemas import (
 from meridian_assets.risk.breakers import breaker_inputs
 from meridian_assets.risk.factor_model import FactorModel
 from meridian_assets.risk.halt_lock import HaltLock
+from meridian_assets.risk.pre_trade import VetoReason
 from meridian_assets.storage import read, replace_all, replace_where, table_exists
 from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings
 
@@ -155,10 +156,12 @@ def rebalance_proposal(context: dg.AssetExecutionContext, config: RebalanceConfi
             spreads.select("factor", "long_exposure", "short_exposure", "spread", "z", "flagged"), n=len(PARENTS)))})
 
 
-def decide(trades: pl.DataFrame, decision: str, decided_by: str) -> pl.DataFrame:
+def decide(trades: pl.DataFrame, decision: str, decided_by: str, halted: bool = False) -> pl.DataFrame:
     """Ledger rows for a decision on a proposal's trades (pure). ``commit`` executes every PROPOSED trade at
     its price moved by the estimated cost (buys pay up, sells mark down); VETOED trades are recorded as such.
-    A trade that crosses zero becomes two rows (e.g. SELL to flat, then SHORT)."""
+    A trade that crosses zero becomes two rows (e.g. SELL to flat, then SHORT). With ``halted`` (the halt lock
+    is active when the decision is taken, whenever the proposal was made) a commit or an approval records
+    every trade VETOED with TRADING_HALTED: nothing is filled or released."""
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     status = {"commit": "EXECUTED", "approve": "APPROVED", "reject": "REJECTED"}[decision]
     rows = []
@@ -169,10 +172,13 @@ def decide(trades: pl.DataFrame, decision: str, decided_by: str) -> pl.DataFrame
             legs = [("SELL" if cur > 0 else "COVER", abs(cur)), ("SHORT" if cur > 0 else "BUY", abs(cur + delta))]
         for action, shares in legs:
             slip = SIGN[action] * r["cost_bps"] / 1e4 if decision == "commit" else 0.0
+            stopped = halted and decision != "reject" and r["status"] == "PROPOSED"
             rows.append({"rebalance_id": r["rebalance_id"], "date": r["as_of"], "ticker": r["ticker"],
                          "sector": r["sector"], "action": action, "shares": shares, "price": r["price"] * (1 + slip),
-                         "score": r["score"], "status": status if r["status"] == "PROPOSED" else "VETOED",
-                         "reason": r["reason"] or None, "decided_at": now, "decided_by": decided_by})
+                         "score": r["score"],
+                         "status": status if r["status"] == "PROPOSED" and not stopped else "VETOED",
+                         "reason": VetoReason.TRADING_HALTED.value if stopped else (r["reason"] or None),
+                         "decided_at": now, "decided_by": decided_by})
     return POSITION_APPROVALS.conform(pl.DataFrame(rows)) if rows else POSITION_APPROVALS.empty()
 
 
@@ -210,8 +216,12 @@ def position_approvals(context: dg.AssetExecutionContext, config: DecisionConfig
             if later is not None and later > as_of:
                 raise dg.Failure(f"position_approvals: {rid} is dated {as_of} but the book already has trades on "
                                  f"{later}; propose a new rebalance", allow_retries=False)
-        rows = decide(trades, config.decision, config.decided_by)
+        # the lock is read when the decision is taken: a proposal made before a halt is not released by it
+        halted = config.decision != "reject" and HaltLock(settings.get().halt_lock_path()).is_halted()
+        rows = decide(trades, config.decision, config.decided_by, halted=halted)
         replace_where(conn, POSITION_APPROVALS, rows, "rebalance_id", rid)
+    if halted:
+        context.log.warning(f"{rid}: trading is halted; every trade recorded VETOED (TRADING_HALTED)")
     status = {"commit": "EXECUTED", "approve": "APPROVED", "reject": "REJECTED"}[config.decision]
     context.log.info(f"{rid}: {rows.filter(pl.col('status') == status).height} trades {status}")
     return dg.MaterializeResult(metadata={
