@@ -5,10 +5,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from meridian_assets.desk import hours
 from tests.desk_world import demo_home
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
-PAGES = Path(__file__).resolve().parents[1] / "meridian_assets" / "desk" / "pages"
+PAGES = Path(__file__).resolve().parents[1] / "meridian_assets" / "desk" / "views"
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,16 @@ def test_research_page(env):
     assert {"Approve", "Reject", "Execute"} <= {b.label for b in at.button}
     assert "EXECUTED" in text(at)  # the demo's last rebalance was committed: Approve is disabled
     assert next(b for b in at.button if b.label == "Approve").disabled
+
+
+def test_research_page_reruns_on_a_widget_while_nyse_is_open(env, monkeypatch):
+    """While the desk refreshes itself (NYSE open), a widget's rerun renders the page instead of rerunning it
+    again from the refresh timer: choosing the conviction optimizer shows its Propose button."""
+    monkeypatch.setattr(hours, "refresh_seconds", lambda interval, now=None: interval)
+    at = render("research")
+    at.radio(key="method").set_value("conviction").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [b.label for b in at.button][:1] == ["Propose a what-if rebalance (conviction)"]
 
 
 def test_risk_page(env):

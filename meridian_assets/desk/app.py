@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-PAGES = Path(__file__).parent / "pages"
+PAGES = Path(__file__).parent / "views"  # not `pages/`: Streamlit would route a deep link there past st.navigation
 
 st.set_page_config(page_title="Meridian desk", layout="wide", initial_sidebar_state="expanded")
 nav = st.navigation([

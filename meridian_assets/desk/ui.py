@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import time
 
 import streamlit as st
 
@@ -32,12 +33,20 @@ def page(title: str, numeral: str) -> Snapshot:
 
 
 def _auto_refresh(seconds: int) -> None:
+    _rerun_every(seconds, "_refreshed_at")
+
+
+def _rerun_every(seconds: float, key: str) -> None:
+    """Rerun the whole page every ``seconds``: a fragment ticks on that interval and reruns the app only when no
+    full run came in between. A full run (a click, a radio, a page change) restarts the clock; rerunning after it
+    too would drop the click's value, and a flag that stays set would rerun the app from every run, forever."""
+    st.session_state[key] = time.monotonic()
+
     @st.fragment(run_every=seconds)
-    def ticker():
-        if st.session_state.get("_refresh_armed"):
+    def tick():
+        if time.monotonic() - st.session_state.get(key, 0.0) >= 0.8 * seconds:
             st.rerun(scope="app")
-        st.session_state["_refresh_armed"] = True
-    ticker()
+    tick()
 
 
 def fmt_pct(x: float | None, signed: bool = True) -> str:
@@ -102,13 +111,7 @@ def _is_active(launcher, run_id: str) -> bool:
 
 
 def _poll() -> None:
-    @st.fragment(run_every=3)
-    def poll():
-        if st.session_state.get("_poll_armed"):
-            st.session_state["_poll_armed"] = False
-            st.rerun(scope="app")
-        st.session_state["_poll_armed"] = True
-    poll()
+    _rerun_every(3, "_polled_at")
 
 
 def plotly(fig) -> None:
