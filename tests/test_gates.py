@@ -84,7 +84,7 @@ def test_a_failed_price_check_stops_scoring_until_a_good_reload(loaded, capsys):
     assert "factor_scores" not in {e.step_key for e in bad.all_events if e.event_type_value == "STEP_START"}
 
     # A later run: `meridian score` refuses with the check's message and writes no scores.
-    assert main(["score"]) != 0
+    assert main(["score"]) == 2  # refused input, not a crash
     err = capsys.readouterr().err
     assert "daily_prices:valid failed" in err and message in err, err
     assert "factor_scores" not in table_names(db)

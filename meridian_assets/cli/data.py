@@ -12,7 +12,7 @@ import dagster as dg
 
 from meridian_assets import calendar, dbread
 from meridian_assets.cli.runner import (failures, prepare_instance, progress_logger, report_failures,
-                                        report_warnings, run_assets, run_in_process)
+                                        report_warnings, run_assets, run_in_process, stopped_on_input)
 from meridian_assets.config import PROJECT_ROOT, MeridianConfig, get_config, meridian_home
 from meridian_assets.errors import MeridianError
 from meridian_assets.ingest.assets import FETCHED_TABLES, INGEST_ASSETS
@@ -68,22 +68,6 @@ def _execute(assets: list[str], start: dt.date, end: dt.date, op_config: dict, c
             print(f"- {line}", file=sys.stderr)
         return 2 if stopped_on_input(result) else 1
     return 0
-
-
-def stopped_on_input(result: dg.ExecuteInProcessResult) -> bool:
-    """True when every failure of the run is about its input: a step that refused it on purpose (a `dg.Failure`:
-    unreadable file, missing column or key, values that do not parse, rows that failed their blocking check)
-    or a failed blocking check. False when a step crashed (a bug, not the data)."""
-    refused = False
-    for ev in result.all_events:
-        if ev.event_type_value == "STEP_FAILURE":
-            if ev.event_specific_data.user_failure_data is None:
-                return False
-            refused = True
-        elif ev.event_type_value == "ASSET_CHECK_EVALUATION":
-            data = ev.event_specific_data
-            refused |= not data.passed and data.severity == dg.AssetCheckSeverity.ERROR
-    return refused
 
 
 def run_data(args: argparse.Namespace) -> int:

@@ -169,3 +169,19 @@ def run_job(defs: dg.Definitions, job: str, op_config: dict[str, dict] | None = 
     if problems or not result.success:
         raise MeridianError(f"{job} did not complete:\n" + "\n".join(f"- {p}" for p in problems))
     return result
+
+
+def stopped_on_input(result: dg.ExecuteInProcessResult) -> bool:
+    """True when every failure of the run is about its input: a step that refused it on purpose (a `dg.Failure`:
+    unreadable file, missing column or key, values that do not parse, rows that failed their blocking check)
+    or a failed blocking check. False when a step crashed (a bug, not the data)."""
+    refused = False
+    for ev in result.all_events:
+        if ev.event_type_value == "STEP_FAILURE":
+            if ev.event_specific_data.user_failure_data is None:
+                return False
+            refused = True
+        elif ev.event_type_value == "ASSET_CHECK_EVALUATION":
+            data = ev.event_specific_data
+            refused |= not data.passed and data.severity == dg.AssetCheckSeverity.ERROR
+    return refused

@@ -11,7 +11,8 @@ import polars as pl
 
 from meridian_assets import calendar, dbread
 from meridian_assets.cli.data import last_loaded_session
-from meridian_assets.cli.runner import prepare_instance, progress_logger, report_failures, report_warnings, run_assets
+from meridian_assets.cli.runner import (prepare_instance, progress_logger, report_failures, report_warnings, run_assets,
+                                       stopped_on_input)
 from meridian_assets.config import get_config
 from meridian_assets.errors import MeridianError
 from meridian_assets.factors.assets import FACTOR_ASSETS
@@ -37,7 +38,7 @@ def run_score(args: argparse.Namespace) -> int:
     result = run_assets(defs, "factor_job", FACTOR_ASSET_NAMES, start, end, op_config=op_config,
                         instance=prepare_instance())
     if report_failures(result, "Scoring"):
-        return 1
+        return 2 if stopped_on_input(result) else 1  # 2: refused bad input (e.g. a failed blocking check upstream)
     csv = cfg.output_dir() / "scored_universe_latest.csv"
     print(render_scoring_summary(cfg))
     print()
