@@ -179,6 +179,21 @@ def settle(page, quiet_s: float = 3.0) -> None:
     assert dialogs.count() == 0, dialogs.first.inner_text()
 
 
+def shoot(page, path: Path) -> None:
+    """Screenshot the whole page. Streamlit scrolls inside its main section, so a full-page shot of the window is
+    one screen: the viewport grows to the content's height first (bounded), then goes back."""
+    size = page.viewport_size
+    height = page.evaluate("""() => Math.max(document.body.scrollHeight, ...Array.from(
+        document.querySelectorAll('[data-testid="stMain"], [data-testid="stAppViewContainer"]'),
+        e => e.scrollHeight))""")
+    page.set_viewport_size({"width": size["width"], "height": min(max(height, size["height"]), 8000)})
+    try:
+        settle(page, quiet_s=1.5)
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        page.set_viewport_size(size)
+
+
 def open_page(page, base: str, path: str, headline: str) -> None:
     page.goto(f"{base}/{path}", wait_until="domcontentloaded")
     page.locator("div.headline", has_text=headline).wait_for()
@@ -195,7 +210,7 @@ def test_page_renders(desk, page, shots, path, headline, texts):
     for text in texts:
         page.get_by_text(text).first.wait_for()
     settle(page)
-    page.screenshot(path=str(shots / f"{path or 'portfolio'}.png"), full_page=True)
+    shoot(page, shots / f"{path or 'portfolio'}.png")
 
 
 def run_status(page, label: str, timeout_s: float, servers) -> tuple[str, str]:
@@ -244,7 +259,7 @@ def test_propose_and_approve(desk, page, shots):
     page.get_by_role("button", name="Approve", exact=True).click()
     status, run_id = run_status(page, f"Approve {rebalance_id}", RUN_TIMEOUT_S, servers)
     assert status == "SUCCESS", servers.logs()
-    page.screenshot(path=str(shots / "research-approved.png"), full_page=True)
+    shoot(page, shots / "research-approved.png")
 
     client = DagsterGraphQLClient("127.0.0.1", port_number=dagster_port, timeout=30)
     assert client.get_run_status(run_id) == dg.DagsterRunStatus.SUCCESS
