@@ -30,5 +30,10 @@ else:
     st.markdown("### Worst 5 fills")
     st.dataframe(execution.worst_fills(recent), hide_index=True, use_container_width=True)
 st.markdown("### Short availability")
-st.dataframe(execution.short_availability(snap), hide_index=True, use_container_width=True)
+shorts = execution.short_availability(snap)
+if shorts.is_empty():
+    st.markdown("<div class='muted'>No short availability recorded yet (execution_job's short_availability "
+                "asset asks the broker).</div>", unsafe_allow_html=True)
+else:
+    st.dataframe(shorts, hide_index=True, use_container_width=True)
 ui.runs_panel()

@@ -2,10 +2,16 @@
 
 import plotly.express as px
 import plotly.graph_objects as go
+import polars as pl
 import streamlit as st
 
 from meridian_assets.desk import theme, ui
 from meridian_assets.desk.data import performance
+
+
+def _dollars(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(pl.col("pnl").round(0)) if "pnl" in frame.columns else frame
+
 
 snap = ui.page("Performance", "IV PERFORMANCE")
 eq = performance.equity_vs_spy(snap) if snap.exists() else None
@@ -36,9 +42,9 @@ else:
     best, worst = performance.contributors(snap)
     c1, c2 = st.columns(2)
     c1.markdown("##### Best 5")
-    c1.dataframe(best, hide_index=True, use_container_width=True)
+    c1.dataframe(_dollars(best), hide_index=True, use_container_width=True)
     c2.markdown("##### Worst 5")
-    c2.dataframe(worst, hide_index=True, use_container_width=True)
+    c2.dataframe(_dollars(worst), hide_index=True, use_container_width=True)
     com = performance.commentary(snap)
     if com:
         st.markdown(f"### Commentary · week of {com['week_start']} ({com['source']})")

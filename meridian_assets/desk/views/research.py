@@ -15,8 +15,9 @@ p = research.latest_proposal(snap, method) if snap.exists() else None
 if p is None:
     st.info(f"No {method} proposal yet: propose one above (`rebalance_job`, commits nothing).")
 else:
+    trades = ", ".join(f"{n} {status.lower()}" for status, n in sorted(p["trade_counts"].items()))
     st.markdown(f"<div class='strip'>Proposal <b>{p['rebalance_id']}</b> · {p['as_of']} · {p['names']} names · "
-                f"gross {p['gross']:.1%} · net {p['net']:+.1%} · trades {p['trade_counts']} · "
+                f"gross {p['gross']:.1%} · net {p['net']:+.1%} · trades {trades or 'none'} · "
                 f"<span data-testid='decision'>{p['decision']}</span></div>", unsafe_allow_html=True)
     proposed = p["decision"] == "PROPOSED"
     c1, c2, c3 = st.columns(3)
@@ -44,7 +45,7 @@ if heat is not None and heat.height:
     fig = go.Figure(go.Heatmap(z=heat.select(research.PARENTS).to_numpy(), x=research.PARENTS, y=labels,
                                colorscale=[[0, "#f43f5e"], [0.5, "#1a2035"], [1, "#10b981"]], zmin=0, zmax=100))
     fig.update_layout(height=max(400, 14 * heat.height), title=f"Top/bottom 30 × 8 factors, {heat['date'][0]}",
-                      yaxis={"autorange": "reversed"})
+                      yaxis={"autorange": "reversed", "dtick": 1, "tickfont": {"size": 10}})  # every name labelled
     ui.plotly(fig)
 if p is not None:
     cards = research.candidates(snap, p["rebalance_id"])

@@ -1,6 +1,7 @@
 """III · Risk: breakers, decomposition, MCTR, alerts, stress."""
 
 import plotly.graph_objects as go
+import polars as pl
 import streamlit as st
 
 from meridian_assets.desk import theme, ui
@@ -32,5 +33,8 @@ else:
     st.markdown("### Alerts (last 3 sessions)")
     st.dataframe(risk.alerts(snap), hide_index=True, use_container_width=True)
     st.markdown("### Stress scenarios")
-    st.dataframe(risk.stress(doc), hide_index=True, use_container_width=True)
+    stress = risk.stress(doc)
+    if stress.width:  # dollars to the dollar, fractions to a basis point
+        stress = stress.with_columns(pl.col("^.*_pnl$").round(0), pl.col("^.*_pct$").round(4))
+    st.dataframe(stress, hide_index=True, use_container_width=True)
 ui.runs_panel()
