@@ -148,8 +148,8 @@ def reference_balanced_order(cur, tgt, sc) -> list[int]:
     out, net, done = [], start, 0.0
     while ups or downs:
         def miss(i):
-            return abs(net + delta[i] - (start + (goal - start) * (done + abs(delta[i])) / total))
-        pick = ups if ups and (not downs or miss(ups[0]) <= miss(downs[0])) else downs
+            return abs(net + delta[i] - (start + (goal - start) * ((done + abs(delta[i])) / total)))  # share first: ties compare equal
+        pick = ups if ups and (not downs or miss(ups[0]) <= miss(downs[0]) + 1e-12) else downs
         i = pick.pop(0)
         out.append(i)
         net, done = net + delta[i], done + abs(delta[i])
@@ -163,3 +163,11 @@ def reference_balanced_order(cur, tgt, sc) -> list[int]:
 def test_the_balanced_order_matches_its_definition(rows):
     cur, tgt, sc = (list(c) for c in zip(*rows))
     assert balanced_order(cur, tgt, sc) == reference_balanced_order(cur, tgt, sc)
+
+
+def test_trades_that_fit_the_budget_to_rounding_fill_in_full():
+    """Three 0.1 trades on a 0.30 budget: the running budget is 0.0999...98 before the third, which must still
+    fill completely (not at 99.99...% and reported partial)."""
+    res = apply_turnover_budget(np.zeros(3), np.full(3, 0.1), np.array([3.0, 2.0, 1.0]), budget=0.30)
+    assert [t.fill for t in res.trades] == [1.0, 1.0, 1.0]
+    assert np.array_equal(res.weights, np.full(3, 0.1))

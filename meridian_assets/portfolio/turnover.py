@@ -9,6 +9,7 @@ highest-conviction changes first. If the whole rebalance fits, everything fills.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Sequence
@@ -74,7 +75,9 @@ def apply_turnover_budget(current, target, score_change, budget: float = 0.30,
         if d == 0.0:
             continue
         size = abs(d)
-        fill = 1.0 if size <= remaining else max(remaining, 0.0) / size
+        # a trade that fits to rounding (0.30 - 0.1 - 0.1 = 0.0999...98) is filled in full, not at 99.99...%
+        fits = size <= remaining or math.isclose(size, remaining, rel_tol=1e-12, abs_tol=0.0)
+        fill = 1.0 if fits else max(remaining, 0.0) / size
         if accept is not None and fill > 0 and not accept(int(i), d * fill):
             trades.append(Trade(int(i), None if tickers is None else tickers[i], d, 0.0, float(sc[i]), True))
             continue
@@ -109,7 +112,8 @@ def balanced_order(current, target, score_change) -> list[int]:
         return abs(net + delta[i] - (start + (goal - start) * progress))
 
     while up or down:
-        take_up = (miss(up[0]) <= miss(down[0])) if up and down else bool(up)
+        # a tie (to float noise) goes to the buy, whatever order the sums were accumulated in
+        take_up = (miss(up[0]) <= miss(down[0]) + 1e-12) if up and down else bool(up)
         i = (up if take_up else down).pop(0)
         net += delta[i]
         done += abs(delta[i])
