@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -23,9 +25,32 @@ def _calendar() -> xc.ExchangeCalendar:
     return xc.get_calendar("XNYS", start="1995-01-03", end=f"{dt.date.today().year + 2}-12-31")
 
 
+def _sessions_cache() -> Path:
+    """Where the session list is kept between processes: keyed by exchange_calendars' version and the
+    calendar's end year, so an upgrade (new holidays) or a new year builds it afresh."""
+    from importlib.metadata import version
+
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "meridian"
+    return root / f"xnys-sessions-{version('exchange_calendars')}-{dt.date.today().year + 2}.npy"
+
+
 @lru_cache(maxsize=1)
 def _all_sessions() -> np.ndarray:
-    return np.array([d.date() for d in _calendar().sessions], dtype=object)
+    # Building the exchange_calendars calendar costs ~0.6 s of CPU (plus pandas' import) in every process
+    # that needs a date; the session list it yields is cached on disk as day ordinals.
+    path = _sessions_cache()
+    try:
+        ordinals = np.load(path)
+    except (OSError, ValueError):
+        ordinals = np.array([d.date().toordinal() for d in _calendar().sessions], dtype=np.int64)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+            np.save(tmp, ordinals)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only home: the calendar is built in each process, as before
+    return np.array([dt.date.fromordinal(int(o)) for o in ordinals], dtype=object)
 
 
 def sessions(start: dt.date, end: dt.date) -> list[dt.date]:
