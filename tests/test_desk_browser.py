@@ -100,7 +100,8 @@ class Servers:
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory):
     """A copy of the demo instance (the desk's actions write it), its webserver and daemon (the instance queues
-    runs: QueuedRunCoordinator), and the desk pointed at that webserver. Yields (desk url, home, dagster port)."""
+    runs: QueuedRunCoordinator), and the desk pointed at that webserver. Yields (desk url, home, dagster port,
+    the servers)."""
     home = tmp_path_factory.mktemp("desk-browser") / "home"
     shutil.copytree(demo_home(), home)
     dagster_port, desk_port = free_port(), free_port()
@@ -263,8 +264,8 @@ def test_propose_and_approve(desk, page, shots):
 
     client = DagsterGraphQLClient("127.0.0.1", port_number=dagster_port, timeout=30)
     assert client.get_run_status(run_id) == dg.DagsterRunStatus.SUCCESS
-    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster")))
-    run = instance.get_run_by_id(run_id)
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster"))) as instance:
+        run = instance.get_run_by_id(run_id)
     assert run.job_name == "approve_rebalance_job" and run.tags["meridian/source"] == "desk"
     assert run.run_config["ops"]["position_approvals"]["config"]["rebalance_id"] == rebalance_id
     assert run.run_config["ops"]["position_approvals"]["config"]["decision"] == "approve"
