@@ -37,13 +37,25 @@ def reweighted(scores: np.ndarray, w: np.ndarray) -> np.ndarray:
         return np.where(total > 0, num.sum(axis=0) / total, np.nan)
 
 
+def ordered_sum(terms: list[pl.Expr]) -> pl.Expr:
+    """Σ terms, nulls counted as 0, added left to right. ``pl.sum_horizontal`` may add in another order on
+    more threads, and a last-bit difference in a score is a different rank on a tie: a backtest would then
+    depend on how many threads the process has."""
+    if not terms:
+        return pl.lit(0.0)
+    total = terms[0].fill_null(0.0)
+    for t in terms[1:]:
+        total = total + t.fill_null(0.0)
+    return total
+
+
 def reweighted_expr(weights: dict[str, float]) -> pl.Expr:
     """`reweighted` as a polars expression over the ``{parent}_score`` columns: the weighted mean of the
     parents present in the row (null when none is)."""
     items = [(p, float(v)) for p, v in weights.items() if v and v > 0]
     present = [pl.col(f"{p}_score").cast(pl.Float64).fill_nan(None) for p, _ in items]
-    num = pl.sum_horizontal([s * v for s, (_, v) in zip(present, items)])
-    den = pl.sum_horizontal([pl.when(s.is_not_null()).then(pl.lit(v)).otherwise(0.0) for s, (_, v) in zip(present, items)])
+    num = ordered_sum([s * v for s, (_, v) in zip(present, items)])
+    den = ordered_sum([pl.when(s.is_not_null()).then(pl.lit(v)).otherwise(0.0) for s, (_, v) in zip(present, items)])
     return pl.when(den > 0).then(num / den)
 
 
@@ -61,7 +73,7 @@ def effective_weights(frame: pl.DataFrame, cfg: ScoringConfig) -> pl.DataFrame:
         return e
 
     raw = {p: pl.when(pl.col(f"{p}_score").is_not_null()).then(configured(p)).otherwise(0.0) for p in PARENTS}
-    total = pl.sum_horizontal(list(raw.values()))
+    total = ordered_sum(list(raw.values()))
     return frame.select("date", "ticker", *[pl.when(total > 0).then(e / total).alias(p) for p, e in raw.items()])
 
 
