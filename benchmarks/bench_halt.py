@@ -26,34 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.harness import Result
+from benchmarks.harness import Result, session_cpu, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 60.0
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _session_cpu(sid: int) -> float:
-    """CPU seconds (user + system, with reaped children) of every live process in session ``sid``."""
-    total = 0.0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid:  # fields after "(comm)": state ppid pgrp session ... utime(11) stime cutime cstime
-            total += sum(int(f) for f in fields[11:15]) / TICK
-    return total
-
-
-def _wait(predicate, timeout: float, what: str, poll: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise TimeoutError(f"bench_halt: {what} not seen within {timeout:.0f} s")
 
 
 def _breach(instance, session: str) -> float:
@@ -72,14 +48,14 @@ def _breach(instance, session: str) -> float:
 
 def _halt(instance, lock: Path, session: str, sid: int, timeout: float = 300.0) -> dict:
     lock.unlink(missing_ok=True)
-    cpu0, self0 = _session_cpu(sid), time.process_time()
+    cpu0, self0 = session_cpu(sid), time.process_time()
     t0 = _breach(instance, session)
-    _wait(lock.exists, timeout, "the halt lock", poll=0.05)
+    wait_for(lock.exists, timeout, "the halt lock", poll=0.05)
     t1 = time.time()
     reason = json.loads(lock.read_text())["reason"]
     assert session in reason, reason
     return {"wall_seconds": round(t1 - t0, 3),
-            "cpu_seconds": round(_session_cpu(sid) - cpu0 + time.process_time() - self0, 3), "at": t1}
+            "cpu_seconds": round(session_cpu(sid) - cpu0 + time.process_time() - self0, 3), "at": t1}
 
 
 def run() -> Result:
@@ -107,7 +83,7 @@ def run() -> Result:
                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home)))
-        _wait(lambda: {"SENSOR", "QUEUED_RUN_COORDINATOR"} <= set(instance.get_daemon_heartbeats()), 180,
+        wait_for(lambda: {"SENSOR", "QUEUED_RUN_COORDINATOR"} <= set(instance.get_daemon_heartbeats()), 180,
               "the daemon's heartbeats")
         time.sleep(3)  # the code location is loaded once the sensor daemon has ticked
         idle = _halt(instance, lock, "2001-01-02", daemon.pid)
@@ -124,11 +100,11 @@ def run() -> Result:
         def holding_pool():  # a step has started: the op-level pool slot is taken
             return bool(instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START))
 
-        _wait(holding_pool, 300, "a step of the backfill holding the pool", poll=0.5)
+        wait_for(holding_pool, 300, "a step of the backfill holding the pool", poll=0.5)
         time.sleep(2)
         loaded = _halt(instance, lock, "2001-01-03", daemon.pid)
         during = instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED
-        _wait(lambda: instance.get_run_by_id(run_id).is_finished, 1800, "the end of the backfill", poll=1.0)
+        wait_for(lambda: instance.get_run_by_id(run_id).is_finished, 1800, "the end of the backfill", poll=1.0)
         stats = instance.get_run_stats(run_id)
         backfill = {"wall_seconds": round(stats.end_time - stats.start_time, 3),
                     "status": instance.get_run_by_id(run_id).status.value,
