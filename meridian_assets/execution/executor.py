@@ -39,7 +39,7 @@ from meridian_assets.execution.broker import (
     client_order_id, parse_client_order_id,
 )
 from meridian_assets.execution.clock import Clock, utc
-from meridian_assets.execution.fills import ExecutionRecord, FillLedger, Status, outcome_record
+from meridian_assets.execution.fills import ExecutionRecord, FillLedger, Status, final_status, outcome_record
 from meridian_assets.execution.planning import Action, Leg, TradeIntent, chunk_sizes, legs, limit_price, order_trades
 from meridian_assets.execution.short_availability import Availability
 from meridian_assets.risk.pre_trade import BookState, MarketInfo, Trade, TradingState, check_trade
@@ -296,12 +296,7 @@ class Executor:
                 attempt=attempt if attempt is not None else _key(order)[1], status=Status.OPEN,
                 notes=f"broker lost while working: {err}", now=utc(self.clock)), ctx)
             raise
-        if not order.status.is_terminal:
-            status = Status.OPEN
-        elif order.status is OrderStatus.REJECTED:
-            status = Status.REJECTED
-        else:
-            status = Status.FILLED if ledger.filled >= order.qty else Status.PARTIAL if ledger.filled else Status.CANCELLED
+        status = final_status(order, ledger.filled)
         if adopted:
             notes.append(f"adopted from an earlier run ({before} filled then)")
         if order.reject_reason:

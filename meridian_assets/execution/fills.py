@@ -22,7 +22,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from meridian_assets.execution.broker import BrokerOrder, Fill, Side
+from meridian_assets.execution.broker import BrokerOrder, Fill, OrderStatus, Side
 from meridian_assets.execution.schemas import EXECUTION_FILLS
 from meridian_assets.storage import read, replace_where, table_exists
 
@@ -39,6 +39,16 @@ class Status:
     HALTED = "HALTED"  # trading halted: not submitted
     OPEN = "OPEN"  # still working at the broker when recorded (adopted by the next run)
     UNKNOWN = "UNKNOWN"  # the submit's outcome could not be settled
+
+
+def final_status(order: BrokerOrder, filled: int) -> str:
+    """The row status of a broker order with ``filled`` shares: OPEN while it works, else REJECTED, FILLED,
+    PARTIAL or CANCELLED (nothing filled)."""
+    if not order.status.is_terminal:
+        return Status.OPEN
+    if order.status is OrderStatus.REJECTED:
+        return Status.REJECTED
+    return Status.FILLED if filled >= order.qty else Status.PARTIAL if filled else Status.CANCELLED
 
 
 def slippage_bps(side: Side, fill_price: float, signal_price: float) -> float:

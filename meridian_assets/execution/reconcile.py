@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from meridian_assets.execution.broker import (
-    Account, BrokerOrder, OrderStatus, Position, ReconciliationError, parse_client_order_id,
+    Account, BrokerOrder, Position, ReconciliationError, parse_client_order_id,
 )
-from meridian_assets.execution.fills import ExecutionRecord, FillLedger, Status, outcome_record
+from meridian_assets.execution.fills import ExecutionRecord, FillLedger, Status, final_status, outcome_record
 from meridian_assets.execution.schemas import EXECUTION_RECONCILIATION
 from meridian_assets.execution.sweep import guess_action
 from meridian_assets.portfolio.schemas import PORTFOLIO_POSITIONS
@@ -177,8 +177,7 @@ def _orders(rec: Reconciliation, rebalance_id: str, broker_name: str, orders: li
         action = old["action"] if old is not None else guess_action(o, rec.held.get(o.ticker, 0))
         ledger = FillLedger(o.qty)
         ledger.observe(o)
-        status = (Status.REJECTED if o.status is OrderStatus.REJECTED else Status.FILLED if o.filled_qty >= o.qty
-                  else Status.PARTIAL if o.filled_qty else Status.CANCELLED)
+        status = final_status(o, o.filled_qty)  # a terminal order here: the working ones were handled above
         signal = (old or {}).get("signal_price") or prices.get(o.ticker)
         what = "recorded" if old is None else "overwritten"
         note = ("recorded by reconciliation: the order was at the broker but not in execution_fills"

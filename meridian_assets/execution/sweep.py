@@ -17,23 +17,15 @@ import dataclasses
 import logging
 from collections.abc import Iterable
 
-from meridian_assets.execution.broker import Broker, BrokerError, BrokerOrder, OrderStatus, Side, parse_client_order_id
+from meridian_assets.execution.broker import Broker, BrokerError, BrokerOrder, Side, parse_client_order_id
 from meridian_assets.execution.clock import Clock, utc
-from meridian_assets.execution.fills import ExecutionRecord, FillLedger, Status, outcome_record
+from meridian_assets.execution.fills import ExecutionRecord, FillLedger, Status, final_status, outcome_record
 
 log = logging.getLogger(__name__)
 
 CONFIRM_POLLS = 6
 CONFIRM_SECONDS = 1.0
 UNSETTLED = (Status.OPEN, Status.UNKNOWN)
-
-
-def final_status(order: BrokerOrder, filled: int) -> str:
-    if not order.status.is_terminal:
-        return Status.OPEN
-    if order.status is OrderStatus.REJECTED:
-        return Status.REJECTED
-    return Status.FILLED if filled >= order.qty else Status.PARTIAL if filled else Status.CANCELLED
 
 
 def guess_action(order: BrokerOrder, held_now: int) -> str:
