@@ -23,25 +23,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from meridian_assets.config_base import Block as _Block
+from meridian_assets.config_base import Fraction
+from meridian_assets.config_base import require_order as _require_order
 from meridian_assets.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-# A share of something (a weight, a fraction of NAV, a probability): in [0, 1].
-Fraction = Annotated[float, Field(ge=0, le=1)]
-
-
-def _require_order(block: BaseModel, *pairs: tuple[str, str]) -> None:
-    """Each (low, high) pair of fields must satisfy low <= high."""
-    for low, high in pairs:
-        if getattr(block, low) > getattr(block, high):
-            raise ValueError(f"{low}={getattr(block, low)} must not exceed {high}={getattr(block, high)}")
-
-
-class _Block(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf / .nan are typos, never limits
 
 
 # --------------------------------------------------------------------------------------------- top level
