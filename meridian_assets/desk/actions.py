@@ -6,6 +6,7 @@ operator's typed confirmation at `meridian execute --execute`, bound to that com
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from meridian_assets.config import MeridianConfig
@@ -28,13 +29,18 @@ class Action:
     partition: str | None = None
 
 
-def decide(rebalance_id: str, decision: str, by: str = "desk") -> Action:
-    """Approve (release to the broker; `approved_rebalance_sensor` then launches execution) or reject."""
+def decide(rebalance_id: str, decision: str, by: str = "desk", rejected: Iterable[str] = ()) -> Action:
+    """Approve (release to the broker; `approved_rebalance_sensor` then launches execution) or reject. With an
+    approval, ``rejected`` are the candidates the PM refused on their cards: `position_approvals` records their
+    trades REJECTED and the execution plan skips them."""
     if decision not in ("approve", "reject"):
         raise ValueError(f"decision must be approve or reject, got {decision!r}")
-    return Action(f"{decision.title()} {rebalance_id}", "approve_rebalance_job",
-                  {"ops": {"position_approvals": {"config": {"rebalance_id": rebalance_id, "decision": decision,
-                                                             "decided_by": by}}}})
+    config = {"rebalance_id": rebalance_id, "decision": decision, "decided_by": by}
+    refused = sorted(set(rejected)) if decision == "approve" else []
+    if refused:
+        config["rejected_tickers"] = refused
+    label = f"{decision.title()} {rebalance_id}" + (f" without {', '.join(refused)}" if refused else "")
+    return Action(label, "approve_rebalance_job", {"ops": {"position_approvals": {"config": config}}})
 
 
 def propose(method: str) -> Action:

@@ -51,6 +51,7 @@ class DecisionConfig(dg.Config):
     rebalance_id: str = ""  # default: the latest proposal
     decision: str = "commit"  # commit | approve | reject
     decided_by: str = "operator"
+    rejected_tickers: list[str] = []  # candidates refused within a commit or approval: their trades are REJECTED
 
 
 def _as_of(context, conn, config: RebalanceConfig) -> dt.date:
@@ -156,12 +157,15 @@ def rebalance_proposal(context: dg.AssetExecutionContext, config: RebalanceConfi
             spreads.select("factor", "long_exposure", "short_exposure", "spread", "z", "flagged"), n=len(PARENTS)))})
 
 
-def decide(trades: pl.DataFrame, decision: str, decided_by: str, halted: bool = False) -> pl.DataFrame:
+def decide(trades: pl.DataFrame, decision: str, decided_by: str, halted: bool = False,
+           rejected: frozenset[str] = frozenset()) -> pl.DataFrame:
     """Ledger rows for a decision on a proposal's trades (pure). ``commit`` executes every PROPOSED trade at
     its price moved by the estimated cost (buys pay up, sells mark down); VETOED trades are recorded as such.
     A trade that crosses zero becomes two rows (e.g. SELL to flat, then SHORT). With ``halted`` (the halt lock
     is active when the decision is taken, whenever the proposal was made) a commit or an approval records
-    every trade VETOED with TRADING_HALTED: nothing is filled or released."""
+    every trade VETOED with TRADING_HALTED: nothing is filled or released. A PROPOSED trade of a ticker in
+    ``rejected`` (candidates the PM refused) is recorded REJECTED: the rest of the proposal goes ahead without it,
+    and neither the simulated book nor the execution plan trades it."""
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     status = {"commit": "EXECUTED", "approve": "APPROVED", "reject": "REJECTED"}[decision]
     rows = []
@@ -172,13 +176,16 @@ def decide(trades: pl.DataFrame, decision: str, decided_by: str, halted: bool = 
             legs = [("SELL" if cur > 0 else "COVER", abs(cur)), ("SHORT" if cur > 0 else "BUY", abs(cur + delta))]
         for action, shares in legs:
             slip = SIGN[action] * r["cost_bps"] / 1e4 if decision == "commit" else 0.0
-            stopped = halted and decision != "reject" and r["status"] == "PROPOSED"
+            refused = r["status"] == "PROPOSED" and r["ticker"] in rejected
+            stopped = halted and decision != "reject" and r["status"] == "PROPOSED" and not refused
+            row_status = ("REJECTED" if refused else status if r["status"] == "PROPOSED" and not stopped
+                          else "VETOED")
+            reason = (f"rejected by {decided_by}" if refused else VetoReason.TRADING_HALTED.value if stopped
+                      else (r["reason"] or None))
             rows.append({"rebalance_id": r["rebalance_id"], "date": r["as_of"], "ticker": r["ticker"],
-                         "sector": r["sector"], "action": action, "shares": shares, "price": r["price"] * (1 + slip),
-                         "score": r["score"],
-                         "status": status if r["status"] == "PROPOSED" and not stopped else "VETOED",
-                         "reason": VetoReason.TRADING_HALTED.value if stopped else (r["reason"] or None),
-                         "decided_at": now, "decided_by": decided_by})
+                         "sector": r["sector"], "action": action, "shares": shares,
+                         "price": r["price"] * (1 + (0.0 if refused else slip)), "score": r["score"],
+                         "status": row_status, "reason": reason, "decided_at": now, "decided_by": decided_by})
     return POSITION_APPROVALS.conform(pl.DataFrame(rows)) if rows else POSITION_APPROVALS.empty()
 
 
@@ -210,6 +217,10 @@ def position_approvals(context: dg.AssetExecutionContext, config: DecisionConfig
         if trades.is_empty():
             raise dg.Failure(f"position_approvals: unknown rebalance {rid!r}", allow_retries=False)
         as_of = trades["as_of"][0]
+        unknown = sorted(set(config.rejected_tickers) - set(trades["ticker"]))
+        if unknown:
+            raise dg.Failure(f"position_approvals: rejected_tickers {', '.join(unknown)} have no trade in {rid}",
+                             allow_retries=False)
         if config.decision == "commit" and table_exists(conn, POSITION_APPROVALS.name):
             later = conn.execute("SELECT max(date) FROM position_approvals WHERE status = 'EXECUTED' AND "
                                  "rebalance_id <> ?", [rid]).fetchall()[0][0]
@@ -218,7 +229,8 @@ def position_approvals(context: dg.AssetExecutionContext, config: DecisionConfig
                                  f"{later}; propose a new rebalance", allow_retries=False)
         # the lock is read when the decision is taken: a proposal made before a halt is not released by it
         halted = config.decision != "reject" and HaltLock(settings.get().halt_lock_path()).is_halted()
-        rows = decide(trades, config.decision, config.decided_by, halted=halted)
+        rows = decide(trades, config.decision, config.decided_by, halted=halted,
+                      rejected=frozenset(config.rejected_tickers))
         replace_where(conn, POSITION_APPROVALS, rows, "rebalance_id", rid)
     if halted:
         context.log.warning(f"{rid}: trading is halted; every trade recorded VETOED (TRADING_HALTED)")
@@ -229,6 +241,7 @@ def position_approvals(context: dg.AssetExecutionContext, config: DecisionConfig
         "approved_by": dg.MetadataValue.text(config.decided_by), "as_of": dg.MetadataValue.text(str(as_of)),
         "trades": rows.filter(pl.col("status") == status).height,
         "vetoed": rows.filter(pl.col("status") == "VETOED").height,
+        "rejected_tickers": dg.MetadataValue.text(", ".join(sorted(config.rejected_tickers)) or "none"),
         "preview": dg.MetadataValue.md(preview_markdown(rows.select("ticker", "action", "shares", "price", "status"),
                                                        n=10))})
 
