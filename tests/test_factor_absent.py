@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from meridian_assets.cli import main
-from meridian_assets.cli.data import REAL_DATA_ASSETS
+from meridian_assets.cli.demo import REAL_DATA_ASSETS
 from meridian_assets.config import ScoringConfig
 from meridian_assets.factors.inputs import inputs_from_provider
 from meridian_assets.factors.schemas import ALL_SUB_FACTORS, PARENTS, PRICE_PARENTS, SUB_FACTORS

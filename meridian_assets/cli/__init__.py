@@ -126,10 +126,14 @@ def _run(argv: list[str] | None) -> int:
     from meridian_assets.cli import analyze, execute, portfolio, report
     from meridian_assets.cli import meta as meta_cli
 
-    if args.command in ("data", "demo"):
-        from meridian_assets.cli.data import run_data, run_demo
+    if args.command == "data":
+        from meridian_assets.cli.data import run_data
 
-        return run_demo(args) if args.command == "demo" else run_data(args)
+        return run_data(args)
+    if args.command == "demo":
+        from meridian_assets.cli.demo import run_demo
+
+        return run_demo(args)
     if args.command == "score":
         from meridian_assets.cli.score import run_score
 

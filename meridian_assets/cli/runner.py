@@ -13,7 +13,8 @@ from pathlib import Path
 import dagster as dg
 
 from meridian_assets.cli.pool_wait import PoolWatcher
-from meridian_assets.config import PROJECT_ROOT, meridian_home
+from meridian_assets import dbread
+from meridian_assets.config import PROJECT_ROOT, MeridianConfig, meridian_home
 from meridian_assets.ingest.partitions import RANGE_END, RANGE_START
 from meridian_assets.runs import reap_dead_runs, worker_tags
 
@@ -185,3 +186,16 @@ def stopped_on_input(result: dg.ExecuteInProcessResult) -> bool:
             data = ev.event_specific_data
             refused |= not data.passed and data.severity == dg.AssetCheckSeverity.ERROR
     return refused
+
+
+def last_loaded_session(cfg: MeridianConfig) -> dt.date | None:
+    """The last session in `daily_prices` (None on an empty or missing database): where `data` and `score` start."""
+    db = cfg.database_path()
+    if not db.exists():
+        return None
+    conn = dbread.connect(db)
+    try:
+        has = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name='daily_prices'").fetchall()[0][0]
+        return conn.execute("SELECT max(date) FROM daily_prices").fetchall()[0][0] if has else None
+    finally:
+        conn.close()

@@ -10,9 +10,8 @@ from pathlib import Path
 import polars as pl
 
 from meridian_assets import calendar, dbread
-from meridian_assets.cli.data import last_loaded_session
-from meridian_assets.cli.runner import (prepare_instance, progress_logger, report_failures, report_warnings, run_assets,
-                                       stopped_on_input)
+from meridian_assets.cli.runner import (last_loaded_session, prepare_instance, progress_logger, report_failures,
+                                        report_warnings, run_assets, stopped_on_input)
 from meridian_assets.config import get_config
 from meridian_assets.errors import MeridianError
 from meridian_assets.factors.assets import FACTOR_ASSETS
