@@ -10,7 +10,7 @@ from meridian_assets.factors import definitions as factors
 from meridian_assets.ingest import definitions as ingest
 from meridian_assets.llm import definitions as analysis
 from meridian_assets.meta import definitions as meta
-from meridian_assets.pipeline import main_job
+from meridian_assets.jobs import main_job
 from meridian_assets.portfolio import definitions as portfolio
 from meridian_assets.reporting import definitions as reporting
 from meridian_assets.risk import definitions as risk

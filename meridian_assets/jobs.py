@@ -1,5 +1,8 @@
 """The main job: every layer's data assets for a range of sessions, in one run (what `make demo` runs).
 
+It lives here, beside the code location's `definitions.py`, because it spans every domain: each domain's own
+jobs are in `<domain>/jobs.py`; a job that selects across all of them belongs to no one domain.
+
 Decisions and actions are not data and stay out of it: committing or approving a rebalance
 (`position_approvals`), the kill switch (`halt_lock`) and anything that talks to a broker or spends on an LLM
 have their own jobs, as do the meta layer's weekly backtests and proposals. The weekly documents are weekly-partitioned and run in `weekly_report_job`.
