@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from meridian_assets.ingest.schemas import TableSchema
+from meridian_assets.tables import TableSchema
 
 
 @contextmanager

@@ -30,7 +30,7 @@ from meridian_assets.gates import require_clean_inputs
 from meridian_assets.ingest.checks import audit, not_published, staged_result, valid_spec
 from meridian_assets.ingest.loading import preview_markdown
 from meridian_assets.ingest.partitions import load_window, trading_days
-from meridian_assets.ingest.schemas import TableSchema
+from meridian_assets.tables import TableSchema
 from meridian_assets.storage import (
     kept_rows_sharing_keys, publish, read, replace_all, replace_window, stage_window, table_exists,
 )

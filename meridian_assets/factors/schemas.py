@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from meridian_assets.ingest.schemas import Bool, Date, Float, Int, Str, TableSchema
+from meridian_assets.tables import Bool, Date, Float, Int, Str, TableSchema
 
 # parent factor -> its sub-factors (44 in all)
 SUB_FACTORS: dict[str, tuple[str, ...]] = {

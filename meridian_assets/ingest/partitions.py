@@ -25,7 +25,7 @@ import duckdb
 
 from meridian_assets import calendar
 from meridian_assets.config import MeridianConfig, get_config
-from meridian_assets.ingest.schemas import TableSchema
+from meridian_assets.tables import TableSchema
 from meridian_assets.storage import table_exists
 
 TRADING_DAY_CRON = "0 0 * * 1-5"

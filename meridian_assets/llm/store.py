@@ -27,7 +27,7 @@ import duckdb
 import polars as pl
 
 from meridian_assets import dbread
-from meridian_assets.ingest.schemas import TableSchema
+from meridian_assets.tables import TableSchema
 from meridian_assets.storage import ensure_table, read, replace_where, table_exists
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]

@@ -22,7 +22,7 @@ import duckdb
 import polars as pl
 
 from meridian_assets.errors import ConfigError
-from meridian_assets.ingest.schemas import TableSchema
+from meridian_assets.tables import TableSchema
 from meridian_assets.meta.schemas import CONFIG_CHANGE_LOG, META_CONFIG_VERSIONS
 from meridian_assets.meta.sleeves import AllocationPolicy, Sleeve, builtin_sleeves, canonical_json, content_hash
 from meridian_assets.storage import ensure_table, read, table_exists, transaction

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meridian_assets.ingest.schemas import Bool, Date, Float, Str, TableSchema
+from meridian_assets.tables import Bool, Date, Float, Str, TableSchema
 
 RISK_EXPOSURES = TableSchema(
     name="risk_exposures",

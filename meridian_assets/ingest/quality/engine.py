@@ -12,7 +12,7 @@ import polars as pl
 
 from meridian_assets import calendar
 from meridian_assets.errors import DataError, PriceDataError
-from meridian_assets.ingest.schemas import TableSchema
+from meridian_assets.tables import TableSchema
 
 DEFAULT_MAX_PER_RULE = 50
 MISSING_COLUMN = "missing_column"  # a field null in every row of the frame: reported once, not per row
