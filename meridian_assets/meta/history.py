@@ -95,6 +95,19 @@ class MarketHistory:
         self._oas_dates = self.hy_oas["known_at"].to_numpy() if self.hy_oas.height else np.array([], "datetime64[D]")
         self._oas_values = self.hy_oas["value"].to_numpy().astype(float) if self.hy_oas.height else np.zeros(0)
         self._model_dates = [d for d, _ in self.risk_models]
+        # Per-session lookups answered from arrays built once, not a polars query per session (a backtest asks
+        # every session): earnings sorted by ticker then date, so a ticker's first row still in the future is its
+        # next date; corporate actions grouped by effective date, in ticker order.
+        e = (self.earnings.drop_nulls(["ticker", "earnings_date", "known_at"])
+             .sort("ticker", "earnings_date", maintain_order=True))
+        self._earn_codes = {t: k for k, t in enumerate(e["ticker"].unique(maintain_order=True).to_list())}
+        self._earn_ticker = np.array([self._earn_codes[t] for t in e["ticker"].to_list()], dtype=np.int64)
+        self._earn_date = e["earnings_date"].to_numpy().astype("datetime64[D]")
+        self._earn_known = e["known_at"].to_numpy().astype("datetime64[D]")
+        self._actions_by_date: dict[dt.date, list[tuple]] = {}
+        for day, *row in (self.actions.filter(pl.col("date").is_not_null()).sort("date", "ticker", maintain_order=True)
+                          .select("date", "ticker", "action", "ratio", "new_ticker", "known_at").iter_rows()):
+            self._actions_by_date.setdefault(day, []).append(tuple(row))
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -177,9 +190,12 @@ class MarketHistory:
         return tuple(self.tickers), self.returns[max(1, i - self.covariance_days + 1):i + 1]
 
     def days_to_earnings(self, day: dt.date, tickers: list[str]) -> list[int | None]:
-        e = self.earnings.filter((pl.col("earnings_date") >= day) & (pl.col("known_at") <= day))
-        nxt = dict(e.group_by("ticker").agg(pl.col("earnings_date").min()).iter_rows())
-        return [(nxt[t] - day).days if t in nxt else None for t in tickers]
+        """Calendar days from ``day`` to each ticker's next earnings date known by ``day`` (None: none known)."""
+        d = np.datetime64(day, "D")
+        live = (self._earn_date >= d) & (self._earn_known <= d)
+        codes, first = np.unique(self._earn_ticker[live], return_index=True)
+        days = dict(zip(codes.tolist(), (self._earn_date[live][first] - d).astype(np.int64).tolist()))
+        return [days.get(self._earn_codes.get(t, -1)) for t in tickers]
 
     def candidates(self, i: int, scores: pl.DataFrame, held_sectors: dict[str, str | None],
                    prior: dict[str, float]) -> pl.DataFrame:
@@ -224,8 +240,7 @@ class MarketHistory:
 
     def actions_on(self, day: dt.date) -> list[tuple]:
         """(ticker, action, ratio, new_ticker) effective ``day`` and known by then, in ticker order."""
-        a = self.actions.filter((pl.col("date") == day) & (pl.col("known_at").is_null() | (pl.col("known_at") <= day)))
-        return list(a.sort("ticker").select("ticker", "action", "ratio", "new_ticker").iter_rows())
+        return [(t, a, r, n) for t, a, r, n, known in self._actions_by_date.get(day, ()) if known is None or known <= day]
 
 
 def load_history(conn: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, cfg: MeridianConfig) -> MarketHistory:
