@@ -20,7 +20,8 @@ from meridian_assets.execution.planning import chunk_sizes, legs, limit_price, o
 from meridian_assets.execution.schemas import EXECUTION_PLAN
 from meridian_assets.execution.session import build_intents, market_data
 from meridian_assets.execution.short_availability import ShortAvailabilityCache
-from meridian_assets.risk.pre_trade import BookState, Trade, TradingState, check_trade
+from meridian_assets.risk.pre_trade import BookState, Trade, check_trade
+from meridian_assets.risk.states import TradingState
 from meridian_assets.storage import table_exists
 
 

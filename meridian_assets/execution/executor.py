@@ -42,7 +42,8 @@ from meridian_assets.execution.clock import Clock, utc
 from meridian_assets.execution.fills import ExecutionRecord, FillLedger, Status, final_status, outcome_record
 from meridian_assets.execution.planning import Action, Leg, TradeIntent, chunk_sizes, legs, limit_price, order_trades
 from meridian_assets.execution.short_availability import Availability
-from meridian_assets.risk.pre_trade import BookState, MarketInfo, Trade, TradingState, check_trade
+from meridian_assets.risk.pre_trade import BookState, MarketInfo, Trade, check_trade
+from meridian_assets.risk.states import TradingState
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from meridian_assets.execution.schemas import EXECUTION_FILLS, SHORT_AVAILABILIT
 from meridian_assets.portfolio.schemas import (
     PORTFOLIO_POSITIONS, POSITION_APPROVALS, REBALANCE_TRADES, TARGET_BOOK,
 )
-from meridian_assets.risk.pre_trade import TradingState
+from meridian_assets.risk.states import TradingState
 from meridian_assets.storage import read, table_exists
 
 log = logging.getLogger(__name__)

@@ -29,10 +29,11 @@ import polars as pl
 
 from meridian_assets.config import MeridianConfig
 from meridian_assets.factors.schemas import PARENTS
-from meridian_assets.portfolio.inputs import HY_OAS, PRICE_DAYS, load_risk_model
+from meridian_assets.portfolio.inputs import PRICE_DAYS
 from meridian_assets.portfolio.market import MIN_BETA_SESSIONS
-from meridian_assets.portfolio.rebalance import RiskModelInput
 from meridian_assets.risk.descriptors import BENCHMARK
+from meridian_assets.risk.factor_model import RiskModelInput
+from meridian_assets.risk.inputs import HY_OAS, load_risk_model
 from meridian_assets.storage import read, table_exists
 
 MACRO_DAYS = 400  # calendar days of HY OAS before the window: the credit monitor's 252-value baseline

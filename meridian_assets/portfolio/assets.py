@@ -29,7 +29,7 @@ from meridian_assets.portfolio.schemas import (
 from meridian_assets.risk.breakers import breaker_inputs
 from meridian_assets.risk.factor_model import FactorModel
 from meridian_assets.risk.halt_lock import HaltLock
-from meridian_assets.risk.pre_trade import VetoReason
+from meridian_assets.risk.states import VetoReason
 from meridian_assets.storage import read, replace_all, replace_where, table_exists
 from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings
 

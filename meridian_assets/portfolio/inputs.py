@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import polars as pl
 
 from meridian_assets.config import MeridianConfig
@@ -22,16 +21,16 @@ from meridian_assets.factors.schemas import PARENTS
 from meridian_assets.ingest.identity import as_of_labels
 from meridian_assets.portfolio.ledger import Replay, replay
 from meridian_assets.portfolio.market import market_stats
-from meridian_assets.portfolio.rebalance import RebalanceInputs, RiskModelInput
+from meridian_assets.portfolio.rebalance import RebalanceInputs
 from meridian_assets.portfolio.schemas import POSITION_APPROVALS
 from meridian_assets.risk.breakers import evaluate_breakers, unrealized_pnl
 from meridian_assets.risk.descriptors import BENCHMARK, returns_matrix
+from meridian_assets.risk.inputs import load_risk_model, tail_inputs
 from meridian_assets.risk.monitors import tail_risk
-from meridian_assets.risk.pre_trade import TradingState
+from meridian_assets.risk.states import TradingState
 from meridian_assets.storage import read, table_exists
 
 PRICE_DAYS = 200  # calendar days of bars: 120 sessions of covariance plus slack
-HY_OAS = "BAMLH0A0HYM2"
 
 
 @dataclass
@@ -136,35 +135,6 @@ def _window_by_security(conn, tickers: list[str], start: dt.date, as_of: dt.date
                             WHERE date BETWEEN ? AND ? AND ticker IN (SELECT unnest(?))))""",
               [start, as_of, tickers, start, as_of, tickers])
     return as_of_labels(px, as_of).filter(pl.col("ticker").is_in(tickers)).drop("security_id")
-
-
-def load_risk_model(conn, as_of: dt.date) -> RiskModelInput | None:
-    if not table_exists(conn, "risk_exposures"):
-        return None
-    est = conn.execute("SELECT max(as_of) FROM risk_exposures WHERE as_of <= ?", [as_of]).fetchall()[0][0]
-    if est is None:
-        return None
-    ex = read(conn, "SELECT ticker, factor, exposure FROM risk_exposures WHERE as_of = ?", [est])
-    wide = ex.pivot(on="factor", index="ticker", values="exposure").sort("ticker")
-    cov = read(conn, "SELECT factor_a, factor_b, covariance FROM risk_factor_covariance WHERE as_of = ?", [est])
-    names = [c for c in wide.columns if c != "ticker"]
-    pos = {n: i for i, n in enumerate(names)}
-    F = np.zeros((len(names), len(names)))
-    for a, b, c in cov.iter_rows():
-        F[pos[a], pos[b]] = c
-    spec = read(conn, "SELECT ticker, specific_variance FROM risk_specific_variance WHERE as_of = ?", [est])
-    wide = wide.join(spec, on="ticker", how="inner")
-    return RiskModelInput(tuple(wide["ticker"]), np.nan_to_num(wide.select(names).to_numpy()), F,
-                          wide["specific_variance"].to_numpy(), tuple(names))
-
-
-def tail_inputs(conn, as_of: dt.date) -> tuple[float | None, tuple[float, ...] | None]:
-    """Latest VIX close and the HY OAS history known by ``as_of``."""
-    vix = conn.execute("SELECT close FROM daily_prices WHERE ticker = '^VIX' AND date <= ? ORDER BY date DESC "
-                       "LIMIT 1", [as_of]).fetchall() if table_exists(conn, "daily_prices") else []
-    oas = (read(conn, "SELECT value FROM macro_series WHERE series_id = ? AND known_at <= ? ORDER BY date",
-                [HY_OAS, as_of])["value"].to_list() if table_exists(conn, "macro_series") else [])
-    return (vix[0][0] if vix else None), (tuple(oas) or None)
 
 
 def overlays(conn, as_of: dt.date, book: Replay, cfg: MeridianConfig) -> tuple[TradingState, float, tuple[str, ...]]:

@@ -43,18 +43,11 @@ from meridian_assets.portfolio.mvo import expected_returns
 from meridian_assets.portfolio.mvo_program import solve_mvo
 from meridian_assets.portfolio.selection import Books, select_books, tradable
 from meridian_assets.portfolio.turnover import apply_turnover_budget, balanced_order
-from meridian_assets.risk.pre_trade import BookState, MarketInfo, Trade, TradingState, check_trade
+from meridian_assets.risk.factor_model import RiskModelInput
+from meridian_assets.risk.pre_trade import BookState, MarketInfo, Trade, check_trade
+from meridian_assets.risk.states import TradingState
 
 NEUTRAL_SCORE = 50.0
-
-
-@dataclass(frozen=True)
-class RiskModelInput:
-    tickers: tuple[str, ...]
-    X: np.ndarray
-    F: np.ndarray
-    D: np.ndarray
-    factor_names: tuple[str, ...]
 
 
 @dataclass(frozen=True)

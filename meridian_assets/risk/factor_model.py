@@ -426,3 +426,15 @@ class FactorModel:
             mctr=mctr, mctr_pct=pct, weight_share=share, flagged=pct > MCTR_FLAG_MULTIPLE * share,
             factor_contributions=dict(zip(self.factor_names, (x * Fx).tolist(), strict=True)),
             tickers=self.tickers)
+
+@dataclass(frozen=True)
+class RiskModelInput:
+    """The stored risk-model estimate as a rebalance reads it: exposures X (n x k), factor covariance F (k x k)
+    and specific variances D (n) for every ticker of the estimate, unvalidated (`FactorModel` is built from the
+    rows of the names held)."""
+
+    tickers: tuple[str, ...]
+    X: np.ndarray
+    F: np.ndarray
+    D: np.ndarray
+    factor_names: tuple[str, ...]

@@ -8,17 +8,46 @@ import numpy as np
 import polars as pl
 
 from meridian_assets.config import MeridianConfig
-from meridian_assets.portfolio.inputs import load_risk_model, tail_inputs
 from meridian_assets.risk.descriptors import returns_matrix
-from meridian_assets.risk.factor_model import FactorModel
+from meridian_assets.risk.factor_model import FactorModel, RiskModelInput
 from meridian_assets.risk.halt_lock import HaltRecord
 from meridian_assets.risk.monitors import factor_exposure_z
 from meridian_assets.risk.state import RiskInputs
 from meridian_assets.risk.stress import run_stress
 from meridian_assets.storage import read, table_exists
 
+HY_OAS = "BAMLH0A0HYM2"  # FRED's ICE BofA US High Yield option-adjusted spread
 EMPTY_POSITIONS = {"ticker": pl.Utf8, "sector": pl.Utf8, "shares": pl.Int64, "avg_cost": pl.Float64,
                    "last_price": pl.Float64, "market_value": pl.Float64}
+
+
+def load_risk_model(conn, as_of: dt.date) -> RiskModelInput | None:
+    if not table_exists(conn, "risk_exposures"):
+        return None
+    est = conn.execute("SELECT max(as_of) FROM risk_exposures WHERE as_of <= ?", [as_of]).fetchall()[0][0]
+    if est is None:
+        return None
+    ex = read(conn, "SELECT ticker, factor, exposure FROM risk_exposures WHERE as_of = ?", [est])
+    wide = ex.pivot(on="factor", index="ticker", values="exposure").sort("ticker")
+    cov = read(conn, "SELECT factor_a, factor_b, covariance FROM risk_factor_covariance WHERE as_of = ?", [est])
+    names = [c for c in wide.columns if c != "ticker"]
+    pos = {n: i for i, n in enumerate(names)}
+    F = np.zeros((len(names), len(names)))
+    for a, b, c in cov.iter_rows():
+        F[pos[a], pos[b]] = c
+    spec = read(conn, "SELECT ticker, specific_variance FROM risk_specific_variance WHERE as_of = ?", [est])
+    wide = wide.join(spec, on="ticker", how="inner")
+    return RiskModelInput(tuple(wide["ticker"]), np.nan_to_num(wide.select(names).to_numpy()), F,
+                          wide["specific_variance"].to_numpy(), tuple(names))
+
+
+def tail_inputs(conn, as_of: dt.date) -> tuple[float | None, tuple[float, ...] | None]:
+    """Latest VIX close and the HY OAS history known by ``as_of``."""
+    vix = conn.execute("SELECT close FROM daily_prices WHERE ticker = '^VIX' AND date <= ? ORDER BY date DESC "
+                       "LIMIT 1", [as_of]).fetchall() if table_exists(conn, "daily_prices") else []
+    oas = (read(conn, "SELECT value FROM macro_series WHERE series_id = ? AND known_at <= ? ORDER BY date",
+                [HY_OAS, as_of])["value"].to_list() if table_exists(conn, "macro_series") else [])
+    return (vix[0][0] if vix else None), (tuple(oas) or None)
 
 
 def risk_as_of(conn) -> dt.date | None:

@@ -23,29 +23,15 @@ never trade back in. Cancels are always accepted, also when halted (cancelling n
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
 from meridian_assets.config import RiskConfig
+from meridian_assets.risk.states import TradingState, VetoReason
+
+__all__ = ["CHECK_ORDER", "BookState", "Decision", "Denial", "MarketInfo", "Trade", "TradingState", "VetoReason",
+           "check_trade"]
 
 _EPS = 1e-12
-
-
-class TradingState(str, enum.Enum):
-    ACTIVE = "ACTIVE"
-    REDUCING = "REDUCING"
-    HALTED = "HALTED"
-
-
-class VetoReason(str, enum.Enum):
-    TRADING_HALTED = "TRADING_HALTED"
-    EARNINGS_BLACKOUT = "EARNINGS_BLACKOUT"
-    LIQUIDITY = "LIQUIDITY"
-    POSITION_SIZE = "POSITION_SIZE"
-    SECTOR_CONCENTRATION = "SECTOR_CONCENTRATION"
-    GROSS_NET = "GROSS_NET"
-    BETA = "BETA"
-    TRADING_REDUCING = "TRADING_REDUCING"
 
 
 CHECK_ORDER: tuple[VetoReason, ...] = tuple(VetoReason)

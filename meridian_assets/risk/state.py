@@ -30,7 +30,7 @@ from meridian_assets.risk.breakers import BreakerReport, evaluate_breakers, unre
 from meridian_assets.risk.factor_model import FactorModel
 from meridian_assets.risk.halt_lock import HaltRecord
 from meridian_assets.risk.monitors import FactorExposure, correlation_monitor, tail_risk
-from meridian_assets.risk.pre_trade import TradingState
+from meridian_assets.risk.states import TradingState
 from meridian_assets.risk.stress import StressResult
 
 BREAKER_LOG_SIZE = 50
