@@ -47,6 +47,7 @@ from meridian_assets.portfolio.selection import select_books
 N, SESSIONS = 40, 250
 cfg = MeridianConfig()
 pc = cfg.portfolio
+lim = cfg.risk  # the limits of the book
 soft = MeridianConfig.model_validate({"portfolio": {"mvo_turnover_mode": "soft"}})
 end = dt.date(2026, 11, 20)
 sessions = calendar.sessions(dt.date(2024, 9, 1), end)[-SESSIONS:]
@@ -103,8 +104,8 @@ if cvx is not None:
         ts = pd.Timestamp(d)
         series = lambda v: pd.Series(np.asarray(v, dtype=float), index=names)
         per["mu"][ts] = series(expected_returns(c["score"].fill_null(50.0).to_numpy(), pc.expected_return_range))
-        per["lo"][ts] = series([pc.min_position_pct if t in L else -pc.max_position_pct if t in S else 0.0 for t in names])
-        per["hi"][ts] = series([pc.max_position_pct if t in L else -pc.min_position_pct if t in S else 0.0 for t in names])
+        per["lo"][ts] = series([pc.min_position_pct if t in L else -lim.max_position_pct if t in S else 0.0 for t in names])
+        per["hi"][ts] = series([lim.max_position_pct if t in L else -pc.min_position_pct if t in S else 0.0 for t in names])
         per["beta"][ts] = series(c["beta"].fill_null(1.0).fill_nan(1.0).to_numpy())
         per["long"][ts] = series([t in L for t in names])
         per["short"][ts] = series([t in S for t in names])
@@ -118,13 +119,13 @@ if cvx is not None:
     F = {k: pd.DataFrame(v).T for k, v in per.items() if k != "sigma"}
     sigma = pd.concat(per["sigma"])
     cons = [cvx.MinWeights(F["lo"]), cvx.MaxWeights(F["hi"]), cvx.FixedFactorLoading(F["long"], pc.long_exposure),
-            cvx.FixedFactorLoading(F["short"], -pc.short_exposure), cvx.FactorMaxLimit(F["beta"], pc.max_beta),
-            cvx.FactorMinLimit(F["beta"], -pc.max_beta)]
+            cvx.FixedFactorLoading(F["short"], -pc.short_exposure), cvx.FactorMaxLimit(F["beta"], lim.max_beta),
+            cvx.FactorMinLimit(F["beta"], -lim.max_beta)]
     for sec in sorted(set(sectors.values())):
         ind = pd.Series([1.0 if sectors[t] == sec else 0.0 for t in names], index=names)
         cons += [cvx.FactorMaxLimit(ind, pc.max_sector_net_pct), cvx.FactorMinLimit(ind, -pc.max_sector_net_pct),
-                 cvx.FactorMaxLimit(F["long"] * ind, pc.max_sector_side_pct),
-                 cvx.FactorMinLimit(F["short"] * ind, -pc.max_sector_side_pct)]
+                 cvx.FactorMaxLimit(F["long"] * ind, lim.max_sector_side_pct),
+                 cvx.FactorMinLimit(F["short"] * ind, -lim.max_sector_side_pct)]
     policy = cvx.SinglePeriodOptimization(
         cvx.ReturnsForecast(r_hat=F["mu"]) - pc.mvo_risk_aversion * cvx.FullCovariance(sigma)
         - cvx.TransactionCost(a=F["spread"], b=pc.impact_coefficient, sigma=F["vol"], volume_hat=F["adv"]),

@@ -20,13 +20,15 @@ CHILD = r'''
 import json, os, statistics, time, warnings
 import numpy as np
 from scipy.optimize import minimize
-from meridian_assets.config import PortfolioConfig
+from meridian_assets.portfolio.settings import PortfolioConfig
+from meridian_assets.risk.settings import RiskConfig
 from meridian_assets.portfolio.costs import TransactionCost
 from meridian_assets.portfolio import mvo_program
 from meridian_assets.portfolio.mvo import expected_returns, optimize_mvo
 from meridian_assets.portfolio.mvo_program import solve_mvo
 
 cfg = PortfolioConfig()
+lim = RiskConfig()  # the limits of the book
 rng = np.random.default_rng(42)
 n, k = 500, 10
 scores = rng.uniform(0, 100, n)
@@ -84,15 +86,15 @@ def slsqp(mu_full):
         return -(mu - 2 * cfg.mvo_risk_aversion * Ss @ w - lin * dax - 1.5 * imp * np.sqrt(ax) * dax)
     cons = [{"type": "eq", "fun": lambda w: w[:nl].sum() - cfg.long_exposure},
             {"type": "eq", "fun": lambda w: w[nl:].sum() + cfg.short_exposure},
-            {"type": "ineq", "fun": lambda w: cfg.max_beta - b @ w},
-            {"type": "ineq", "fun": lambda w: cfg.max_beta + b @ w}]
+            {"type": "ineq", "fun": lambda w: lim.max_beta - b @ w},
+            {"type": "ineq", "fun": lambda w: lim.max_beta + b @ w}]
     for r in A_rows:
         lr, sr = r * (np.arange(m) < nl), r * (np.arange(m) >= nl)
         cons += [{"type": "ineq", "fun": lambda w, r=r: cfg.max_sector_net_pct - r @ w},
                  {"type": "ineq", "fun": lambda w, r=r: cfg.max_sector_net_pct + r @ w},
-                 {"type": "ineq", "fun": lambda w, r=lr: cfg.max_sector_side_pct - r @ w},
-                 {"type": "ineq", "fun": lambda w, r=sr: cfg.max_sector_side_pct + r @ w}]
-    bounds = [(cfg.min_position_pct, cfg.max_position_pct)] * nl + [(-cfg.max_position_pct, -cfg.min_position_pct)] * (m - nl)
+                 {"type": "ineq", "fun": lambda w, r=lr: lim.max_sector_side_pct - r @ w},
+                 {"type": "ineq", "fun": lambda w, r=sr: lim.max_sector_side_pct + r @ w}]
+    bounds = [(cfg.min_position_pct, lim.max_position_pct)] * nl + [(-lim.max_position_pct, -cfg.min_position_pct)] * (m - nl)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         start = np.clip(w0, [lo for lo, _ in bounds], [hi for _, hi in bounds])

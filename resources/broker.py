@@ -65,8 +65,10 @@ class BrokerResource(dg.ConfigurableResource):
         clock = clock or SystemClock()
         if ex.broker == "simulated":
             from meridian_assets.execution.simulated import SimulatedBroker
+            from meridian_assets.portfolio.costs import CostModel
 
-            venue = SimulatedBroker(self.venue_dir(), ex.simulated, bars=bars, clock=clock, faults=faults)
+            venue = SimulatedBroker(self.venue_dir(), ex.simulated, bars=bars, clock=clock, faults=faults,
+                                    costs=CostModel.from_config(cfg.portfolio))
             return SafeBroker(venue, ex, sleep=clock.sleep, rng=rng)
         return self._alpaca(run_id, rebalance_id, clock, rng)
 

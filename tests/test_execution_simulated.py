@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from meridian_assets.config import SimulatedVenueConfig
+from meridian_assets.execution.settings import SimulatedVenueConfig
 from meridian_assets.execution.broker import (
     BrokerUnavailable, DuplicateClientOrderId, OrderRejected, OrderRequest, OrderStatus, RateLimited, ShortRefused,
     Side,
@@ -19,7 +19,6 @@ from meridian_assets.execution.simulated import SimulatedBroker, fill_price, sli
 from tests.execution_world import INSTANT
 
 BAR = Bar(dt.date(2024, 3, 29), open=100.0, high=102.0, low=98.0, close=101.0, volume=1_000_000)
-CFG = SimulatedVenueConfig()
 
 
 def req(cid: str, side: Side, qty: int, limit: float, ticker: str = "AAA") -> OrderRequest:
@@ -27,13 +26,13 @@ def req(cid: str, side: Side, qty: int, limit: float, ticker: str = "AAA") -> Or
 
 
 def test_fill_price_model_spread_impact_and_limit():
-    half = 0.5 * 0.05 * 4.0  # 5% of the $4 range, halved = $0.10
+    half = 0.05 * 4.0 / 101.0 * 100.0  # the half-spread: 5% of the range / close, of the open = $0.198
     impact = 0.10 * (4.0 / 101.0) * (10_000 / 1e6) ** 0.5 * 100.0
-    assert fill_price(Side.BUY, 10_000, 101.0, BAR, CFG) == pytest.approx(100.0 + half + impact)  # marketable at the open
-    assert fill_price(Side.SELL, 10_000, 99.0, BAR, CFG) == pytest.approx(100.0 - half - impact)
-    assert fill_price(Side.BUY, 10_000, 99.0, BAR, CFG) == 99.0  # rests; the low comes down to it
-    assert fill_price(Side.BUY, 10_000, 97.0, BAR, CFG) is None  # never traded that low
-    assert fill_price(Side.SELL, 10_000, 103.0, BAR, CFG) is None
+    assert fill_price(Side.BUY, 10_000, 101.0, BAR) == pytest.approx(100.0 + half + impact)  # marketable at the open
+    assert fill_price(Side.SELL, 10_000, 99.0, BAR) == pytest.approx(100.0 - half - impact)
+    assert fill_price(Side.BUY, 10_000, 99.0, BAR) == 99.0  # rests; the low comes down to it
+    assert fill_price(Side.BUY, 10_000, 97.0, BAR) is None  # never traded that low
+    assert fill_price(Side.SELL, 10_000, 103.0, BAR) is None
     assert slices(10, 3) == [4, 3, 3] and slices(2, 3) == [1, 1]
 
 

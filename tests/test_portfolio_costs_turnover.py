@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meridian_assets.config import PortfolioConfig
+from meridian_assets.portfolio.settings import PortfolioConfig
 from meridian_assets.portfolio.costs import TransactionCost
 from meridian_assets.portfolio.errors import DataError
 from meridian_assets.portfolio.turnover import apply_turnover_budget

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from meridian_assets.config import PortfolioConfig
+from meridian_assets.portfolio.settings import PortfolioConfig
+from meridian_assets.risk.settings import RiskConfig
 from meridian_assets.portfolio.costs import TransactionCost
 from meridian_assets.portfolio.errors import DataError, NumericalSolverError, ProgramInfeasible
 from meridian_assets.portfolio.mvo import MVOProblem, expected_returns, optimize_mvo
@@ -16,6 +17,7 @@ from meridian_assets.portfolio import mvo_program
 from meridian_assets.portfolio.mvo_program import solve_mvo
 
 CFG = PortfolioConfig()
+LIM = RiskConfig()  # the limits of the book: the optimizer reads them from the risk block
 TOL = 1e-6
 
 
@@ -53,16 +55,16 @@ def assert_feasible(w, p, cfg=CFG, turnover=True):
     L, S = p["L"], p["S"]
     outside = np.setdiff1d(np.arange(n), np.concatenate([L, S]))
     assert np.all(w[outside] == 0)
-    assert np.all(w[L] >= cfg.min_position_pct - TOL) and np.all(w[L] <= cfg.max_position_pct + TOL)
-    assert np.all(-w[S] >= cfg.min_position_pct - TOL) and np.all(-w[S] <= cfg.max_position_pct + TOL)
+    assert np.all(w[L] >= cfg.min_position_pct - TOL) and np.all(w[L] <= LIM.max_position_pct + TOL)
+    assert np.all(-w[S] >= cfg.min_position_pct - TOL) and np.all(-w[S] <= LIM.max_position_pct + TOL)
     assert abs(w[L].sum() - cfg.long_exposure) <= TOL
     assert abs(-w[S].sum() - cfg.short_exposure) <= TOL
-    assert abs(p["beta"] @ w) <= cfg.max_beta + TOL
+    assert abs(p["beta"] @ w) <= LIM.max_beta + TOL
     for s in np.unique(p["sectors"]):
         m = p["sectors"] == s
         assert abs(w[m].sum()) <= cfg.max_sector_net_pct + TOL
-        assert w[m & (w > 0)].sum() <= cfg.max_sector_side_pct + TOL
-        assert -w[m & (w < 0)].sum() <= cfg.max_sector_side_pct + TOL
+        assert w[m & (w > 0)].sum() <= LIM.max_sector_side_pct + TOL
+        assert -w[m & (w < 0)].sum() <= LIM.max_sector_side_pct + TOL
     if turnover and p["current"] is not None:
         assert np.abs(w - p["current"]).sum() <= cfg.turnover_budget + TOL
 

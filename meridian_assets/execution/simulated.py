@@ -1,9 +1,11 @@
 """The simulated venue: a broker with its own books (`simulated_store`), filling DAY limit orders against
 the embedded market's next bar, and able to inject faults (`faults.FaultPlan`).
 
-**Fill model** (per order, decided at acceptance from its bar; `SimulatedVenueConfig` holds the knobs):
+**Fill model** (per order, decided at acceptance from its bar): the one transaction-cost model of the
+optimizer and the backtest (`portfolio.costs.CostModel`, the `portfolio` block's coefficients) prices the fill
+against the bar, with the bar's range / close as its volatility and volume x open as its dollar volume:
 
-    half spread  h = 0.5 * spread_fraction_of_range * (high - low)
+    half spread  h = spread_fraction_of_range * (high - low) / close * open      (the optimizer's a, in $)
     impact       I = impact_coefficient * (high - low) / close * sqrt(qty / volume) * open
     buy:  arrives at open + h + I; fills there if <= limit, else at the limit if low + h + I <= limit
     sell: arrives at open - h - I; fills there if >= limit, else at the limit if high - h - I >= limit
@@ -21,12 +23,11 @@ first, then open); orders that add exposure need buying power (2 x equity - gros
 from __future__ import annotations
 
 import datetime as dt
-import math
 import sqlite3
 import uuid
 from pathlib import Path
 
-from meridian_assets.config import SimulatedVenueConfig
+from meridian_assets.execution.settings import SimulatedVenueConfig
 from meridian_assets.execution.broker import (
     Account, AssetInfo, BrokerOrder, BrokerUnavailable, CallLog, DuplicateClientOrderId, OrderNotFound,
     OrderRejected, OrderRequest, OrderStatus, Position, RateLimited, ShortRefused, Side,
@@ -35,6 +36,7 @@ from meridian_assets.execution.clock import Clock, SystemClock
 from meridian_assets.execution.faults import FaultKind, FaultPlan
 from meridian_assets.execution.market import Bar, BarSource
 from meridian_assets.execution.simulated_store import ORDER_COLS, VenueStore
+from meridian_assets.portfolio.costs import CostModel
 
 STATE_FILE = "simulated.sqlite"
 _OPEN = "('new', 'accepted', 'partially_filled', 'pending_cancel')"
@@ -44,16 +46,15 @@ _AT_ACCEPT = {FaultKind.PARTIAL, FaultKind.NO_FILL}
 _AFTER = {FaultKind.ACCEPT_THEN_TIMEOUT, FaultKind.DISCONNECT_AFTER_ACCEPT}
 
 
-def fill_price(side: Side, qty: int, limit: float, bar: Bar, cfg: SimulatedVenueConfig) -> float | None:
+def fill_price(side: Side, qty: int, limit: float, bar: Bar, costs: CostModel | None = None) -> float | None:
     """The price an order of ``qty`` fills at against ``bar`` (see the module docstring), None if it cannot."""
-    rng = bar.high - bar.low
-    half = 0.5 * cfg.spread_fraction_of_range * rng
-    impact = cfg.impact_coefficient * (rng / bar.close) * math.sqrt(qty / max(bar.volume, 1.0)) * bar.open
+    model = (costs or CostModel()).for_bar(bar.open, bar.high, bar.low, bar.close, bar.volume)
+    signed = qty if side is Side.BUY else -qty
+    arrive = model.price_fill(0, signed, bar.open).price
+    slip = abs(arrive - bar.open)  # h + I per share
     if side is Side.BUY:
-        arrive = bar.open + half + impact
-        return arrive if arrive <= limit else (limit if bar.low + half + impact <= limit else None)
-    arrive = bar.open - half - impact
-    return arrive if arrive >= limit else (limit if bar.high - half - impact >= limit else None)
+        return arrive if arrive <= limit else (limit if bar.low + slip <= limit else None)
+    return arrive if arrive >= limit else (limit if bar.high - slip >= limit else None)
 
 
 def last_activity(state_dir: str | Path) -> float | None:
@@ -78,13 +79,16 @@ def slices(qty: int, n: int) -> list[int]:
 
 
 class SimulatedBroker:
-    """A `Broker` over a state folder. ``bars=None``: no market, orders rest unfilled."""
+    """A `Broker` over a state folder. ``bars=None``: no market, orders rest unfilled. ``costs``: the
+    transaction-cost model fills are priced with (default: the `portfolio` block's defaults)."""
 
     name = "simulated"
 
     def __init__(self, state_dir: str | Path, cfg: SimulatedVenueConfig | None = None, *,
-                 bars: BarSource | None = None, clock: Clock | None = None, faults: FaultPlan | None = None) -> None:
+                 bars: BarSource | None = None, clock: Clock | None = None, faults: FaultPlan | None = None,
+                 costs: CostModel | None = None) -> None:
         self.cfg = cfg or SimulatedVenueConfig()
+        self.costs = costs or CostModel()
         self.state_dir = Path(state_dir)
         self.store = VenueStore(self.state_dir / STATE_FILE, self.cfg.starting_cash)
         self.bars = bars
@@ -171,7 +175,7 @@ class SimulatedBroker:
         bar = self.bars.bar(r.ticker) if self.bars is not None else None
         if bar is None or (mod is not None and mod.kind is FaultKind.NO_FILL):
             return
-        price = fill_price(r.side, r.qty, r.limit_price, bar, self.cfg)
+        price = fill_price(r.side, r.qty, r.limit_price, bar, self.costs)
         if price is None:
             return
         qty = min(r.qty, int(self.cfg.max_participation * bar.volume))

@@ -28,7 +28,8 @@ from typing import Sequence
 
 import numpy as np
 
-from meridian_assets.config import PortfolioConfig
+from meridian_assets.portfolio.settings import PortfolioConfig
+from meridian_assets.risk.settings import RiskConfig
 from meridian_assets.portfolio.errors import DataError
 
 
@@ -74,14 +75,15 @@ def _water_fill(w: np.ndarray, caps: np.ndarray, fixed: np.ndarray, total: float
 
 def conviction_tilt(scores, long_names: Sequence[int], short_names: Sequence[int], sectors, beta,
                     adv_dollars=None, cfg: PortfolioConfig | None = None, *, nav: float | None = None,
-                    days_to_earnings=None) -> ConvictionResult:
+                    days_to_earnings=None, limits: RiskConfig | None = None) -> ConvictionResult:
     """Conviction-tilt weights for the universe (arrays of length n; books as index lists).
 
     ``scores`` composite 0–100; ``adv_dollars`` 20-day average dollar volume (None: no liquidity cap);
     ``days_to_earnings`` calendar or trading days to the next report (NaN / negative: none known);
-    ``nav`` defaults to ``cfg.capital_base``.
+    ``nav`` defaults to ``cfg.capital_base``; the caps and the beta limit come from ``limits`` (the `risk` block).
     """
     cfg = cfg or PortfolioConfig()
+    lim = limits or RiskConfig()
     nav = cfg.capital_base if nav is None else float(nav)
     s = np.asarray(scores, dtype=float)
     n = len(s)
@@ -117,12 +119,12 @@ def conviction_tilt(scores, long_names: Sequence[int], short_names: Sequence[int
     mag[S] *= cfg.short_exposure / mag[S].sum()
 
     # 5. caps (NAV, ADV) and earnings half-size, then water-fill each book.
-    caps = np.full(n, cfg.max_position_pct)
+    caps = np.full(n, lim.max_position_pct)
     if adv_dollars is not None:
         adv = np.asarray(adv_dollars, dtype=float)
         if adv.shape != (n,) or not np.isfinite(adv).all() or (adv < 0).any():
             raise DataError("conviction_inputs", "adv_dollars must be finite and >= 0", field="adv_dollars")
-        caps = np.minimum(caps, cfg.max_adv_pct * adv / nav)
+        caps = np.minimum(caps, lim.max_adv_pct * adv / nav)
     halved = np.zeros(n, dtype=bool)
     if days_to_earnings is not None:
         d = np.asarray(days_to_earnings, dtype=float)
@@ -140,7 +142,7 @@ def conviction_tilt(scores, long_names: Sequence[int], short_names: Sequence[int
     # 6. beta: scale shorts only when |net beta| exceeds the limit.
     beta_before = float(b @ w)
     k = 1.0
-    if abs(beta_before) > cfg.max_beta:
+    if abs(beta_before) > lim.max_beta:
         bl, bs = float(b[L] @ w[L]), float(b[S] @ w[S])
         if bs != 0 and -bl / bs > 0:
             k = -bl / bs

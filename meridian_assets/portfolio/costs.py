@@ -1,18 +1,31 @@
-"""Transaction costs of a trade, in the cvxportfolio form.
+"""Transaction costs of a trade, in the cvxportfolio form: one model for planning, simulating and backtesting.
 
 For a trade ``x`` (change of weight, a fraction of NAV) in one name::
 
     cost(x) = c·|x|  +  a·|x|  +  b·σ·|x|^{3/2} / V^{1/2}
               commission  spread      market impact
 
-* ``c`` commission as a fraction of notional (``commission_bps / 1e4``; $0 at Alpaca);
-* ``a`` half-spread = ``spread_fraction_of_range`` (5%) × the average daily high-low range / price;
-* ``b`` impact coefficient (0.10), ``σ`` daily return volatility, ``V`` the 20-day average dollar volume
-  divided by NAV (so ``|x|/V`` is the fraction of a day's volume traded).
+* ``c`` commission as a fraction of notional (``portfolio.commission_bps / 1e4``; $0 at Alpaca);
+* ``a`` the **half-spread**: what a trade pays from the mid to the side it trades on, once per trade, as a
+  fraction of the price: ``a = spread_fraction_of_range × (high − low) / close`` (the spec: "spread = 5% of
+  the average high-low range"). The optimizer uses the average daily range over ``adv_lookback_days``; the
+  simulated venue the range of the bar the order trades against;
+* ``b`` impact coefficient (0.10), ``σ`` daily return volatility, ``V`` the average dollar volume divided by
+  NAV (so ``|x|/V`` is the fraction of a day's volume traded). The optimizer uses σ of daily returns and the
+  20-day ADV; the venue, which sees one bar, its range / close as σ and its volume × open as ADV.
 
 The impact term is the spec's "0.10 · √(trade/ADV) · vol" applied to notional ``|x|``: ``b·σ·√(|x|/V)·|x|``.
-Costs are fractions of NAV; ``estimate`` also reports them in bps of the trade's notional and in dollars.
-``expression`` returns the same cost as a convex cvxpy expression (``cp.power(cp.abs(x), 1.5)``) for MVO.
+
+`CostModel` holds the three coefficients (the `portfolio` block's ``commission_bps``,
+``spread_fraction_of_range``, ``impact_coefficient``); `TransactionCost` is that model applied to ``n`` names'
+market data. It gives the cost three ways, all the same formula:
+
+* `TransactionCost.expression`: a convex cvxpy expression (``cp.power(cp.abs(x), 1.5)``) for the MVO, DPP with
+  the compiled program's parameters (`cost_expression`);
+* `TransactionCost.estimate`: each cost type of a trade vector, in fractions of NAV, bps and dollars;
+* `TransactionCost.price_fill`: an actual fill of whole shares at a price — the price it pays (buys above,
+  sells below: ``price × (1 ± (a + b·σ·√(notional/ADV$)))``, commission billed apart) and each cost type in
+  dollars. The simulated venue fills at that price; the backtest charges those dollars.
 """
 
 from __future__ import annotations
@@ -22,8 +35,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from meridian_assets.config import PortfolioConfig
 from meridian_assets.portfolio.errors import DataError
+from meridian_assets.portfolio.settings import PortfolioConfig
 
 if TYPE_CHECKING:  # cvxpy is imported where the optimizer builds its program
     import cvxpy as cp
@@ -78,11 +91,57 @@ class CostEstimate:
 
 
 @dataclass(frozen=True)
+class CostModel:
+    """The three coefficients of the one cost model (module docstring), from the `portfolio` block."""
+
+    commission: float = 0.0  # c: fraction of traded notional
+    spread_fraction_of_range: float = 0.05  # a = this × (high − low) / close
+    impact_coefficient: float = 0.10  # b
+
+    @classmethod
+    def from_config(cls, cfg: PortfolioConfig | None = None) -> "CostModel":
+        cfg = cfg or PortfolioConfig()
+        return cls(cfg.commission_bps / 1e4, cfg.spread_fraction_of_range, cfg.impact_coefficient)
+
+    def half_spread(self, range_pct) -> np.ndarray:
+        """``a`` per name from its (high − low) / close: the fraction of the price a trade pays to cross."""
+        return self.spread_fraction_of_range * _vector("range_pct", range_pct)
+
+    def for_names(self, range_pct, daily_vol, adv_dollars, nav: float) -> "TransactionCost":
+        """The model over ``n`` names: ``range_pct`` (high − low) / close, ``daily_vol`` σ, ``adv_dollars`` $."""
+        rng = _vector("range_pct", range_pct)
+        n = len(rng)
+        return TransactionCost(half_spread=self.half_spread(rng), sigma=_vector("daily_vol", daily_vol, n),
+                               adv=_vector("adv_dollars", adv_dollars, n, positive=True) / float(nav),
+                               impact_coefficient=self.impact_coefficient, commission=self.commission, nav=float(nav))
+
+    def for_bar(self, open_: float, high: float, low: float, close: float, volume: float) -> "TransactionCost":
+        """The model for one name trading against one daily bar (the simulated venue): the bar's range / close
+        is both its spread's range and its volatility, its volume × open its dollar volume."""
+        rng = (high - low) / close
+        return self.for_names([rng], [rng], [max(volume, 1.0) * open_], nav=1.0)
+
+
+@dataclass(frozen=True)
+class PricedFill:
+    """What `TransactionCost.price_fill` charges one fill: the price paid and each cost type in dollars."""
+
+    price: float
+    commission: float
+    spread: float
+    impact: float
+
+    @property
+    def cost(self) -> float:
+        return self.commission + self.spread + self.impact
+
+
+@dataclass(frozen=True)
 class TransactionCost:
     """Commission + half-spread + 3/2-power market impact for ``n`` names (see the module docstring).
 
     ``half_spread`` (a), ``sigma`` (daily vol σ) and ``adv`` (V: ADV dollars / NAV) are length-``n``
-    arrays; build from market data with `from_market`.
+    arrays; build from market data with `CostModel.for_names` (or `from_market`).
     """
 
     half_spread: np.ndarray
@@ -102,14 +161,7 @@ class TransactionCost:
     def from_market(cls, avg_range_pct, daily_vol, adv_dollars, nav: float,
                     cfg: PortfolioConfig | None = None) -> "TransactionCost":
         """``avg_range_pct``: mean (high−low)/close; ``daily_vol``: σ of daily returns; ``adv_dollars``: $."""
-        cfg = cfg or PortfolioConfig()
-        rng = _vector("avg_range_pct", avg_range_pct)
-        n = len(rng)
-        return cls(half_spread=cfg.spread_fraction_of_range * rng,
-                   sigma=_vector("daily_vol", daily_vol, n),
-                   adv=_vector("adv_dollars", adv_dollars, n, positive=True) / float(nav),
-                   impact_coefficient=cfg.impact_coefficient, commission=cfg.commission_bps / 1e4,
-                   nav=float(nav))
+        return CostModel.from_config(cfg).for_names(avg_range_pct, daily_vol, adv_dollars, nav)
 
     @property
     def n(self) -> int:
@@ -137,6 +189,18 @@ class TransactionCost:
         return CostEstimate(trade=np.asarray(trade, dtype=float), commission_frac=self.commission * x,
                             spread_frac=self.half_spread * x, impact_frac=self.impact_scale * x**1.5,
                             nav=self.nav)
+
+    def price_fill(self, i: int, shares: float, price: float) -> PricedFill:
+        """An actual fill of ``shares`` (signed: + buys) of name ``i`` at reference ``price`` ($/share): the price
+        it pays, ``price × (1 ± (a + b·σ·√(notional / ADV$)))``, and each cost type in dollars (`estimate` of
+        the same trade; the commission is billed apart from the price)."""
+        notional = abs(float(shares)) * float(price)
+        adv_dollars = float(self.adv[i]) * self.nav
+        spread = float(self.half_spread[i]) * notional
+        impact = self.impact_coefficient * float(self.sigma[i]) * np.sqrt(notional / adv_dollars) * notional
+        per_share = (spread + impact) / abs(shares) if shares else 0.0
+        return PricedFill(price=float(price + np.sign(shares) * per_share), commission=self.commission * notional,
+                          spread=spread, impact=float(impact))
 
     def expression(self, trade: "cp.Expression") -> "cp.Expression":
         """The total cost of ``trade`` as a convex cvxpy expression (`cost_expression` with this model's

@@ -43,7 +43,8 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from meridian_assets.config import PortfolioConfig
+from meridian_assets.portfolio.settings import PortfolioConfig
+from meridian_assets.risk.settings import RiskConfig
 from meridian_assets.portfolio.costs import TransactionCost
 from meridian_assets.portfolio.errors import DataError, NumericalSolverError, ProgramInfeasible
 
@@ -128,9 +129,9 @@ def check_books(n: int, long_names, short_names, beta, sectors, costs: Transacti
     return L, S, b, sec
 
 
-def from_cash_budget(cfg: PortfolioConfig, m: int) -> float:
+def from_cash_budget(cfg: PortfolioConfig, m: int, limits: RiskConfig | None = None) -> float:
     """The hard turnover budget used from cash: larger than any possible trade, i.e. no budget."""
-    return cfg.gross_exposure + 2 * cfg.max_position_pct * m + 1.0
+    return cfg.gross_exposure + 2 * (limits or RiskConfig()).max_position_pct * m + 1.0
 
 
 def risk_factor(sigma, idx: np.ndarray, n: int, *, split: bool = False):
@@ -172,10 +173,11 @@ class MVOProblem:
     def __init__(self, n: int, long_names: Sequence[int], short_names: Sequence[int], beta, sectors, sigma,
                  costs: TransactionCost | None = None, cfg: PortfolioConfig | None = None, *,
                  turnover_mode: Literal["hard", "soft", "off"] = "hard", turnover_budget: float | None = None,
-                 turnover_penalty: float = 1.0) -> None:
+                 turnover_penalty: float = 1.0, limits: RiskConfig | None = None) -> None:
         import cvxpy as cp
 
         self.cfg = cfg = cfg or PortfolioConfig()
+        self.limits = limits or RiskConfig()
         self.n = n
         self.long_idx, self.short_idx, self.beta, self.sectors = check_books(n, long_names, short_names, beta,
                                                                              sectors, costs)
@@ -213,22 +215,22 @@ class MVOProblem:
         """Constraint list; ``slack[group]`` (≥ 0) loosens a group for the infeasibility diagnosis."""
         import cvxpy as cp
 
-        cfg, nl = self.cfg, len(self.long_idx)
+        cfg, lim, nl = self.cfg, self.limits, len(self.long_idx)
         z = lambda g: slack.get(g, 0)  # noqa: E731
         wl, ws = w[:nl], w[nl:]
         cons = [cp.abs(cp.sum(wl) - cfg.long_exposure) <= z("long_exposure") if slack
                 else cp.sum(wl) == cfg.long_exposure,
                 cp.abs(cp.sum(ws) + cfg.short_exposure) <= z("short_exposure") if slack
                 else cp.sum(ws) == -cfg.short_exposure,
-                wl >= cfg.min_position_pct - z("position_bounds"), wl <= cfg.max_position_pct + z("position_bounds"),
-                ws <= -cfg.min_position_pct + z("position_bounds"), ws >= -cfg.max_position_pct - z("position_bounds"),
-                cp.abs(self.beta[self.idx] @ w) <= cfg.max_beta + z("beta")]
+                wl >= cfg.min_position_pct - z("position_bounds"), wl <= lim.max_position_pct + z("position_bounds"),
+                ws <= -cfg.min_position_pct + z("position_bounds"), ws >= -lim.max_position_pct - z("position_bounds"),
+                cp.abs(self.beta[self.idx] @ w) <= lim.max_beta + z("beta")]
         A = np.array([r for _, r, _, _ in self._sector_rows])
         AL = np.array([r for _, _, r, _ in self._sector_rows])
         AS = np.array([r for _, _, _, r in self._sector_rows])
         cons += [cp.abs(A @ w) <= cfg.max_sector_net_pct + z("sector_net"),
-                 AL @ w <= cfg.max_sector_side_pct + z("sector_side"),
-                 -(AS @ w) <= cfg.max_sector_side_pct + z("sector_side")]
+                 AL @ w <= lim.max_sector_side_pct + z("sector_side"),
+                 -(AS @ w) <= lim.max_sector_side_pct + z("sector_side")]
         if self.turnover_mode == "hard":
             cons.append(cp.norm1(w - self.w0) + self.fixed_turnover <= self.budget_p + z("turnover"))
         return cons
@@ -275,7 +277,7 @@ class MVOProblem:
         self.w0.value = cur[self.idx]
         self.fixed_turnover.value = float(np.abs(cur[outside]).sum())
         # From cash the hard budget is skipped: a budget larger than any possible trade.
-        self.budget_p.value = self.budget if np.any(cur) else from_cash_budget(self.cfg, len(self.idx))
+        self.budget_p.value = self.budget if np.any(cur) else from_cash_budget(self.cfg, len(self.idx), self.limits)
         return cur, outside
 
     def solve(self, mu, current=None, *, solvers: Sequence[str] = DEFAULT_SOLVERS,

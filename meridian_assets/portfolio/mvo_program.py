@@ -38,11 +38,12 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from meridian_assets.config import PortfolioConfig
 from meridian_assets.portfolio.costs import TransactionCost, cost_expression
 from meridian_assets.portfolio.errors import DataError, NumericalSolverError, ProgramInfeasible
 from meridian_assets.portfolio.mvo import (ACCEPT_VIOLATION, DEFAULT_SOLVER_OPTIONS, DEFAULT_SOLVERS, MVOProblem,
                                            MVOResult, check_books, from_cash_budget, risk_factor)
+from meridian_assets.portfolio.settings import PortfolioConfig
+from meridian_assets.risk.settings import RiskConfig
 
 SLOT_STEP = 10
 RISK_ROW_STEP = 10
@@ -176,9 +177,11 @@ def solve_mvo(mu, sigma, beta, sectors, current, costs: TransactionCost | None, 
               long_names: Sequence[int], short_names: Sequence[int], *,
               turnover_mode: Literal["hard", "soft", "off"] = "hard", turnover_budget: float | None = None,
               turnover_penalty: float = 1.0, solvers: Sequence[str] = DEFAULT_SOLVERS,
-              solver_options: dict[str, dict] | None = None) -> MVOResult:
-    """`mvo.optimize_mvo` through the cached compiled program: same arguments, same answer."""
+              solver_options: dict[str, dict] | None = None, limits: RiskConfig | None = None) -> MVOResult:
+    """`mvo.optimize_mvo` through the cached compiled program: same arguments, same answer. The book's limits
+    (position, sector side, beta) are read from ``limits``, the `risk` block."""
     cfg = cfg or PortfolioConfig()
+    lim = limits or RiskConfig()
     mu = np.asarray(mu, dtype=float)
     n = len(mu)
     L, S, beta, sectors = check_books(n, long_names, short_names, beta, sectors, costs)
@@ -207,18 +210,18 @@ def solve_mvo(mu, sigma, beta, sectors, current, costs: TransactionCost | None, 
     Gs[:G.shape[0], slot] = scale * G
     A = np.zeros((shape.sector_rows, m))
     A[sector_row, slot] = 1.0
-    lo = spread(np.r_[np.full(nl_, cfg.min_position_pct), np.full(ns_, -cfg.max_position_pct)])
-    hi = spread(np.r_[np.full(nl_, cfg.max_position_pct), np.full(ns_, -cfg.min_position_pct)])
+    lo = spread(np.r_[np.full(nl_, cfg.min_position_pct), np.full(ns_, -lim.max_position_pct)])
+    hi = spread(np.r_[np.full(nl_, lim.max_position_pct), np.full(ns_, -cfg.min_position_pct)])
     outside = np.ones(n, dtype=bool)
     outside[idx] = False
     # From cash the turnover budget is skipped (as in `MVOProblem.prime`): larger than any possible trade.
     budget = cfg.turnover_budget if turnover_budget is None else float(turnover_budget)
-    budget = budget if np.any(cur) else from_cash_budget(cfg, len(idx))
+    budget = budget if np.any(cur) else from_cash_budget(cfg, len(idx), lim)
     sub = costs.subset(idx) if costs is not None else None
     values = {"mu": spread(mu[idx]), "G": Gs, "d": spread(scale * d), "lo": lo, "hi": hi,
               "long_exposure": cfg.long_exposure, "short_exposure": cfg.short_exposure, "beta": spread(beta[idx]),
-              "max_beta": cfg.max_beta, "A": A, "sector_net": cfg.max_sector_net_pct,
-              "sector_side": cfg.max_sector_side_pct, "w0": spread(cur[idx]),
+              "max_beta": lim.max_beta, "A": A, "sector_net": cfg.max_sector_net_pct,
+              "sector_side": lim.max_sector_side_pct, "w0": spread(cur[idx]),
               "fixed_turnover": float(np.abs(cur[outside]).sum()),
               "budget": budget,
               "penalty": float(turnover_penalty),
@@ -233,7 +236,7 @@ def solve_mvo(mu, sigma, beta, sectors, current, costs: TransactionCost | None, 
     seconds = time.perf_counter() - t0
     if status == "infeasible":
         reference = MVOProblem(n, L, S, beta, sectors, sigma, costs, cfg, turnover_mode=turnover_mode,
-                               turnover_budget=turnover_budget, turnover_penalty=turnover_penalty)
+                               turnover_budget=turnover_budget, turnover_penalty=turnover_penalty, limits=lim)
         reference.prime(mu, cur)
         raise ProgramInfeasible("MVO program is infeasible", reference.diagnose())
     if ws is None:
