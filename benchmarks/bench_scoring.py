@@ -19,11 +19,11 @@ from benchmarks.harness import Result, measure_stages
 CHILD = r'''
 import datetime as dt, json, os, statistics, time
 import numpy as np, pandas as pd, polars as pl
-from meridian_assets.config import ScoringConfig
 from meridian_assets.factors.characteristics import characteristics_and_extras
 from meridian_assets.factors.inputs import inputs_from_provider
 from meridian_assets.factors.schemas import ALL_SUB_FACTORS
 from meridian_assets.factors.scoring import score, score_history, sub_factor_percentiles, vix_series
+from meridian_assets.factors.settings import ScoringConfig
 from meridian_assets.ingest.providers.synthetic import SyntheticProvider
 
 def timed(fn, repeat=5):

@@ -15,13 +15,13 @@ import httpx
 import polars as pl
 import pytest
 
-from meridian_assets.config import SecConfig
 from meridian_assets.errors import ProviderUnavailable, ProviderUnsupported
 from meridian_assets.ingest import schemas
 from meridian_assets.ingest.providers import edgar_parse as ep
 from meridian_assets.ingest.providers.base import FetchError
 from meridian_assets.ingest.providers.edgar import EdgarClient, EdgarProvider, FilingRef, install_rate_limiter
 from meridian_assets.ingest.providers.ratelimit import RateLimiter
+from meridian_assets.ingest.settings import SecConfig
 
 REALDATA = Path(__file__).parents[1].parent / "shared" / "realdata"
 EDGAR = REALDATA / "edgar"

@@ -14,10 +14,10 @@ import pytest
 
 from meridian_assets.cli import main
 from meridian_assets.cli.demo import REAL_DATA_ASSETS
-from meridian_assets.config import ScoringConfig
 from meridian_assets.factors.inputs import inputs_from_provider
 from meridian_assets.factors.schemas import ALL_SUB_FACTORS, PARENTS, PRICE_PARENTS, SUB_FACTORS
 from meridian_assets.factors.scoring import score, score_history, single_stock_card
+from meridian_assets.factors.settings import ScoringConfig
 from meridian_assets.factors.tearsheet import ic_series
 from meridian_assets.factors.weights import coverage_table
 from meridian_assets.ingest.providers.synthetic import SyntheticProvider

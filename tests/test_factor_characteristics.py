@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from meridian_assets.config import ScoringConfig
+from meridian_assets.factors.settings import ScoringConfig
 from meridian_assets.factors.characteristics import (
     EXTRA_COLUMNS, characteristics_and_extras, characteristics_wide, compute_characteristics,
 )

@@ -10,12 +10,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from meridian_assets.config import ScoringConfig
 from meridian_assets.factors.characteristics import characteristics_wide
 from meridian_assets.factors.characteristics_price import price_volume_features
 from meridian_assets.factors.inputs import inputs_from_provider
 from meridian_assets.factors.schemas import PRICE_PARENTS, SUB_FACTORS
 from meridian_assets.factors.scoring import score_history
+from meridian_assets.factors.settings import ScoringConfig
 from meridian_assets.ingest.providers.synthetic import SyntheticProvider
 
 N = 300

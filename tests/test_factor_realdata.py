@@ -10,11 +10,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from meridian_assets.config import ScoringConfig
 from meridian_assets.factors.inputs import inputs_from_provider
 from meridian_assets.factors.returns import factor_returns
 from meridian_assets.factors.schemas import PARENTS, PRICE_PARENTS, SUB_FACTORS
 from meridian_assets.factors.scoring import score_history
+from meridian_assets.factors.settings import ScoringConfig
 from meridian_assets.ingest.providers.files import FilesProvider
 from tests.conftest import REALDATA
 

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from meridian_assets.config import ScoringConfig
 from meridian_assets.factors.characteristics import characteristics_and_extras, characteristics_wide, to_long
 from meridian_assets.factors.inputs import inputs_from_provider, pit_column
 from meridian_assets.factors.schemas import ALL_SUB_FACTORS, FACTOR_SCORES, PARENTS, PRICE_PARENTS, SUB_FACTORS
+from meridian_assets.factors.settings import ScoringConfig
 from meridian_assets.factors.scoring import (
     pct_within, score, score_history, single_stock_card, sub_factor_percentiles, vix_series,
 )

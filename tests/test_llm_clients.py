@@ -7,7 +7,6 @@ import json
 import polars as pl
 import pytest
 
-from meridian_assets.config import AnalysisConfig
 from meridian_assets.llm.analyzers.insider import InsiderAnswer
 from meridian_assets.llm.audit import AuditLog
 from meridian_assets.llm.client import build_client
@@ -15,6 +14,7 @@ from meridian_assets.llm.costs import CostTracker
 from meridian_assets.llm.errors import LLMAuthError, LLMCallError
 from meridian_assets.llm.schemas import LLM_CALLS
 from meridian_assets.llm.service import structured_llm
+from meridian_assets.llm.settings import AnalysisConfig
 from meridian_assets.llm.store import Store
 from meridian_assets.llm.structured import ask_structured
 from tests.stubs.llm_server import LLMStub, Reply

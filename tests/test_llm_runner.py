@@ -9,7 +9,6 @@ import duckdb
 import polars as pl
 import pytest
 
-from meridian_assets.config import AnalysisConfig
 from meridian_assets.ingest.schemas import EARNINGS_TRANSCRIPTS
 from meridian_assets.llm.analyzers import EarningsAnalyzer
 from meridian_assets.llm.audit import AuditLog, utc_now
@@ -17,6 +16,7 @@ from meridian_assets.llm.cache import AnalysisCache
 from meridian_assets.llm.client import Prompt, build_client
 from meridian_assets.llm.costs import CostTracker
 from meridian_assets.llm.runner import CEILING, COMPLETED, PROVIDER_ERRORS, run_analyzer
+from meridian_assets.llm.settings import AnalysisConfig
 from meridian_assets.llm.store import Store
 from meridian_assets.llm.structured import answer_schema
 from meridian_assets.storage import replace_all

@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
-from meridian_assets.config import AnalysisConfig, ModelPrice
 from meridian_assets.errors import DataError
 from meridian_assets.llm import prompts
 from meridian_assets.llm.analyzers.earnings import EarningsAnswer, EarningsAnalyzer
@@ -24,6 +23,7 @@ from meridian_assets.llm.errors import CostCeilingReached, PricingMissing
 from meridian_assets.llm.extract import extract_json, json_candidates
 from meridian_assets.llm.schema_check import schema_problems
 from meridian_assets.llm.secrets import redact
+from meridian_assets.llm.settings import AnalysisConfig, ModelPrice
 from meridian_assets.llm.structured import answer_schema, parse_answer
 from tests.conftest import fake_credential
 

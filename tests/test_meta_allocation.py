@@ -9,12 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meridian_assets.config import MeridianConfig, MetaConfig
+from meridian_assets.config import MeridianConfig
 from meridian_assets.meta import diagnostics as dx
 from meridian_assets.meta import information, proposals
 from meridian_assets.meta import config_store as store
 from meridian_assets.meta.allocation import allocate, combined_book, risk_contributions
 from meridian_assets.meta.decisions import SleeveRecord, decide
+from meridian_assets.meta.settings import MetaConfig
 from meridian_assets.meta.sleeves import AllocationPolicy, Sleeve, builtin_sleeves
 
 DATES = [dt.date(2023, 1, 2) + dt.timedelta(days=i) for i in range(400)]

@@ -8,14 +8,15 @@ import duckdb
 import polars as pl
 import pytest
 
-from meridian_assets.config import MeridianConfig, MetaConfig
+from meridian_assets.config import MeridianConfig
 from meridian_assets.errors import ConfigError
 from meridian_assets.meta import changes, proposals
 from meridian_assets.meta import config_store as store
 from meridian_assets.meta.rationale import Rationale, template, write
+from meridian_assets.meta.schemas import META_PROPOSALS
+from meridian_assets.meta.settings import MetaConfig
 from meridian_assets.meta.sleeves import AllocationPolicy, Sleeve, builtin_sleeves, content_hash, parse_sleeve
 from meridian_assets.storage import replace_where
-from meridian_assets.meta.schemas import META_PROPOSALS
 
 EVIDENCE = {"sessions": 80, "start": "2024-01-02", "end": "2024-04-30", "t_stat": 2.5, "confidence": 0.99,
             "data_sufficient": True, "supported": True, "current": {"total_return": 0.01, "sharpe": 0.5},

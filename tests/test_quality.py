@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 
 from meridian_assets import calendar
-from meridian_assets.config import QualityConfig
 from meridian_assets.errors import DataError, PriceDataError
 from meridian_assets.ingest import schemas
+from meridian_assets.ingest.settings import QualityConfig
 from meridian_assets.ingest.quality import (
     TABLE_RULES,
     VIOLATIONS_SCHEMA,

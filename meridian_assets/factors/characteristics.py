@@ -88,7 +88,7 @@ from dataclasses import replace
 
 import polars as pl
 
-from meridian_assets.config import ScoringConfig
+from meridian_assets.factors.settings import ScoringConfig
 from meridian_assets.factors.characteristics_base import (
     asof, div_pos, entity_map, last_per_key, membership_panel, split_log_table, with_entity, with_split_log,
 )

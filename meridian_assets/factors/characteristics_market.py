@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from meridian_assets.config import ScoringConfig
+from meridian_assets.factors.settings import ScoringConfig
 from meridian_assets.factors.characteristics_base import (
     asof, days_ago, div_pos, last_per_key, with_entity, with_split_log,
 )

@@ -31,8 +31,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from meridian_assets.config import ScoringConfig
 from meridian_assets.factors.schemas import CROWDING_CORRELATIONS, PARENTS
+from meridian_assets.factors.settings import ScoringConfig
 
 _DEFAULTS = ScoringConfig()
 

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from meridian_assets.config import ScoringConfig
+from meridian_assets.factors.settings import ScoringConfig
 from meridian_assets.factors.characteristics import (
     EXTRA_COLUMNS, SUB_FACTOR_ENUM, characteristics_and_extras,
 )

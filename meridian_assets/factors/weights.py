@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from meridian_assets.config import ScoringConfig
 from meridian_assets.factors.schemas import ALL_SUB_FACTORS, PARENTS, SUB_FACTORS
+from meridian_assets.factors.settings import ScoringConfig
 
 
 def regime_weights(cfg: ScoringConfig) -> dict[str, dict[str, float]]:

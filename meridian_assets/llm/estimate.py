@@ -15,13 +15,13 @@ from contextlib import nullcontext
 import duckdb
 import polars as pl
 
-from meridian_assets.config import AnalysisConfig
 from meridian_assets.llm.analyzers import SECTOR_ANALYZER, TICKER_ANALYZERS
 from meridian_assets.llm.analyzers.base import Analyzer
 from meridian_assets.llm.cache import AnalysisCache
 from meridian_assets.llm.client import Usage, schema_json
 from meridian_assets.llm.costs import call_cost, estimate_tokens, price_for
 from meridian_assets.llm.prompts import system_prompt
+from meridian_assets.llm.settings import AnalysisConfig
 from meridian_assets.llm.store import Store
 from meridian_assets.llm.structured import answer_schema
 

@@ -46,7 +46,6 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from meridian_assets.config import ModelPrice
 from meridian_assets.errors import MeridianError
 from meridian_assets.llm.audit import AuditLog, CallRecord, new_call_id
 from meridian_assets.llm.client import Completion, LLMClient, Prompt, Usage
@@ -55,6 +54,7 @@ from meridian_assets.llm.errors import LLMCallError, LLMUnavailable
 from meridian_assets.llm.extract import json_candidates
 from meridian_assets.llm.schema_check import schema_problems
 from meridian_assets.llm.secrets import redact
+from meridian_assets.llm.settings import ModelPrice
 from meridian_assets.llm.store import Connect, Store
 
 

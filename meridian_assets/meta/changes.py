@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from meridian_assets.config import MetaConfig
 from meridian_assets.errors import ConfigError, MeridianError
 from meridian_assets.meta import config_store as store
 from meridian_assets.meta.schemas import META_PROPOSALS
+from meridian_assets.meta.settings import MetaConfig
 from meridian_assets.storage import read, table_exists, transaction
 
 PENDING, APPROVED, REJECTED, APPLIED, REVERTED = "PENDING", "APPROVED", "REJECTED", "APPLIED", "REVERTED"

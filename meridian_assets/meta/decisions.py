@@ -37,8 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from meridian_assets.config import MetaConfig
 from meridian_assets.meta.schemas import SLEEVE_DECISIONS
+from meridian_assets.meta.settings import MetaConfig
 from meridian_assets.reporting import stats
 
 DECISIONS = ("PROMOTE", "KEEP", "KILL", "RETIRE")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
-from meridian_assets.config import ScoringConfig
+from meridian_assets.factors.settings import ScoringConfig
 
 DEFAULT_SOURCE = Path(__file__).resolve().parents[3] / "shared" / "realdata" / "prices" / "etf_index_daily.parquet"
 DEFAULT_OUT = Path(__file__).resolve().parent / "data" / "stress_shocks.json"

@@ -297,7 +297,8 @@ class EdgarProvider(UnsupportedMixin):
         edgartools' ticker table. ``cusip_to_ticker`` is preferred over edgartools' bundled CUSIP table for
         13-F rows. ``cache_dir``: edgartools' HTTP cache (default ``$MERIDIAN_HOME/<paths.edgar_cache>``).
         Nothing is read from the environment and nothing touches the network until the first fetch."""
-        from meridian_assets.config import MeridianConfig, SecConfig, get_config, meridian_home
+        from meridian_assets.config import MeridianConfig, get_config, meridian_home
+        from meridian_assets.ingest.settings import SecConfig
 
         root = config if isinstance(config, MeridianConfig) else None
         if sec is None:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import polars as pl
 
-from meridian_assets.config import FilesConfig, MeridianConfig
+from meridian_assets.config import MeridianConfig
 from meridian_assets.errors import InputFileError, ProviderUnavailable, ProviderUnsupported
 from meridian_assets.ingest.providers.base import FetchError, FetchResult, UnsupportedMixin
 from meridian_assets.ingest.providers.constituents import (  # noqa: F401  (re-exported)
@@ -52,6 +52,7 @@ from meridian_assets.ingest.providers.constituents import (  # noqa: F401  (re-e
 )
 from meridian_assets.ingest.identity import relabel, security_ids
 from meridian_assets.ingest.schemas import DAILY_PRICES, TABLES, UNIVERSE, TableSchema
+from meridian_assets.ingest.settings import FilesConfig
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ DEFAULT_SEED, DEFAULT_N, DEFAULT_EPOCH = 20240601, 500, dt.date(2018, 1, 2)
 
 
 def _default_funds() -> tuple[tuple[str, int], ...]:
-    from meridian_assets.config import SecConfig
+    from meridian_assets.ingest.settings import SecConfig
 
     return tuple((f.name, int(f.cik)) for f in SecConfig().tracked_funds)
 

@@ -10,8 +10,8 @@ import numpy as np
 import polars as pl
 
 from meridian_assets import calendar
-from meridian_assets.config import QualityConfig
 from meridian_assets.ingest import schemas
+from meridian_assets.ingest.settings import QualityConfig
 from meridian_assets.ingest.quality.engine import (
     DEFAULT_MAX_PER_RULE,
     Rule,

@@ -16,9 +16,9 @@ import duckdb
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from meridian_assets.config import AnalysisConfig
 from meridian_assets.factors.schemas import PARENTS
 from meridian_assets.llm.analyzers.base import Analyzer, AnalyzerInput, clipped_text, digest, fmt, rows_for
+from meridian_assets.llm.settings import AnalysisConfig
 
 SOURCE_ANALYZERS = ("earnings", "filing", "risk_factor", "insider")
 
