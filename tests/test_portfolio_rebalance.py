@@ -118,7 +118,7 @@ def test_halted_book_vetoes_every_trade_with_trading_halted():
 
 
 def test_infeasible_mvo_falls_back_to_conviction_with_a_warning():
-    cfg = MeridianConfig.model_validate({"portfolio": {"max_position_pct": 0.02}})  # 20 x 2% < 80% long
+    cfg = MeridianConfig.model_validate({"risk": {"max_position_pct": 0.02}})  # 20 x 2% < 80% long
     p = propose_rebalance(inputs(universe()), cfg, "mvo")
     assert p.method == "conviction" and p.requested_method == "mvo"
     assert any("ProgramInfeasible" in w and "conviction" in w for w in p.warnings)

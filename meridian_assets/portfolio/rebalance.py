@@ -150,7 +150,7 @@ def _target_weights(inputs, c: _Columns, L, S, cur, cfg: MeridianConfig, method:
             mu = expected_returns(c.score, pc.expected_return_range)
             res = solve_mvo(mu, sigma, c.beta, c.sector, cur, c.cost_model(inputs.nav, pc), pc, L, S,
                             turnover_mode=pc.mvo_turnover_mode, turnover_budget=pc.turnover_budget,
-                            turnover_penalty=pc.mvo_turnover_penalty)
+                            turnover_penalty=pc.mvo_turnover_penalty, limits=cfg.risk)
             figures = {"solver": res.solver, "solve_ms": round(res.solve_seconds * 1e3, 2), "covariance": source,
                        "ex_ante_vol": res.volatility, "expected_return": res.expected_return,
                        "est_cost_bps_nav": 1e4 * res.costs["total"]}
@@ -158,7 +158,8 @@ def _target_weights(inputs, c: _Columns, L, S, cur, cfg: MeridianConfig, method:
         except (ProgramInfeasible, NumericalSolverError) as err:
             notes.append(f"MVO failed ({type(err).__name__}: {err}); fell back to conviction-tilt")
     days = np.array([np.nan if d is None else float(d) for d in c.days_to_earnings])
-    res = conviction_tilt(c.score, L, S, c.sector, c.beta, c.adv, pc, nav=inputs.nav, days_to_earnings=days)
+    res = conviction_tilt(c.score, L, S, c.sector, c.beta, c.adv, pc, nav=inputs.nav, days_to_earnings=days,
+                          limits=cfg.risk)
     figures = {"beta_before_neutralisation": res.beta_before, "short_scale": res.short_scale,
                "earnings_halved": int(res.earnings_halved.sum()), "capped": int(res.capped.sum())}
     return res.weights, "conviction", figures
