@@ -158,10 +158,6 @@ def test_form4_ceo_cfo_buy_flag():
     assert df["is_ceo_cfo_buy"].to_list() == [False, True, False, False, False, False]
     cto = as_buy.replace("Chief Financial Officer", "Chief Technology Officer")
     assert not ep.parse_form4(cto, dt.datetime(2022, 12, 15, 12, 0))["is_ceo_cfo_buy"].any()
-    for title in ("President and CEO", "Chief Executive Officer", "EVP, CFO", "Chief Financial Officer & Treasurer"):
-        assert ep.is_ceo_or_cfo(title), title
-    for title in ("Chief Technology Officer", "Director", "", None, "Chief Operating Officer"):
-        assert not ep.is_ceo_or_cfo(title), title
 
 
 def test_form4_award_form5_gift_form3_empty():

@@ -115,6 +115,8 @@ def test_min_insiders_and_tickers_are_separate():
         ("Chief Executive Officer", True),
         ("chief financial officer", True),
         ("EVP, CFO", True),
+        ("President and CEO", True),
+        ("Chief Financial Officer & Treasurer", True),
         ("Chief Operating Officer", False),
         ("Chief Technology Officer", False),
         ("Director", False),

@@ -37,6 +37,7 @@ _CEO_CFO_RE = re.compile(CEO_CFO_PATTERN)  # same syntax in Python's re and pola
 
 def is_ceo_cfo(title: str | None) -> bool:
     """True when an insider title names a CEO or CFO (CEO, Chief Executive, CFO, Chief Financial; any case).
+    The one title rule: the Form 4 parser (``is_ceo_cfo_buy``) and the insider factor both use it.
 
     ``'President & CEO'`` -> True, ``'Chief Financial Officer'`` -> True, ``'Chief Operating Officer'`` ->
     False, ``None`` -> False.

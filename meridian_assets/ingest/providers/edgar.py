@@ -197,7 +197,7 @@ class EdgarClient:
         query = dict(form=list(forms), filing_date=f"{start:%Y-%m-%d}:{end:%Y-%m-%d}", amendments=False)
         found = company.get_filings(trigger_full_load=False, **query)
         try:  # SEC's JSON holds the recent ~1,000 filings; older pages cost a request each, so only if needed
-            oldest = ep._to_date(pc.min(company.data.filings.data["filing_date"]).as_py())
+            oldest = ep.to_date(pc.min(company.data.filings.data["filing_date"]).as_py())
         except Exception:  # noqa: BLE001
             oldest = None
         if oldest is None or start < oldest:
@@ -207,7 +207,7 @@ class EdgarClient:
             f = found.get_filing_at(i)
             accepted = getattr(f, "acceptance_datetime", None)
             if isinstance(accepted, str):
-                accepted = ep._parse_datetime(accepted) if accepted.strip() else None
+                accepted = ep.parse_datetime(accepted) if accepted.strip() else None
             elif isinstance(accepted, dt.datetime) and accepted.tzinfo is not None:
                 accepted = accepted.replace(tzinfo=None)  # wall-clock kept: see known_at_for
             refs.append(
@@ -215,8 +215,8 @@ class EdgarClient:
                     cik=int(f.cik),
                     form=str(f.form),
                     accession_no=str(f.accession_no),
-                    filing_date=ep._to_date(f.filing_date),
-                    report_date=ep._to_date(getattr(f, "report_date", None)),
+                    filing_date=ep.to_date(f.filing_date),
+                    report_date=ep.to_date(getattr(f, "report_date", None)),
                     accepted_at=accepted,
                     items=(getattr(f, "items", None) or None),
                     primary_document=getattr(f, "primary_document", None),
