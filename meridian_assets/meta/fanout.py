@@ -1,0 +1,175 @@
+"""Fanned-out sleeve backtests: the files that let each sleeve's backtest run in its own Dagster run, away from
+the DuckDB writer.
+
+The in-step sweep (`meta.sweep`) holds the one-slot ``duckdb`` pool while every sleeve computes. Fanned out,
+the work is split in three, and only the first and the last open DuckDB:
+
+1. **plan** (a writer step): the window's `MarketHistory` is read from DuckDB once and written to
+   ``<root>/<start>_<end>/history.pkl``; ``<root>/plan.json`` names the window, the purpose, the plan id and one
+   partition key per sleeve, ``<sleeve>@<version>``, with the sleeve's config document. Earlier results of the
+   window are removed, so nothing computed for another plan can be published with this one.
+2. **one partition per sleeve** (no pool, no DuckDB: DuckDB's file lock keeps other processes out while a writer
+   is open): reads the plan and the history file, runs `backtest.run_backtest` for its sleeve — the same call
+   the serial sweep makes on the same history, so the same rows — and writes ``results/<key>/`` (daily and
+   trades as Parquet, the final target as Parquet, the rest as JSON), stamped with the plan id.
+3. **publish** (a writer step): reads every partition's result, in the plan's order, refuses a missing one or
+   one from another plan, and replaces their rows in backtest_runs / backtest_daily / backtest_trades
+   (`backtest.write_results`: delete-then-insert by run id).
+
+Files are written to a temporary name and renamed, so a reader sees a whole file or none. Plain functions, no
+Dagster: the wiring is `meta.fanout_assets`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import pickle
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from meridian_assets.config import MeridianConfig
+from meridian_assets.errors import MeridianError
+from meridian_assets.meta.backtest import run_backtest
+from meridian_assets.meta.history import MarketHistory
+from meridian_assets.meta.results import BacktestResult
+from meridian_assets.meta.sleeves import Sleeve
+
+PLAN = "plan.json"
+HISTORY = "history.pkl"
+
+
+class FanoutError(MeridianError):
+    """A partition or the publish step found the research files missing or from another plan."""
+
+
+def partition_key(sleeve: Sleeve, version: int) -> str:
+    """One dynamic partition per sleeve config version: ``core@3``."""
+    return f"{sleeve.name}@{version}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    plan_id: str
+    start: dt.date
+    end: dt.date
+    purpose: str
+    sleeves: dict[str, tuple[dict, int]]  # partition key -> (sleeve config document, version), in sweep order
+    root: Path
+
+    @property
+    def window_dir(self) -> Path:
+        return self.root / f"{self.start:%Y%m%d}_{self.end:%Y%m%d}"
+
+    @property
+    def history_path(self) -> Path:
+        return self.window_dir / HISTORY
+
+    def result_dir(self, key: str) -> Path:
+        return self.window_dir / "results" / key
+
+    def sleeve(self, key: str) -> tuple[Sleeve, int]:
+        if key not in self.sleeves:
+            raise FanoutError(f"research plan {self.plan_id}: no sleeve partition {key!r} (the plan has "
+                              f"{', '.join(self.sleeves) or 'none'}); materialize research_history again")
+        doc, version = self.sleeves[key]
+        return Sleeve.model_validate(doc), version
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_plan(root: Path, history: MarketHistory, sleeves: list[tuple[Sleeve, int]], start: dt.date,
+               end: dt.date, purpose: str, plan_id: str) -> Plan:
+    """Write the history file and the plan (module docstring, step 1); earlier results of the window go."""
+    plan = Plan(plan_id, start, end, purpose, {partition_key(s, v): (s.doc(), v) for s, v in sleeves}, Path(root))
+    shutil.rmtree(plan.window_dir / "results", ignore_errors=True)
+
+    def dump(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            pickle.dump(history, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+    _atomic_write(plan.history_path, dump)
+    doc = {"plan_id": plan_id, "start": start.isoformat(), "end": end.isoformat(), "purpose": purpose,
+           "sleeves": [{"key": k, "version": v, "doc": d} for k, (d, v) in plan.sleeves.items()]}
+    _atomic_write(plan.root / PLAN, lambda tmp: tmp.write_text(json.dumps(doc, indent=1, sort_keys=True)))
+    return plan
+
+
+def read_plan(root: Path) -> Plan:
+    path = Path(root) / PLAN
+    if not path.exists():
+        raise FanoutError(f"no research plan at {path}: materialize research_history first")
+    doc = json.loads(path.read_text())
+    return Plan(doc["plan_id"], dt.date.fromisoformat(doc["start"]), dt.date.fromisoformat(doc["end"]),
+                doc["purpose"], {s["key"]: (s["doc"], int(s["version"])) for s in doc["sleeves"]}, Path(root))
+
+
+def read_history(plan: Plan) -> MarketHistory:
+    if not plan.history_path.exists():
+        raise FanoutError(f"research plan {plan.plan_id}: history file {plan.history_path} is missing; "
+                          "materialize research_history again")
+    with open(plan.history_path, "rb") as fh:
+        return pickle.load(fh)
+
+
+def run_partition(plan: Plan, key: str, base: MeridianConfig,
+                  history: MarketHistory | None = None) -> BacktestResult:
+    """Backtest the partition's sleeve over the plan's window and write its result files (step 2)."""
+    sleeve, version = plan.sleeve(key)
+    result = run_backtest(history if history is not None else read_history(plan), sleeve, base, plan.start,
+                          plan.end, version=version, purpose=plan.purpose)
+    write_result(plan.result_dir(key), result, plan.plan_id)
+    return result
+
+
+def write_result(folder: Path, r: BacktestResult, plan_id: str) -> None:
+    """daily.parquet, trades.parquet, target.parquet and result.json (written last: its presence marks a whole
+    result)."""
+    for name, frame in (("daily", r.daily), ("trades", r.trades), ("target", r.final_target)):
+        _atomic_write(folder / f"{name}.parquet", lambda tmp, f=frame: f.write_parquet(tmp))
+    doc = {"plan_id": plan_id, "run_id": r.run_id, "sleeve": r.sleeve.doc(), "sleeve_version": r.sleeve_version,
+           "purpose": r.purpose, "start": r.start.isoformat(), "end": r.end.isoformat(), "capital": r.capital,
+           "sector_pnl": r.sector_pnl, "warnings": r.warnings, "seconds": r.seconds}
+    _atomic_write(folder / "result.json", lambda tmp: tmp.write_text(json.dumps(doc, sort_keys=True)))
+
+
+def read_result(folder: Path) -> tuple[str, BacktestResult]:
+    """(plan id, the result) as `write_result` wrote them."""
+    doc = json.loads((folder / "result.json").read_text())
+    return doc["plan_id"], BacktestResult(
+        run_id=doc["run_id"], sleeve=Sleeve.model_validate(doc["sleeve"]), sleeve_version=doc["sleeve_version"],
+        purpose=doc["purpose"], start=dt.date.fromisoformat(doc["start"]), end=dt.date.fromisoformat(doc["end"]),
+        capital=doc["capital"], daily=pl.read_parquet(folder / "daily.parquet"),
+        trades=pl.read_parquet(folder / "trades.parquet"), final_target=pl.read_parquet(folder / "target.parquet"),
+        sector_pnl=doc["sector_pnl"], warnings=doc["warnings"], seconds=doc["seconds"])
+
+
+def collect(plan: Plan) -> list[BacktestResult]:
+    """Every partition's result in the plan's order (step 3); a missing one, or one written for another plan,
+    is an error naming the partitions to run."""
+    missing, stale, results = [], [], []
+    for key in plan.sleeves:
+        folder = plan.result_dir(key)
+        if not (folder / "result.json").exists():
+            missing.append(key)
+            continue
+        plan_id, result = read_result(folder)
+        (results if plan_id == plan.plan_id else stale).append(result if plan_id == plan.plan_id else key)
+    if missing or stale:
+        raise FanoutError(f"research plan {plan.plan_id} ({plan.start}..{plan.end}): partitions not run: "
+                          f"{', '.join(missing) or 'none'}; from another plan: {', '.join(stale) or 'none'}. "
+                          "Materialize those partitions of research_sleeve_backtests first")
+    return results
