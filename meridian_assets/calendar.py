@@ -17,6 +17,20 @@ if TYPE_CHECKING:  # exchange_calendars (and pandas under it) costs ~1.5 s: impo
 NEW_YORK = ZoneInfo("America/New_York")
 MARKET_CLOSE = dt.time(16, 0)
 
+# Scheduled FOMC rate decisions (the last day of each meeting, from the Federal Reserve's published calendar).
+# The rebalance advisories warn ahead of them (`portfolio.advisory_fomc_days`); `portfolio.fomc_dates` in
+# meridian.yaml replaces this list. Add each new year's dates when the Fed publishes them.
+FOMC_DECISIONS: tuple[dt.date, ...] = (
+    dt.date(2026, 1, 28),
+    dt.date(2026, 3, 18),
+    dt.date(2026, 4, 29),
+    dt.date(2026, 6, 17),
+    dt.date(2026, 7, 29),
+    dt.date(2026, 9, 16),
+    dt.date(2026, 10, 28),
+    dt.date(2026, 12, 9),
+)
+
 
 @lru_cache(maxsize=1)
 def _calendar() -> xc.ExchangeCalendar:

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from meridian_assets.calendar import FOMC_DECISIONS
 from meridian_assets.config_base import Block, require_order
 
 
@@ -53,16 +54,7 @@ class PortfolioConfig(Block):
     # b of the impact term: cost per $ traded = b x daily vol x sqrt(trade $ / ADV $) (the spec: 0.10)
     impact_coefficient: float = Field(0.10, ge=0, le=10)
     # ---- advisory calendar (warns, never blocks)
-    fomc_dates: tuple[dt.date, ...] = (
-        dt.date(2026, 1, 28),
-        dt.date(2026, 3, 18),
-        dt.date(2026, 4, 29),
-        dt.date(2026, 6, 17),
-        dt.date(2026, 7, 29),
-        dt.date(2026, 9, 16),
-        dt.date(2026, 10, 28),
-        dt.date(2026, 12, 9),
-    )
+    fomc_dates: tuple[dt.date, ...] = FOMC_DECISIONS  # FOMC decision days to warn ahead of (calendar.py)
     advisory_earnings_days: int = Field(2, ge=0, le=63)  # warn when a name reports within this many days
     advisory_fomc_days: int = Field(5, ge=0, le=63)  # warn within this many days of an FOMC decision
     advisory_opex_days: int = Field(3, ge=0, le=63)  # warn within this many days of monthly options expiry
