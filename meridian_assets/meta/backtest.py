@@ -6,15 +6,15 @@ and sliced), the book as the simulation holds it, and the trading state of the c
 simulation's own NAV (`risk.breakers`) and of the tail-risk monitor (`risk.monitors`) go into the *same*
 `portfolio.rebalance.propose_rebalance` the live book uses — books, MVO or conviction-tilt, risk overlays,
 turnover budget, whole shares, per-trade costs and the pre-trade veto. Its PROPOSED trades are filled at the
-next session's open (`book.SimBook`: the simulated venue's participation cap and short-sale rule, the
-proposal's commission / spread / impact charged on the filled notional, borrow on shorts); VETOED and DEFERRED
-trades are recorded with their reasons. The last session of the range only marks the book.
+next session's open (`book.SimBook`: the simulated venue's participation cap and short-sale rule, the fill
+priced by the one transaction-cost model the proposal planned with — `portfolio.costs`, the same model the
+simulated venue fills with — and borrow on shorts); VETOED and DEFERRED trades are recorded with their reasons.
+The last session of the range only marks the book.
 
-Why not the venue's limit-order fill price: `execution.simulated.fill_price` already adds its own spread and
-impact to the price, so filling there *and* charging the proposal's costs would count them twice, and leaving
-the costs inside prices would lose the breakdown by cost type that a backtest must report. The venue's
-participation cap and its short-sale rule (not shortable / hard to borrow: refused) are applied as it applies
-them.
+Why fill at the open and charge the costs apart rather than at the venue's price (`execution.simulated.fill_price`,
+which is the open plus the same model's half-spread and impact): the cost stays broken down by type, as a
+backtest must report it. The venue's participation cap and its short-sale rule (not shortable / hard to borrow:
+refused) are applied as it applies them.
 
 Differences from live, on purpose: the prior score is the sleeve's own score of the previous session (live: the
 quant composite of the previous rebalance); a kill-switch halt lasts one session (live: until an operator
@@ -44,7 +44,7 @@ from meridian_assets.meta.results import BacktestResult
 from meridian_assets.meta.schemas import BACKTEST_DAILY, BACKTEST_RUNS, BACKTEST_TRADES
 from meridian_assets.meta.sleeves import Sleeve, content_hash
 from meridian_assets.portfolio.ledger import SIGN
-from meridian_assets.portfolio.rebalance import RebalanceInputs, propose_rebalance
+from meridian_assets.portfolio.rebalance import Proposal, RebalanceInputs, propose_rebalance
 from meridian_assets.risk.breakers import evaluate_breakers
 from meridian_assets.risk.monitors import tail_risk
 from meridian_assets.storage import replace_where
@@ -175,7 +175,7 @@ def run_backtest(history: MarketHistory, sleeve: Sleeve, base: MeridianConfig, s
             else:
                 for w in proposal.warnings:
                     notes[w.split(";")[0][:140]] += 1
-                pending, rows = _orders(proposal.trades, day)
+                pending, rows = _orders(proposal, day)
                 trades.extend(rows)
                 row.update(method=proposal.method, vetoed=sum(r["status"] == "VETOED" for r in rows),
                            deferred=sum(r["status"] == "DEFERRED" for r in rows))
@@ -231,14 +231,14 @@ def _inputs(history: MarketHistory, book: SimBook, i: int, scores: pl.DataFrame,
         score_source=source)
 
 
-def _orders(trades: pl.DataFrame, day: dt.date) -> tuple[list[Order], list[dict]]:
-    """Orders for the PROPOSED trades; table rows for the VETOED and DEFERRED ones."""
+def _orders(proposal: Proposal, day: dt.date) -> tuple[list[Order], list[dict]]:
+    """Orders for the PROPOSED trades (each with its name's cost model); table rows for the VETOED and DEFERRED
+    ones."""
     orders, rows = [], []
-    for r in trades.iter_rows(named=True):
+    for r in proposal.trades.iter_rows(named=True):
         if r["status"] == "PROPOSED" and r["delta_shares"]:
             orders.append(Order(day, r["ticker"], r["sector"], r["action"], int(r["delta_shares"]), float(r["price"]),
-                                r["score"], float(r["commission_bps"] or 0.0), float(r["spread_bps"] or 0.0),
-                                float(r["impact_bps"] or 0.0)))
+                                r["score"], proposal.costs_of(r["ticker"])))
         elif r["status"] in ("VETOED", "DEFERRED"):
             rows.append({"as_of": day, "date": None, "ticker": r["ticker"], "sector": r["sector"],
                          "action": r["action"], "ordered_shares": int(r["delta_shares"] or 0), "shares": 0,

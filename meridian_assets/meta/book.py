@@ -8,8 +8,9 @@ backtest's fills through it and gets the same NAV):
    the last close). Orders waiting for that session follow the holding: split-adjusted, renamed or dropped.
 2. **Fills** of the orders decided at the previous close, at this session's **open**: whole shares, at most
    ``max_participation`` of the session's volume (the simulated venue's rule), none without a bar. Cash moves by
-   shares × open; each cost type of the proposal (commission, spread, impact, in bps of the trade) is charged
-   on the filled notional.
+   shares × open; the fill is priced by the one transaction-cost model the proposal planned with
+   (`portfolio.costs.TransactionCost.price_fill` for the filled shares at the open: commission, half-spread and
+   impact in dollars, charged apart so the backtest reports each).
 3. **Borrow**: every short pays ``rate / 252`` of its market value at the close (the hard-to-borrow rate for
    names on the venue's list).
 4. **Mark** at the close (the last known close when a name has no bar): NAV = cash + Σ shares × price; gross,
@@ -25,12 +26,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from meridian_assets.portfolio.costs import TransactionCost
 from meridian_assets.portfolio.ledger import Holding
 
 
 @dataclass
 class Order:
-    """A trade of a proposal waiting for the next open: signed whole shares and the proposal's cost bps."""
+    """A trade of a proposal waiting for the next open: signed whole shares and the name's cost model."""
 
     as_of: dt.date
     ticker: str
@@ -39,9 +41,7 @@ class Order:
     shares: int
     signal_price: float
     score: float | None
-    commission_bps: float
-    spread_bps: float
-    impact_bps: float
+    costs: TransactionCost  # one name: the proposal's cost model of this ticker
 
 
 @dataclass
@@ -122,9 +122,9 @@ class SimBook:
         qty = int(np.sign(order.shares)) * min(abs(order.shares), cap)
         if qty == 0:
             return Fill(order, day, 0, None, 0.0, 0.0, 0.0, "UNFILLED", "no volume to trade against")
-        notional = abs(qty) * open_px
-        f = Fill(order, day, qty, open_px, notional * order.commission_bps / 1e4, notional * order.spread_bps / 1e4,
-                 notional * order.impact_bps / 1e4, "FILLED" if qty == order.shares else "PARTIAL",
+        priced = order.costs.price_fill(0, qty, open_px)
+        f = Fill(order, day, qty, open_px, priced.commission, priced.spread, priced.impact,
+                 "FILLED" if qty == order.shares else "PARTIAL",
                  None if qty == order.shares else f"participation cap: {abs(qty)} of {abs(order.shares)} shares")
         self.cash -= qty * open_px + f.cost
         self._flows[order.sector] = self._flows.get(order.sector, 0.0) - qty * open_px
@@ -193,9 +193,8 @@ class SimBook:
 
 def _split_order(o: Order, ratio: float) -> Order:
     return Order(o.as_of, o.ticker, o.sector, o.action, int(np.trunc(o.shares * ratio)), o.signal_price / ratio,
-                 o.score, o.commission_bps, o.spread_bps, o.impact_bps)
+                 o.score, o.costs)
 
 
 def _renamed(o: Order, new: str) -> Order:
-    return Order(o.as_of, new, o.sector, o.action, o.shares, o.signal_price, o.score, o.commission_bps, o.spread_bps,
-                 o.impact_bps)
+    return Order(o.as_of, new, o.sector, o.action, o.shares, o.signal_price, o.score, o.costs)

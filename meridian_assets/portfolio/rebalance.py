@@ -83,6 +83,15 @@ class Proposal:
     trades: pl.DataFrame
     warnings: list[str] = field(default_factory=list)
     figures: dict[str, float | int | str] = field(default_factory=dict)
+    # the cost model the trades were estimated with, over `cost_names` (a fill of a trade is priced with it)
+    cost_model: TransactionCost | None = None
+    cost_names: tuple[str, ...] = ()
+
+    def costs_of(self, ticker: str) -> TransactionCost | None:
+        """The cost model of one name of the proposal (None if it was not in the proposal)."""
+        if self.cost_model is None or ticker not in self.cost_names:
+            return None
+        return self.cost_model.subset([self.cost_names.index(ticker)])
 
 
 def _action(current: int, delta: int) -> str:
@@ -269,7 +278,8 @@ def propose_rebalance(inputs: RebalanceInputs, cfg: MeridianConfig, method: str 
     for k, tr in enumerate(tv.trades):
         sequence[tr.index] = k
     shown = np.where(np.array(status) == "VETOED", attempted, delta)
-    est = c.cost_model(inputs.nav, pc).estimate(shown * price / inputs.nav)
+    model = c.cost_model(inputs.nav, pc)
+    est = model.estimate(shown * price / inputs.nav)
     notional = np.abs(shown * price)
 
     target_map = {t: int(s) for t, s in zip(names, target_sh) if s != 0}
@@ -310,7 +320,7 @@ def propose_rebalance(inputs: RebalanceInputs, cfg: MeridianConfig, method: str 
         "turnover": float(np.abs(delta * price).sum() / inputs.nav), "turnover_budget": pc.turnover_budget,
         "est_cost_dollars": float(est.dollars[accepted].sum()), "nav": inputs.nav,
     })
-    return Proposal(rid, inputs.as_of, used, requested, target, trades, notes, figures)
+    return Proposal(rid, inputs.as_of, used, requested, target, trades, notes, figures, model, tuple(names))
 
 
 _TRADE_TYPES = {"rebalance_id": pl.Utf8, "as_of": pl.Date, "ticker": pl.Utf8, "sector": pl.Utf8, "action": pl.Utf8,
