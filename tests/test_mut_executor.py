@@ -1,0 +1,160 @@
+"""The executor's rows and journal, field by field, on the simulated venue with a manual clock: orders an earlier
+run left working are adopted with the right action for the book they trade from (BUY / SELL / SHORT / COVER),
+their chunk and attempt, signal and limit, and an "adopt" event before anything else; rows for legs that never
+reached the broker (halted, vetoed, skipped); fills booked as they happen, so the next trade's veto sees them;
+the cancellation hook journaling each cancel and carrying on past one the broker refuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from meridian_assets.config import MeridianConfig
+from meridian_assets.execution.broker import BrokerUnavailable, OrderRequest, Side, client_order_id
+from meridian_assets.execution.clock import utc
+from meridian_assets.execution.executor import ExecutionContext, Executor
+from meridian_assets.execution.fills import Status
+from meridian_assets.execution.planning import TradeIntent
+from meridian_assets.execution.settings import SimulatedVenueConfig
+from meridian_assets.risk.pre_trade import MarketInfo
+from tests.execution_world import RID, venue
+
+CFG = MeridianConfig()
+SLOW = SimulatedVenueConfig(fill_delay_seconds=10, fill_duration_seconds=20, fill_slices=2)
+PRICES = {"AAA": 10.0, "BBB": 20.0, "CCC": 30.0, "DDD": 40.0}
+
+
+def context(*, nav: float = 1e7, **kw) -> ExecutionContext:
+    market = MarketInfo(sector={t: "Industrials" for t in PRICES}, adv_usd={t: 5e8 for t in PRICES})
+    return ExecutionContext(RID, nav, kw.pop("positions_value", {}), market, CFG.risk, run_id="run-7", **kw)
+
+
+class Journal:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict]] = []
+
+    def __call__(self, kind: str, **fields) -> None:
+        self.events.append((kind, fields))
+
+    def of(self, kind: str) -> list[dict]:
+        return [f for k, f in self.events if k == kind]
+
+
+def test_orders_left_working_are_adopted_with_the_action_of_the_book_they_trade_from(tmp_path):
+    raw, broker, clock = venue(tmp_path, PRICES, cfg=SLOW)
+    left = [("AAA", Side.BUY, 100, 2, 1), ("BBB", Side.SELL, 50, 0, 0), ("CCC", Side.SELL, 30, 1, 0),
+            ("DDD", Side.BUY, 20, 3, 2)]
+    for ticker, side, qty, chunk, attempt in left:
+        limit = PRICES[ticker] * (1.001 if side is Side.BUY else 0.999)
+        raw.submit_order(OrderRequest(client_order_id(RID, ticker, chunk, attempt), ticker, side, qty, round(limit, 2)))
+    clock.sleep(15)  # the first slice of each has filled when the next run starts
+    orders = [raw.get_order(o.order_id) for o in raw.open_orders()]
+    assert sorted(o.filled_qty for o in orders) == [10, 15, 25, 50]
+    journal = Journal()
+    ex = Executor(broker, CFG.execution, clock=clock, on_event=journal)
+    # the book before: flat AAA and CCC, long BBB, short DDD
+    ctx = context(positions_value={"BBB": 2000.0, "DDD": -800.0})
+    report = ex.finish_adopted(orders, ctx, prices=PRICES)
+    assert report.adopted == 4 and report.submitted == 0
+    expected = {"AAA": ("BUY", "LONG"), "BBB": ("SELL", "LONG"), "CCC": ("SHORT", "SHORT"), "DDD": ("COVER", "SHORT")}
+    by = {r.ticker: r for r in report.records}
+    for ticker, side, qty, chunk, attempt in left:
+        r, o = by[ticker], next(o for o in orders if o.ticker == ticker)
+        assert (r.action, r.side) == expected[ticker]
+        assert (r.chunk, r.attempt, r.status, r.shares, r.ordered_shares) == (chunk, attempt, Status.FILLED, qty, qty)
+        assert (r.signal_price, r.limit_price, r.run_id, r.alpaca_order_id) == (PRICES[ticker], o.limit_price, "run-7",
+                                                                                o.order_id)
+        assert r.notes == f"adopted from an earlier run ({o.filled_qty} filled then)"
+    adopts = journal.of("adopt")
+    assert [a["cid"] for a in adopts] == [o.client_order_id for o in orders]
+    for a, o in zip(adopts, orders):
+        action, book_side = expected[o.ticker]
+        assert a == {"cid": o.client_order_id, "rebalance_id": RID, "ticker": o.ticker, "side": o.side.value,
+                     "qty": o.qty, "limit": o.limit_price, "action": action, "book_side": book_side,
+                     "signal": PRICES[o.ticker], "chunk": by[o.ticker].chunk, "attempt": by[o.ticker].attempt,
+                     "order_id": o.order_id}
+    assert journal.events[0][0] == "adopt"  # journaled before it is polled
+    assert raw.positions() == {"AAA": 100, "BBB": -50, "CCC": -30, "DDD": 20}
+    assert not raw.open_orders()
+
+
+def test_rows_for_legs_that_never_reach_the_broker(tmp_path):
+    raw, broker, clock = venue(tmp_path, PRICES)
+    ex = Executor(broker, CFG.execution, clock=clock)
+    # a long of 50 going to a short of 50: two legs, SELL then SHORT, each with its own row
+    report = ex.run([TradeIntent("AAA", 50, -50, 10.0, 5e8)], context(halted=lambda: True,
+                                                                       positions_value={"AAA": 500.0}))
+    now = utc(clock)
+    assert [(r.client_order_id, r.action, r.side, r.ordered_shares) for r in report.records] == [
+        (f"{RID}:AAA:SELL:halted", "SELL", "LONG", 50), (f"{RID}:AAA:SHORT:halted", "SHORT", "SHORT", 50)]
+    for r in report.records:
+        assert (r.rebalance_id, r.ticker, r.shares, r.signal_price, r.limit_price) == (RID, "AAA", 0, 10.0, None)
+        assert (r.status, r.broker, r.notes) == (Status.HALTED, broker.name, "trading halted (halt lock or HALTED state)")
+        assert (r.finished_at, r.recorded_at, r.run_id) == (now, now, "run-7")
+    assert report.halted and "submit_order" not in raw.calls.counts
+
+
+def test_a_vetoed_trade_names_every_reason(tmp_path):
+    raw, broker, clock = venue(tmp_path, PRICES)
+    report = Executor(broker, CFG.execution, clock=clock).run(
+        [TradeIntent("BBB", 0, -40_000, 20.0, 5e8)], context(nav=1e6))
+    [r] = report.records
+    assert (r.client_order_id, r.status, r.action, r.ordered_shares) == (f"{RID}:BBB:SHORT:vetoed", Status.VETOED,
+                                                                        "SHORT", 40_000)
+    codes, _, message = r.notes.partition(": ")
+    assert codes.split(",")[0] == "POSITION_SIZE" and "," in codes and message
+
+
+def test_each_fill_is_booked_before_the_next_trade_is_checked(tmp_path):
+    # four buys of 4% of NAV each: net goes 4, 8, 12, then 16% > the 15% net limit, so the fourth is vetoed
+    raw, broker, clock = venue(tmp_path, PRICES)
+    intents = [TradeIntent(t, 0, round(400_000 / p), p, 5e8) for t, p in PRICES.items()]
+    report = Executor(broker, CFG.execution, clock=clock).run(intents, context())
+    statuses = [r.status for r in report.records]
+    assert statuses.count(Status.FILLED) == 3 and statuses.count(Status.VETOED) == 1
+    vetoed = next(r for r in report.records if r.status == Status.VETOED)
+    assert vetoed.notes.startswith("GROSS_NET") and len(raw.positions()) == 3
+    assert report.filled() == {r.ticker: r.shares for r in report.records if r.status == Status.FILLED}
+
+
+class RefusingCancel:
+    """The venue, except that it refuses to cancel one order (the run goes on to cancel the others)."""
+
+    def __init__(self, inner, refuse: str) -> None:
+        self.inner, self.refuse, self.cancelled = inner, refuse, []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def cancel_order(self, order_id: str) -> None:
+        if order_id == self.refuse:
+            raise BrokerUnavailable("simulated venue: cancel refused")
+        self.inner.cancel_order(order_id)
+        self.cancelled.append(order_id)
+
+
+def test_the_cancellation_hook_journals_each_cancel_and_carries_on_past_a_refusal(tmp_path):
+    raw, safe, clock = venue(tmp_path, PRICES, cfg=SLOW)
+    for t in ("AAA", "BBB", "CCC"):
+        raw.submit_order(OrderRequest(client_order_id(RID, t, 0, 0), t, Side.BUY, 100, PRICES[t]))
+    orders = raw.open_orders()
+    refuse = orders[1].order_id
+    journal = Journal()
+    ex = Executor(RefusingCancel(safe, refuse), CFG.execution, clock=clock, on_event=journal)
+    for o in orders:  # working orders this run placed
+        ex._working[o.order_id] = o
+    done = ex.cancel_pending()
+    assert done == [orders[0].order_id, orders[2].order_id] and ex.report.cancelled == done
+    assert journal.of("cancel") == [{"cid": o.client_order_id, "order_id": o.order_id, "why": "run stopping"}
+                                    for o in orders]
+    assert [o.order_id for o in raw.open_orders()] == [refuse]  # still working: the next run reconciles it
+    assert ex.cancel_pending() == [] and ex.report.cancelled == done  # the refused one is tried again, in vain
+
+
+@pytest.mark.parametrize("held", [0, 30])
+def test_a_sale_from_a_flat_book_is_a_short(tmp_path, held):
+    raw, broker, clock = venue(tmp_path, PRICES, cfg=SLOW)
+    raw.submit_order(OrderRequest(client_order_id(RID, "CCC", 0, 0), "CCC", Side.SELL, 30, 29.9))
+    [order] = raw.open_orders()
+    report = Executor(broker, CFG.execution, clock=clock).finish_adopted(
+        [order], context(positions_value={"CCC": held * 30.0}), prices=PRICES)
+    assert report.records[0].action == ("SELL" if held else "SHORT")
