@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from meridian_assets import gates
 from meridian_assets.config import get_config, load_config
 from meridian_assets.execution import definitions as execution
 from meridian_assets.factors import definitions as factors
@@ -61,3 +62,4 @@ def build_definitions(
 
 
 defs = build_definitions()
+gates.use_code_location(defs)

@@ -22,13 +22,23 @@ if TYPE_CHECKING:
     from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 
 
-@functools.cache
-def _code_location_graph() -> BaseAssetGraph:
-    # A run's own job graph holds only its selected assets' checks, and an in-process run (the CLI, tests)
-    # carries no repository, so the checks guarding each table come from the code location itself.
-    from meridian_assets.definitions import defs
+# A run's own job graph holds only its selected assets' checks, and an in-process run (the CLI, tests)
+# carries no repository, so the checks guarding each table come from the code location itself. The code
+# location hands itself over when it is built (meridian_assets/definitions.py): every process that runs an
+# asset has loaded it, and the wiring never imports the layer above it.
+_code_location: dg.Definitions | None = None
 
-    return defs.resolve_asset_graph()
+
+def use_code_location(defs: dg.Definitions) -> None:
+    """The Definitions whose blocking checks guard each table (set by the code location as it loads)."""
+    global _code_location
+    _code_location = defs
+    _code_location_graph.cache_clear()
+
+
+@functools.cache
+def _code_location_graph() -> BaseAssetGraph | None:
+    return _code_location.resolve_asset_graph() if _code_location is not None else None
 
 
 def upstream_blocking_checks(graph: BaseAssetGraph, keys: Iterable[dg.AssetKey]) -> list[dg.AssetCheckKey]:
@@ -66,7 +76,7 @@ def input_checks(context: dg.AssetExecutionContext) -> list[dg.AssetCheckKey]:
     """The blocking checks guarding what the executing asset(s) read."""
     keys = set(context.selected_asset_keys)
     graph = _code_location_graph()
-    if not all(graph.has(k) for k in keys):  # an asset outside the code location: its job's graph
+    if graph is None or not all(graph.has(k) for k in keys):  # no code location loaded, or an asset outside it
         graph = context.job_def.asset_layer.asset_graph
     return upstream_blocking_checks(graph, keys)
 

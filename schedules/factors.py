@@ -6,7 +6,7 @@ Stopped by default (the demo instance); running when MERIDIAN_PROFILE=deployment
 import dagster as dg
 
 from meridian_assets import calendar
-from meridian_assets.factors.definitions import factor_job
+from meridian_assets.factors.jobs import factor_job
 from meridian_assets.ingest.partitions import TIMEZONE
 from schedules.ingest import default_status
 

@@ -7,7 +7,7 @@ import dagster as dg
 
 from meridian_assets import calendar
 from meridian_assets.ingest.partitions import TIMEZONE
-from meridian_assets.portfolio.definitions import risk_check_job
+from meridian_assets.risk.jobs import risk_check_job
 from schedules.ingest import default_status
 
 DAILY_RISK_CRON = "45 19 * * 1-5"  # 19:45 New York, after the daily scores

@@ -11,7 +11,7 @@ second gate is the operator's typed confirmation at `meridian execute`, bound to
 
 import dagster as dg
 
-from meridian_assets.execution.definitions import EXECUTION_JOB
+from meridian_assets.execution.jobs import EXECUTION_JOB
 from sensors.events import new_materializations, value
 
 APPROVALS_ASSET = dg.AssetKey("position_approvals")

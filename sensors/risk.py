@@ -15,7 +15,7 @@ import json
 import dagster as dg
 
 from meridian_assets.risk.breakers import evaluate_inputs
-from meridian_assets.risk.kill_switch import halt_job
+from meridian_assets.risk.jobs import halt_job
 from resources import MeridianSettings
 from sensors.events import value
 

@@ -9,7 +9,7 @@ still waiting in the queue — that one copies the file after this run's writes 
 
 import dagster as dg
 
-from meridian_assets.serving.definitions import SERVING_SNAPSHOT_JOB
+from meridian_assets.serving.jobs import SERVING_SNAPSHOT_JOB
 
 INTERVAL_SECONDS = 20
 NOT_WRITING = {SERVING_SNAPSHOT_JOB, "halt_job"}

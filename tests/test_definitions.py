@@ -17,15 +17,31 @@ SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 
 
 def surface(d: dg.Definitions) -> dict:
+    """Names, and the wiring between them: each asset's group and upstream keys, each job's assets."""
     repo = d.get_repository_def()
     graph = repo.asset_graph
+    keys = sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string())
+    jobs = [j for j in repo.get_all_jobs() if not j.name.startswith("__")]
     return {
-        "assets": sorted(k.to_user_string() for k in graph.get_all_asset_keys()),
+        "assets": [k.to_user_string() for k in keys],
+        "asset_groups": {k.to_user_string(): graph.get(k).group_name for k in keys},
+        "asset_deps": {k.to_user_string(): sorted(p.to_user_string() for p in graph.get(k).parent_keys) for k in keys},
         "checks": sorted(f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys),
-        "jobs": sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__")),
+        "jobs": sorted(j.name for j in jobs),
+        "job_assets": {j.name: sorted(k.to_user_string() for k in j.asset_layer.selected_asset_keys) for j in jobs},
         "schedules": {s.name: s.cron_schedule for s in repo.schedule_defs},
         "sensors": sorted(s.name for s in repo.sensor_defs),
     }
+
+
+def test_the_gates_read_the_code_locations_checks():
+    """Loading the code location hands its graph to the gates (they never import the code location)."""
+    from meridian_assets import gates
+
+    graph = gates._code_location_graph()
+    assert graph is not None
+    assert set(graph.get_all_asset_keys()) == set(defs.resolve_asset_graph().get_all_asset_keys())
+    assert set(graph.asset_check_keys) == set(defs.resolve_asset_graph().asset_check_keys)
 
 
 def test_definitions_load():

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from meridian_assets.config import MeridianConfig
-from meridian_assets.serving.definitions import SERVING_SNAPSHOT_JOB
+from meridian_assets.serving.jobs import SERVING_SNAPSHOT_JOB
 
 LOCATION = "meridian"
 REPOSITORY = "__repository__"

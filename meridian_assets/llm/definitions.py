@@ -4,13 +4,7 @@
 import dagster as dg
 
 from meridian_assets.llm.assets import ANALYSIS_ASSETS
-
-analysis_job = dg.define_asset_job(
-    "analysis_job",
-    selection=dg.AssetSelection.groups("analysis"),
-    description="LLM analysts on the candidates of the latest scored session (cost ceiling, cache, audit), "
-    "the combined scores and the research notes.",
-)
+from meridian_assets.llm.jobs import analysis_job
 
 
 def defs() -> dg.Definitions:

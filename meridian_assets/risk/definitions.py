@@ -1,10 +1,12 @@
-"""The risk domain's Definitions."""
+"""The risk domain's Definitions: the risk model and state assets, the kill switch's `halt_lock`, and their
+jobs (`jobs.py`)."""
 
 import dagster as dg
 
 from meridian_assets.risk.assets import RISK_ASSETS
-from meridian_assets.risk.kill_switch import halt_job, halt_lock
+from meridian_assets.risk.jobs import halt_job, risk_check_job
+from meridian_assets.risk.kill_switch import halt_lock
 
 
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[*RISK_ASSETS, halt_lock], jobs=[halt_job])
+    return dg.Definitions(assets=[*RISK_ASSETS, halt_lock], jobs=[risk_check_job, halt_job])

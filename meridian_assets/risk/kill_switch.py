@@ -1,5 +1,5 @@
-"""The kill switch's action: `halt_lock` (an asset: the lock file) and `halt_job`, launched by the
-`kill_switch_sensor` when the breakers on the book's latest NAV (from `portfolio_history`'s materialization
+"""The kill switch's action: `halt_lock` (an asset: the lock file), materialized by `halt_job` (`risk/jobs.py`),
+which the `kill_switch_sensor` launches when the breakers on the book's latest NAV (from `portfolio_history`'s materialization
 metadata) call for KILL_SWITCH or CLOSE_ALL_TODAY.
 
 The job never opens DuckDB (it is outside the DuckDB pool, so it runs even while a backfill holds the
@@ -62,8 +62,3 @@ def halt_lock(context: dg.AssetExecutionContext, config: HaltConfig, settings: M
         "cancelled_ids": dg.MetadataValue.text(", ".join(cancelled) or "none"),
         "cancel_error": dg.MetadataValue.text(cancel_error or "none"),
     })
-
-
-halt_job = dg.define_asset_job(
-    "halt_job", selection=[halt_lock.key], executor_def=dg.in_process_executor,
-    description="Kill switch: write the halt lock and cancel every open order (launched by kill_switch_sensor).")
