@@ -19,7 +19,8 @@ from benchmarks.harness import Result, measure_stages
 CHILD = r'''
 import json, os, random, statistics, tempfile, time
 from pathlib import Path
-from meridian_assets.config import MeridianConfig, SimulatedVenueConfig
+from meridian_assets.config import MeridianConfig
+from meridian_assets.execution.settings import SimulatedVenueConfig
 from meridian_assets.execution.broker import OrderRequest, client_order_id
 from meridian_assets.execution.clock import ManualClock
 from meridian_assets.execution.executor import ExecutionContext, Executor

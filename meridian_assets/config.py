@@ -28,7 +28,6 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from meridian_assets.config_base import Block as _Block
-from meridian_assets.config_base import require_order as _require_order
 from meridian_assets.errors import ConfigError
 from meridian_assets.desk.settings import DeskConfig
 from meridian_assets.factors.settings import ScoringConfig
@@ -36,6 +35,9 @@ from meridian_assets.ingest.settings import FilesConfig, ProvidersConfig, Qualit
 from meridian_assets.llm.settings import AnalysisConfig
 from meridian_assets.meta.settings import MetaConfig
 from meridian_assets.reporting.settings import ReportingConfig
+from meridian_assets.execution.settings import ExecutionConfig
+from meridian_assets.portfolio.settings import PortfolioConfig
+from meridian_assets.risk.settings import RiskConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,171 +67,6 @@ class HistoryConfig(_Block):
     partitions_start: dt.date = dt.date(2014, 1, 2)
 
 
-class RetryConfig(_Block):
-    max_attempts: int = Field(3, ge=1, le=20)
-    backoff_base_seconds: float = Field(1.0, ge=0, le=600)
-    backoff_max_seconds: float = Field(30.0, ge=0, le=3600)
-
-
-# --------------------------------------------------------------------------------------------- layers
-class PortfolioConfig(_Block):
-    num_longs: int = Field(20, ge=0, le=1000)
-    num_shorts: int = Field(20, ge=0, le=1000)
-    long_exposure: float = Field(0.80, ge=0, le=5)  # of NAV
-    short_exposure: float = Field(0.70, ge=0, le=5)  # of NAV, a positive number
-    gross_exposure: float = Field(1.50, gt=0, le=10)
-    net_exposure_min: float = Field(0.0, ge=-1, le=1)
-    net_exposure_max: float = Field(0.10, ge=-1, le=1)
-    min_position_pct: float = Field(0.005, ge=0, le=1)
-    max_position_pct: float = Field(0.05, gt=0, le=1)
-    max_sector_side_pct: float = Field(0.25, gt=0, le=1)
-    max_sector_net_pct: float = Field(0.05, ge=0, le=1)
-    max_beta: float = Field(0.15, ge=0, le=5)  # |net beta|
-    turnover_budget: float = Field(0.30, ge=0, le=4)  # sum |dw| per rebalance
-    min_trade_pct: float = Field(0.001, ge=0, lt=0.05)  # smaller trades wait, unless they close a position
-    optimize_method: Literal["mvo", "conviction", "sleeves"] = "mvo"  # sleeves: the meta layer's combined target
-    mvo_risk_aversion: float = Field(1.0, ge=0, le=1000)
-    # turnover in the MVO objective: "off" = the spec's optimum, the budget step (turnover.py) ramps to it;
-    # "soft" = minus mvo_turnover_penalty per unit (fraction of NAV) of turnover beyond the budget; "hard" = a limit
-    mvo_turnover_mode: Literal["off", "soft", "hard"] = "off"
-    mvo_turnover_penalty: float = Field(1.0, ge=0, le=100)
-    expected_return_range: float = Field(0.15, gt=0, le=1)
-    capital_base: float = Field(10_000_000.0, gt=0)
-    beta_lookback_days: int = Field(60, ge=2, le=1260)
-    covariance_lookback_days: int = Field(120, ge=2, le=1260)
-    adv_lookback_days: int = Field(20, ge=1, le=252)
-    max_adv_pct: float = Field(0.05, gt=0, le=1)
-    earnings_half_size_days: int = Field(5, ge=0, le=63)
-    tilt_top5_multiplier: float = Field(1.5, gt=0, le=5)
-    tilt_top10_multiplier: float = Field(1.25, gt=0, le=5)
-    commission_bps: float = Field(0.0, ge=0, le=1000)
-    spread_fraction_of_range: float = Field(0.05, ge=0, le=1)
-    impact_coefficient: float = Field(0.10, ge=0, le=10)
-    fomc_dates: tuple[dt.date, ...] = (
-        dt.date(2026, 1, 28),
-        dt.date(2026, 3, 18),
-        dt.date(2026, 4, 29),
-        dt.date(2026, 6, 17),
-        dt.date(2026, 7, 29),
-        dt.date(2026, 9, 16),
-        dt.date(2026, 10, 28),
-        dt.date(2026, 12, 9),
-    )
-    advisory_earnings_days: int = Field(2, ge=0, le=63)
-    advisory_fomc_days: int = Field(5, ge=0, le=63)
-    advisory_opex_days: int = Field(3, ge=0, le=63)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "PortfolioConfig":
-        _require_order(self, ("net_exposure_min", "net_exposure_max"), ("min_position_pct", "max_position_pct"))
-        return self
-
-
-class StressScenario(_Block):
-    name: str
-    kind: Literal["historical", "sector_shock", "momentum_reversal", "short_squeeze"]
-    shock: float = Field(0.0, ge=-1, le=10)  # a return: -0.30 is a 30% fall
-
-
-class RiskConfig(_Block):
-    factor_lookback_days: int = Field(120, ge=2, le=1260)
-    style_factors: tuple[str, ...] = ("beta", "momentum", "size", "value", "volatility", "quality")
-    feed_to_mvo: bool = True
-    # pre-trade limits
-    earnings_blackout_days: int = Field(5, ge=0, le=63)
-    earnings_blackout_size_fraction: float = Field(0.5, ge=0, le=1)
-    max_adv_pct: float = Field(0.05, gt=0, le=1)
-    max_position_pct: float = Field(0.05, gt=0, le=1)
-    max_sector_side_pct: float = Field(0.25, gt=0, le=1)
-    max_gross: float = Field(1.65, gt=0, le=10)
-    net_min: float = Field(-0.10, ge=-1, le=1)
-    net_max: float = Field(0.15, ge=-1, le=1)
-    max_beta: float = Field(0.15, ge=0, le=5)
-    # circuit breakers
-    daily_loss_size_down: float = Field(0.015, gt=0, lt=1)
-    daily_loss_close_all: float = Field(0.025, gt=0, lt=1)
-    weekly_loss_size_down: float = Field(0.04, gt=0, lt=1)
-    drawdown_kill: float = Field(0.08, gt=0, lt=1)
-    single_position_force_close: float = Field(0.03, gt=0, lt=1)
-    size_down_fraction: float = Field(0.30, ge=0, le=1)
-    # monitors
-    factor_z_alert: float = Field(2.0, gt=0, le=20)
-    correlation_alert: float = Field(0.60, gt=0, le=1)
-    correlation_window_days: int = Field(60, ge=2, le=1260)
-    vix_reduce: float = Field(25.0, gt=0, le=200)
-    vix_reduce_fraction: float = Field(0.20, ge=0, le=1)
-    vix_severe: float = Field(35.0, gt=0, le=200)
-    vix_severe_fraction: float = Field(0.50, ge=0, le=1)
-    credit_spread_sigma: float = Field(1.0, gt=0, le=10)
-    credit_spread_window_days: int = Field(252, ge=2, le=2520)
-    credit_spread_reduce_fraction: float = Field(0.20, ge=0, le=1)
-    stress_scenarios: tuple[StressScenario, ...] = (
-        StressScenario(name="2008 Crisis", kind="historical"),
-        StressScenario(name="2020 Covid", kind="historical"),
-        StressScenario(name="2022 Rate Hikes", kind="historical"),
-        StressScenario(name="Sector Shock", kind="sector_shock", shock=-0.30),
-        StressScenario(name="Momentum Reversal", kind="momentum_reversal", shock=0.20),
-        StressScenario(name="Short Squeeze", kind="short_squeeze", shock=0.30),
-    )
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "RiskConfig":
-        _require_order(self, ("net_min", "net_max"), ("daily_loss_size_down", "daily_loss_close_all"),
-                       ("vix_reduce", "vix_severe"))
-        return self
-
-
-class ExecutorConfig(_Block):
-    limit_offset_pct: float = Field(0.001, ge=0, lt=0.1)
-    chunk_max_adv_pct: float = Field(0.02, gt=0, le=1)
-    time_in_force_seconds: int = Field(120, gt=0)
-    poll_seconds: int = Field(5, gt=0)
-    max_retries: int = Field(3, ge=0)
-
-
-class SimulatedVenueConfig(_Block):
-    """The simulated venue (`execution.broker: simulated`): its starting cash, borrow list and fill model.
-
-    A limit order trades against the embedded market's next bar: the quoted spread is
-    `spread_fraction_of_range` of the bar's high-low range, the impact per share is
-    `impact_coefficient` x range/close x sqrt(qty / volume) x price, and at most `max_participation` of the
-    bar's volume fills. Fills arrive in `fill_slices` equal slices, the first `fill_delay_seconds` after
-    acceptance and the last `fill_duration_seconds` later (0 and 0: filled at acceptance).
-
-    With `virtual_time` the venue and the executor share a simulated clock: polling, fill delays and the
-    time in force elapse in simulated seconds, so a run takes seconds of wall time with the same behaviour.
-    """
-
-    starting_cash: float = Field(10_000_000.0, gt=0)
-    spread_fraction_of_range: float = Field(0.05, ge=0)
-    impact_coefficient: float = Field(0.10, ge=0)
-    max_participation: float = Field(0.10, gt=0, le=1)
-    fill_delay_seconds: float = Field(5.0, ge=0)
-    fill_duration_seconds: float = Field(20.0, ge=0)
-    fill_slices: int = Field(2, ge=1)
-    not_shortable: tuple[str, ...] = ()
-    hard_to_borrow: tuple[str, ...] = ()
-    virtual_time: bool = True
-
-
-class ExecutionConfig(_Block):
-    mode: Literal["paper", "live"] = "paper"
-    broker: Literal["simulated", "alpaca"] = "simulated"
-    sync_on_startup: bool = True
-    retries: RetryConfig = RetryConfig()
-    # 429s are ridden out longer than other transient errors (they say "slow down", not "broken")
-    rate_limit_retries: int = Field(10, ge=0)
-    # lookups by client order id that settle an ambiguous submit (timeout, 5xx, dropped connection)
-    order_lookup_attempts: int = Field(5, ge=1)
-    request_timeout_seconds: float = Field(10.0, gt=0)
-    short_check_cache_days: int = Field(7, ge=0, le=365)
-    executor: ExecutorConfig = ExecutorConfig()
-    max_requests_per_minute: int = Field(200, ge=1, le=200)
-    slippage_window_days: int = Field(30, ge=1, le=3660)
-    slippage_worst_n: int = Field(5, ge=0, le=1000)
-    simulated: SimulatedVenueConfig = SimulatedVenueConfig()
-
-
 # --------------------------------------------------------------------------------------------- root
 class MeridianConfig(_Block):
     paths: PathsConfig = PathsConfig()
@@ -238,7 +75,6 @@ class MeridianConfig(_Block):
     synthetic: SyntheticConfig = SyntheticConfig()
     files: FilesConfig = FilesConfig()
     sec: SecConfig = SecConfig()
-    retries: RetryConfig = RetryConfig()
     quality: QualityConfig = QualityConfig()
     benchmarks: tuple[str, ...] = (
         "SPY", "XLB", "XLC", "XLE", "XLF", "XLI", "XLK", "XLP", "XLRE", "XLU", "XLV", "XLY", "^VIX",
@@ -252,6 +88,13 @@ class MeridianConfig(_Block):
     reporting: ReportingConfig = ReportingConfig()
     meta: MetaConfig = MetaConfig()
     desk: DeskConfig = DeskConfig()
+
+    @model_validator(mode="after")
+    def _across_blocks(self) -> "MeridianConfig":
+        if self.portfolio.min_position_pct > self.risk.max_position_pct:
+            raise ValueError(f"portfolio.min_position_pct={self.portfolio.min_position_pct} must not exceed "
+                             f"risk.max_position_pct={self.risk.max_position_pct}")
+        return self
 
     # ---- derived locations
     def home(self) -> Path:
@@ -289,11 +132,21 @@ def _known_keys(loc: tuple) -> list[str]:
     return list(model.model_fields) if model is not None else []
 
 
+# Keys that moved to another block: an old meridian.yaml is told where each one lives now.
+MOVED_KEYS = {
+    "retries": "execution.retries",
+    **{f"portfolio.{k}": f"risk.{k}" for k in ("max_position_pct", "max_sector_side_pct", "max_beta", "max_adv_pct")},
+    **{f"execution.simulated.{k}": f"portfolio.{k}" for k in ("spread_fraction_of_range", "impact_coefficient")},
+}
+
+
 def _describe(e: dict) -> str:
     """One pydantic error as ``key.path: problem (got value)``."""
     loc = tuple(e["loc"])
     where = ".".join(str(p) for p in loc) or "(top level)"
     msg = str(e["msg"]).removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden" and ".".join(map(str, loc)) in MOVED_KEYS:
+        return f"{where}: unknown key (moved to {MOVED_KEYS['.'.join(map(str, loc))]})"
     if e["type"] == "extra_forbidden":
         close = difflib.get_close_matches(str(loc[-1]), _known_keys(loc[:-1]), n=1)
         return f"{where}: unknown key" + (f" (did you mean {close[0]}?)" if close else "")
@@ -301,7 +154,7 @@ def _describe(e: dict) -> str:
     if e["type"] != "missing" and not isinstance(value, (dict, list, tuple, BaseModel)):
         got = repr(value)
         msg += f" (got {got[:57] + '...' if len(got) > 60 else got})"
-    return f"{where}: {msg}"
+    return f"{where}: {msg}" if loc else msg  # a rule across blocks names its keys itself
 
 
 def _format_validation_error(source: str, err: ValidationError) -> str:

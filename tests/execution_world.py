@@ -11,7 +11,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from meridian_assets.config import MeridianConfig, SimulatedVenueConfig
+from meridian_assets.config import MeridianConfig
+from meridian_assets.execution.settings import SimulatedVenueConfig
 from meridian_assets.execution.clock import ManualClock
 from meridian_assets.execution.faults import FaultPlan
 from meridian_assets.execution.gateway import SafeBroker

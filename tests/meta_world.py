@@ -24,8 +24,7 @@ SCORE_START, END = dt.date(2024, 1, 2), dt.date(2024, 3, 28)
 OVERRIDES = {
     "synthetic": {"n_tickers": N},
     "history": {"years": 1, "end_date": END.isoformat()},
-    "portfolio": {"num_longs": 10, "num_shorts": 10, "max_position_pct": 0.10, "max_sector_side_pct": 0.35,
-                  "max_sector_net_pct": 0.10},
+    "portfolio": {"num_longs": 10, "num_shorts": 10, "max_sector_net_pct": 0.10},
     "risk": {"max_position_pct": 0.10, "max_sector_side_pct": 0.35},
     "meta": {"backtest_sessions": 14, "evidence_sessions": 12, "min_evidence_sessions": 10, "live_sessions": 6,
              "min_live_sessions": 5, "regime_min_sessions": 3, "workers": 1, "mi_permutations": 20},

@@ -161,21 +161,27 @@ def test_a_stock_without_a_sector_fails_universe_valid(tmp_path, monkeypatch, ca
 
 # --------------------------------------------------------------------------------------------- configuration
 BAD_CONFIGS = {
-    "negative max_position_pct": ("portfolio:\n  max_position_pct: -0.05\n",
-                                  "portfolio.max_position_pct: Input should be greater than 0 (got -0.05)"),
+    "negative max_position_pct": ("risk:\n  max_position_pct: -0.05\n",
+                                  "risk.max_position_pct: Input should be greater than 0 (got -0.05)"),
     "negative turnover_budget": ("portfolio: {turnover_budget: -0.3}\n",
                                  "portfolio.turnover_budget: Input should be greater than or equal to 0 (got -0.3)"),
     "negative max_gap_sessions": ("quality: {max_gap_sessions: -1}\n",
                                   "quality.max_gap_sessions: Input should be greater than or equal to 0 (got -1)"),
     "fraction above one": ("risk: {vix_reduce_fraction: 1.5}\n",
                            "risk.vix_reduce_fraction: Input should be less than or equal to 1 (got 1.5)"),
-    "unknown key": ("portfolio: {max_postion_pct: 0.05}\n",
-                    "portfolio.max_postion_pct: unknown key (did you mean max_position_pct?)"),
+    "unknown key": ("risk: {max_postion_pct: 0.05}\n",
+                    "risk.max_postion_pct: unknown key (did you mean max_position_pct?)"),
+    "a limit under its old block": ("portfolio: {max_beta: 0.1}\n",
+                                    "portfolio.max_beta: unknown key (moved to risk.max_beta)"),
+    "the old top-level retries": ("retries: {max_attempts: 3}\n", "retries: unknown key (moved to execution.retries)"),
+    "a venue cost key": ("execution: {simulated: {spread_fraction_of_range: 0.05}}\n",
+                         "execution.simulated.spread_fraction_of_range: unknown key "
+                         "(moved to portfolio.spread_fraction_of_range)"),
     "wrong type": ("portfolio: {num_longs: twenty}\n",
                    "portfolio.num_longs: Input should be a valid integer, unable to parse string as an integer "
                    "(got 'twenty')"),
     "min above max": ("portfolio: {min_position_pct: 0.2}\n",
-                      "portfolio: min_position_pct=0.2 must not exceed max_position_pct=0.05"),
+                      "portfolio.min_position_pct=0.2 must not exceed risk.max_position_pct=0.05"),
     "not a number": ("risk: {drawdown_kill: .nan}\n", "risk.drawdown_kill: Input should be a finite number"),
     "unparsable YAML": ("portfolio: [1, 2\n", ":2:1: not valid YAML: while parsing a flow sequence, expected"),
 }
@@ -225,14 +231,14 @@ def test_a_bad_config_read_while_the_command_starts_is_one_line(tmp_path):
 
 def test_loading_the_code_location_with_a_bad_config_fails_with_the_same_line(tmp_path):
     bad = tmp_path / "meridian.yaml"
-    bad.write_text("portfolio: {max_position_pct: -0.05}\n")
+    bad.write_text("risk: {max_position_pct: -0.05}\n")
     (tmp_path / "dagster").mkdir()
     dagster = Path(sys.executable).parent / "dagster"
     proc = subprocess.run([dagster, "definitions", "validate", "-m", "meridian_assets.definitions"],
                           capture_output=True, text=True, env=_env(tmp_path, bad), timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
-    assert (f"ConfigError: {bad}: portfolio.max_position_pct: Input should be greater than 0 (got -0.05)\n"
+    assert (f"ConfigError: {bad}: risk.max_position_pct: Input should be greater than 0 (got -0.05)\n"
             in out), out
     assert "validation error for" not in out and "errors.pydantic.dev" not in out  # no pydantic dump
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from meridian_assets.config import RiskConfig
+from meridian_assets.risk.settings import RiskConfig
 from meridian_assets.risk.breakers import BreakerAction, evaluate_breakers, evaluate_values, nav_figures
 from meridian_assets.risk.halt_lock import HaltLock
 from meridian_assets.risk.pre_trade import TradingState

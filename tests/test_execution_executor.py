@@ -7,7 +7,8 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from meridian_assets.config import MeridianConfig, SimulatedVenueConfig
+from meridian_assets.config import MeridianConfig
+from meridian_assets.execution.settings import SimulatedVenueConfig
 from meridian_assets.execution.broker import parse_client_order_id
 from meridian_assets.execution.clock import ManualClock
 from meridian_assets.execution.executor import ExecutionContext, Executor

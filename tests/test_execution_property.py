@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meridian_assets.config import SimulatedVenueConfig
+from meridian_assets.execution.settings import SimulatedVenueConfig
 from meridian_assets.execution.broker import OrderRequest, Side, parse_client_order_id
 from meridian_assets.execution.faults import Fault, FaultKind, FaultPlan
 from tests.execution_world import INSTANT, RID, drive, venue

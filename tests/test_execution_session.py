@@ -14,7 +14,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from meridian_assets.config import MeridianConfig, SimulatedVenueConfig
+from meridian_assets.config import MeridianConfig
+from meridian_assets.execution.settings import SimulatedVenueConfig
 from meridian_assets.execution.broker import OrderRequest, ReconciliationError, Side, parse_client_order_id
 from meridian_assets.execution.faults import FaultKind, FaultPlan
 from meridian_assets.execution.session import NotApproved, execute_rebalance
@@ -112,7 +113,8 @@ CRASHING_RUN = textwrap.dedent('''
     from contextlib import contextmanager
     from pathlib import Path
     import duckdb
-    from meridian_assets.config import MeridianConfig, SimulatedVenueConfig
+    from meridian_assets.config import MeridianConfig
+    from meridian_assets.execution.settings import SimulatedVenueConfig
     from meridian_assets.execution.clock import ManualClock
     from meridian_assets.execution.session import execute_rebalance
     from tests.execution_world import RID, venue

@@ -77,7 +77,7 @@ def ny(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
 def denied(lock: HaltLock, at: dt.datetime) -> bool:
     """Whether a small buy is denied TRADING_HALTED by the pre-trade checks at ``at``."""
     market = MarketInfo(sector={"AAA": "Energy"}, beta={"AAA": 1.0}, adv_usd={"AAA": 1e12})
-    from meridian_assets.config import RiskConfig
+    from meridian_assets.risk.settings import RiskConfig
 
     d = check_trade(Trade("AAA", 1_000.0), BookState(1e7, {"AAA": 1e4}), market, RiskConfig(), lock.is_halted(at))
     return VetoReason.TRADING_HALTED in d.reasons

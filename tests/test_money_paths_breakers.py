@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from meridian_assets.config import RiskConfig
+from meridian_assets.risk.settings import RiskConfig
 from meridian_assets.risk.breakers import (
     BreakerAction, BreakerEvent, breaker_inputs, evaluate_breakers, evaluate_inputs, evaluate_values, fires,
     nav_figures, unrealized_pnl,

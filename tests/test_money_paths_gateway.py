@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from meridian_assets.config import ExecutionConfig
+from meridian_assets.execution.settings import ExecutionConfig
 from meridian_assets.execution.broker import (
     AmbiguousOrderState, BrokerOrder, BrokerUnavailable, DuplicateClientOrderId, LiveTradingNotConfirmed,
     OrderRequest, OrderStatus, RateLimited, Side,

@@ -5,7 +5,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from meridian_assets.config import RiskConfig
+from meridian_assets.risk.settings import RiskConfig
 from meridian_assets.portfolio.ledger import replay
 from meridian_assets.risk.halt_lock import HaltLock, HaltRecord
 from meridian_assets.risk.state import BREAKER_LOG_SIZE, RiskInputs, build_risk_state

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from meridian_assets.config import RiskConfig
+from meridian_assets.risk.settings import RiskConfig
 from meridian_assets.risk.pre_trade import (
     CHECK_ORDER,
     BookState,

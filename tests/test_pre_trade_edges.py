@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from meridian_assets.config import RiskConfig
+from meridian_assets.risk.settings import RiskConfig
 from meridian_assets.risk.pre_trade import BookState, MarketInfo, Trade, TradingState, VetoReason, check_trade
 
 NAV = 10_000_000.0

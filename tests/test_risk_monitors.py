@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meridian_assets.config import RiskConfig
+from meridian_assets.risk.settings import RiskConfig
 from meridian_assets.risk.monitors import (
     correlation_monitor,
     effective_number_of_bets,

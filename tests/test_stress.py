@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from meridian_assets.config import RiskConfig
+from meridian_assets.risk.settings import RiskConfig
 from meridian_assets.risk import calibrate_stress
 from meridian_assets.risk.stress import SHOCKS_PATH, load_shocks, run_stress
 

@@ -33,7 +33,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from meridian_assets.config import ExecutionConfig, RiskConfig
+from meridian_assets.execution.settings import ExecutionConfig
+from meridian_assets.risk.settings import RiskConfig
 from meridian_assets.execution.broker import (
     Broker, BrokerError, BrokerOrder, LiveTradingNotConfirmed, OrderRejected, OrderRequest, OrderStatus,
     client_order_id, parse_client_order_id,

@@ -24,7 +24,7 @@ import random
 from collections.abc import Callable
 from typing import TypeVar
 
-from meridian_assets.config import ExecutionConfig
+from meridian_assets.execution.settings import ExecutionConfig
 from meridian_assets.execution.broker import (
     Account, AmbiguousOrderState, AssetInfo, Broker, BrokerOrder, BrokerUnavailable, DuplicateClientOrderId,
     LiveTradingNotConfirmed, OrderRequest, Position, RateLimited,

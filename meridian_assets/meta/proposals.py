@@ -45,7 +45,7 @@ from meridian_assets.meta.changes import PENDING, auto_apply_allowed
 from meridian_assets.meta.rationale import Rationale
 from meridian_assets.meta.schemas import META_PROPOSALS
 from meridian_assets.meta.sleeves import (
-    PORTFOLIO_FIELDS, AllocationPolicy, Sleeve, canonical_json, content_hash,
+    PORTFOLIO_FIELDS, RISK_FIELDS, AllocationPolicy, Sleeve, canonical_json, content_hash,
 )
 from meridian_assets.reporting import stats
 
@@ -86,8 +86,9 @@ class Context:
     base: MeridianConfig
 
 
-def _sleeve_candidate(rule, text, ttype, sleeve: Sleeve, cv, diag, pc, **changes) -> Candidate:
-    inherited = {k: getattr(pc, PORTFOLIO_FIELDS[k]) for k in changes if k in PORTFOLIO_FIELDS}
+def _sleeve_candidate(rule, text, ttype, sleeve: Sleeve, cv, diag, base: MeridianConfig, **changes) -> Candidate:
+    knobs = sleeve.knobs(base)
+    inherited = {k: knobs[k] for k in changes if k in PORTFOLIO_FIELDS or k in RISK_FIELDS}
     return Candidate(rule, text, ttype, sleeve.name, cv, {**cv.doc, **changes}, diag, inherited)
 
 
@@ -123,7 +124,7 @@ def rules(ctx: Context) -> list[Candidate]:
                     "regime_factor_tilt", f"{name} has a Sharpe of {own:.2f} in the current {current_regime} VIX "
                     f"regime, {best} {scored[best]:.2f}.", "STRATEGY_CONFIG", sleeve, cv,
                     {"regime": current_regime, "sharpe_in_regime": own, "best": best, "best_sharpe": scored[best]},
-                    pc, factor_weights=w))
+                    ctx.base, factor_weights=w))
         costs = sum(s.get(k) or 0.0 for k in ("commission", "spread", "impact", "borrow"))
         net = (s.get("final_nav") or pc.capital_base) - pc.capital_base
         gross = net + costs
@@ -134,27 +135,28 @@ def rules(ctx: Context) -> list[Candidate]:
                 "cost_drag", f"{name}'s costs of ${costs:,.0f} take {min(drag, 99):.0%} of its gross P&L "
                 f"(limit {cfg.cost_drag_max:.0%}).", "RISK_CONFIG", sleeve, cv,
                 {"costs": costs, "gross_pnl": gross, "drag": drag if math.isfinite(drag) else None},
-                pc, turnover_budget=tb))
+                ctx.base, turnover_budget=tb))
         dd = s.get("max_drawdown")
         if dd is not None and dd < -cfg.drawdown_budget:
             text = f"{name}'s max drawdown of {dd:.2%} exceeds the {cfg.drawdown_budget:.0%} budget."
             if pc.optimize_method == "mvo":
                 out.append(_sleeve_candidate("drawdown_budget", text, "RISK_CONFIG", sleeve, cv,
-                                             {"max_drawdown": dd}, pc,
+                                             {"max_drawdown": dd}, ctx.base,
                                              risk_aversion=round(min(100.0, pc.mvo_risk_aversion * 2), 4)))
             else:
                 out.append(_sleeve_candidate("drawdown_budget", text, "RISK_CONFIG", sleeve, cv,
-                                             {"max_drawdown": dd}, pc,
+                                             {"max_drawdown": dd}, ctx.base,
                                              long_exposure=round(pc.long_exposure * 0.85, 4),
                                              short_exposure=round(pc.short_exposure * 0.85, 4)))
         asked = sum(s.get(k) or 0 for k in ("trades", "unfilled", "vetoed"))
         rate = (s.get("vetoed") or 0) / asked if asked else 0.0
-        cap = round(pc.max_position_pct * 0.8, 4)
+        cap = round(sleeve.limits(ctx.base.risk).max_position_pct * 0.8, 4)
         if rate > cfg.veto_rate_max and cap * min(pc.num_longs, pc.num_shorts) >= max(pc.long_exposure,
                                                                                         pc.short_exposure):
             out.append(_sleeve_candidate(
                 "veto_rate", f"{rate:.0%} of {name}'s trades were vetoed (limit {cfg.veto_rate_max:.0%}).",
-                "RISK_CONFIG", sleeve, cv, {"veto_rate": rate, "asked": asked}, pc, max_position_pct=cap))
+                "RISK_CONFIG", sleeve, cv, {"veto_rate": rate, "asked": asked}, ctx.base,
+                max_position_pct=cap))
     out += _allocation_rules(ctx)
     return out
 

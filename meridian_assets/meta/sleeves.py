@@ -1,8 +1,8 @@
 """Sleeves: named, versioned strategy configurations the meta layer backtests and allocates capital across.
 
 A sleeve says where its scores come from and how its book is built. Every knob left ``None`` inherits the
-`portfolio` block of meridian.yaml, so ``core`` (all ``None``) is today's book and follows the configuration;
-a tilt changes only what makes it a tilt.
+`portfolio` block of meridian.yaml (``max_position_pct``: the `risk` block, where the limits live), so ``core``
+(all ``None``) is today's book and follows the configuration; a tilt changes only what makes it a tilt.
 
     field             meaning                                                    portfolio field it sets
     score_source      factor_scores (the quant composite) | combined_scores (Layer 3's blended score)
@@ -12,7 +12,7 @@ a tilt changes only what makes it a tilt.
     num_longs/shorts  book sizes                                                 num_longs / num_shorts
     long/short_exposure                                                          (gross_exposure = their sum)
     turnover_budget   Σ|Δw| per rebalance                                        turnover_budget
-    max_position_pct  cap per name                                               max_position_pct
+    max_position_pct  cap per name (the optimizer's and the pre-trade check's)   risk.max_position_pct
 
 Shipped sleeves: ``core``; ``momentum_tilt`` and ``quality_value_tilt`` (factor weights); ``conviction``
 (conviction-tilt over 15/15 names); ``combined_llm`` (Layer 3's combined score, active only when
@@ -31,7 +31,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from meridian_assets.config import MeridianConfig, PortfolioConfig
+from meridian_assets.config import MeridianConfig
+from meridian_assets.portfolio.settings import PortfolioConfig
+from meridian_assets.risk.settings import RiskConfig
 from meridian_assets.errors import ConfigError
 from meridian_assets.factors.schemas import PARENTS
 
@@ -40,7 +42,9 @@ COMBINED_LLM = "combined_llm"
 # knob -> the PortfolioConfig field it overrides
 PORTFOLIO_FIELDS = {"optimizer": "optimize_method", "risk_aversion": "mvo_risk_aversion", "num_longs": "num_longs",
                     "num_shorts": "num_shorts", "long_exposure": "long_exposure", "short_exposure": "short_exposure",
-                    "turnover_budget": "turnover_budget", "max_position_pct": "max_position_pct"}
+                    "turnover_budget": "turnover_budget"}
+# knob -> the RiskConfig field it overrides
+RISK_FIELDS = {"max_position_pct": "max_position_pct"}
 
 
 def _problems(err: ValidationError) -> str:
@@ -111,14 +115,25 @@ class Sleeve(BaseModel):
         except ValidationError as err:
             raise ConfigError(f"sleeve {self.name}: portfolio {_problems(err)}") from None
 
+    def limits(self, base: RiskConfig) -> RiskConfig:
+        """The risk block this sleeve trades with: ``base`` with the sleeve's limits."""
+        over = {RISK_FIELDS[k]: v for k, v in self.doc().items() if k in RISK_FIELDS and v is not None}
+        return base.model_copy(update=over) if over else base
+
     def config(self, base: MeridianConfig) -> MeridianConfig:
         """The whole configuration a backtest of this sleeve runs with."""
-        return base.model_copy(update={"portfolio": self.portfolio(base.portfolio)})
+        c = base.model_copy(update={"portfolio": self.portfolio(base.portfolio), "risk": self.limits(base.risk)})
+        if c.portfolio.min_position_pct > c.risk.max_position_pct:
+            raise ConfigError(f"sleeve {self.name}: max_position_pct={c.risk.max_position_pct} is below "
+                              f"portfolio.min_position_pct={c.portfolio.min_position_pct}")
+        return c
 
     def knobs(self, base: MeridianConfig) -> dict[str, float | str]:
         """The effective value of every knob (inherited ones resolved), for the knob/outcome diagnostics."""
         pc = self.portfolio(base.portfolio)
         out: dict[str, float | str] = {k: getattr(pc, f) for k, f in PORTFOLIO_FIELDS.items()}
+        lim = self.limits(base.risk)
+        out.update({k: getattr(lim, f) for k, f in RISK_FIELDS.items()})
         weights = self.factor_weights or base.scoring.composite_weights
         out.update({f"weight_{p}": float(weights.get(p, 0.0)) for p in PARENTS})
         out["score_source"] = self.score_source

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from meridian_assets.config import PortfolioConfig
+from meridian_assets.portfolio.settings import PortfolioConfig
 
 MIN_HISTORY = 3
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from meridian_assets.config import RiskConfig
+from meridian_assets.risk.settings import RiskConfig
 from meridian_assets.risk.states import TradingState
 
 AT_THRESHOLD_TOL = 1e-12

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from meridian_assets.config import RiskConfig
+from meridian_assets.risk.settings import RiskConfig
 
 
 @dataclass(frozen=True)

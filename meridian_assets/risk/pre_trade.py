@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from meridian_assets.config import RiskConfig
+from meridian_assets.risk.settings import RiskConfig
 from meridian_assets.risk.states import TradingState, VetoReason
 
 __all__ = ["CHECK_ORDER", "BookState", "Decision", "Denial", "MarketInfo", "Trade", "TradingState", "VetoReason",

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from meridian_assets.config import RiskConfig
+from meridian_assets.risk.settings import RiskConfig
 from meridian_assets.risk.breakers import BreakerReport, evaluate_breakers, unrealized_pnl
 from meridian_assets.risk.factor_model import FactorModel
 from meridian_assets.risk.halt_lock import HaltRecord

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from meridian_assets.config import RiskConfig, StressScenario
+from meridian_assets.risk.settings import RiskConfig, StressScenario
 
 SHOCKS_PATH = Path(__file__).resolve().parent / "data" / "stress_shocks.json"
 
