@@ -13,12 +13,8 @@ from meridian_assets.calendar import sessions
 from meridian_assets.config import MeridianConfig
 from meridian_assets.errors import ProviderUnavailable, ProviderUnsupported
 from meridian_assets.ingest.providers.base import Provider
-from meridian_assets.ingest.providers.files import (
-    GICS_SECTORS,
-    FilesProvider,
-    _parse_snapshot,
-    normalize_ticker,
-)
+from meridian_assets.ingest.providers.constituent_lists import GICS_SECTORS, normalize_ticker, parse_snapshot
+from meridian_assets.ingest.providers.files import FilesProvider
 from meridian_assets.ingest.schemas import CORPORATE_ACTIONS, DAILY_PRICES, MACRO_SERIES, UNIVERSE
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
@@ -173,7 +169,7 @@ def test_membership_counts_stay_near_500(fp):
 
 def test_the_2012_list_parses(fp):
     path = next((REALDATA / "constituents" / "history").glob("2012-12-27_*.csv"))
-    snap = _parse_snapshot(path, D(2012, 12, 27))
+    snap = parse_snapshot(path, D(2012, 12, 27))
     assert len(snap.entries) == 500 and snap.unresolved == []
     # a row with an extra unquoted field after the sector; a quoted name with a comma
     assert snap.entries["DHR"].sector == "Industrials" and snap.entries["DHR"].name == "Danaher Corp."

@@ -36,7 +36,7 @@ import polars as pl
 
 from meridian_assets.errors import ProviderUnavailable
 from meridian_assets.ingest.providers.base import FetchError, FetchResult, UnsupportedMixin
-from meridian_assets.ingest.providers.files import normalize_ticker
+from meridian_assets.ingest.providers.constituent_lists import normalize_ticker
 from meridian_assets.ingest.schemas import DAILY_PRICES
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ shape:
 - ``universe(as_of)``: point-in-time S&P 500 membership intervals from the dated snapshots in
   ``constituents/history`` (only snapshots dated on or before ``as_of`` are read), GICS metadata from
   ``constituents/constituents.csv``, plus the configured benchmarks present in the benchmark file. The
-  snapshot format and the interval rules are in `constituents` (this module re-exports its names).
+  snapshot format is in `constituent_lists`, the interval rules in `constituents`.
 - every other Layer-1 table from ``<table_name>.parquet`` or ``<table_name>.csv`` in the root folder, in
   the columns of `schemas.TABLES[table_name]`, filtered on the table's partition column.
 
@@ -24,39 +24,44 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import polars as pl
 
 from meridian_assets.config import MeridianConfig
-from meridian_assets.errors import InputFileError, ProviderUnavailable, ProviderUnsupported
+from meridian_assets.errors import ProviderUnavailable, ProviderUnsupported
 from meridian_assets.ingest.providers.base import FetchError, FetchResult, UnsupportedMixin
-from meridian_assets.ingest.providers.constituents import (  # noqa: F401  (re-exported)
-    GICS_SECTORS,
-    UNKNOWN_SECTOR,
+from meridian_assets.ingest.providers.constituent_lists import Membership, load_membership, load_metadata, normalize_ticker
+from meridian_assets.ingest.providers.constituents import (
     Interval,
-    _Membership,
-    _load_membership,
-    _parse_snapshot,
     assign_securities,
     link_renames,
-    load_metadata,
     membership_intervals,
-    normalize_ticker,
     price_keys,
     price_labels,
     stock_rows,
-    ticker_variants,
+)
+from meridian_assets.ingest.providers.file_frames import (
+    as_date,
+    coerce,
+    collect,
+    helper_columns,
+    missing_columns,
+    normalize_ticker_expr,
+    placed,
+    refuse_unparsed,
+    scan,
+    ticker_in,
+    variant_map,
 )
 from meridian_assets.ingest.identity import relabel, security_ids
-from meridian_assets.ingest.schemas import DAILY_PRICES, TABLES, UNIVERSE, TableSchema
+from meridian_assets.ingest.schemas import DAILY_PRICES, TABLES, UNIVERSE
 from meridian_assets.ingest.settings import FilesConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FilesProvider", "normalize_ticker", "ticker_variants", "GICS_SECTORS"]
+__all__ = ["FilesProvider"]
 
 _BENCHMARK_NAMES = {
     "SPY": "SPDR S&P 500 ETF Trust",
@@ -83,196 +88,6 @@ _BENCHMARK_NAMES = {
 # report once per row (adj_close defaults to close, volume may be absent).
 PRICE_REQUIRED = ("date", "ticker", "open", "high", "low", "close")
 BENCHMARK_SECTOR = "Benchmark"  # sector of benchmarks that track no single GICS sector (SPY, ^VIX, ...)
-
-
-# --------------------------------------------------------------------------------------------- tickers
-def _ticker_in(tickers: Iterable[str], col: str = "ticker") -> pl.Expr:
-    """Rows whose ticker is one of ``tickers`` in any spelling (upper or lower case, ``-``/``/`` for the
-    class dot). A plain membership test, so Parquet scans stay fast."""
-    variants = {v for t in tickers for v in ticker_variants(t)}
-    return pl.col(col).is_in(sorted(variants | {v.lower() for v in variants}))
-
-
-def _variant_map(tickers: Iterable[str]) -> dict[str, str]:
-    """Each non-canonical spelling _ticker_in accepts -> the canonical ticker."""
-    out = {}
-    for t in tickers:
-        canon = normalize_ticker(t)
-        for v in ticker_variants(canon):
-            for w in (v, v.lower()):
-                if w != canon:
-                    out[w] = canon
-    return out
-
-
-def _normalize_ticker_expr(col: str = "ticker") -> pl.Expr:
-    c = pl.col(col).cast(pl.Utf8).str.strip_chars().str.to_uppercase()
-    return (
-        pl.when(c.str.starts_with("^"))
-        .then(c)
-        .otherwise(c.str.replace_all(r"[-/ ]", "."))
-        .alias(col)
-    )
-
-
-# --------------------------------------------------------------------------------------------- frames
-def _norm_colname(c: str) -> str:
-    return re.sub(r"[\s\-]+", "_", c.strip().lower())
-
-
-def _unreadable(path: Path, err: Exception) -> InputFileError:
-    """Why ``path`` cannot be read, on one line (polars' own message is the detail)."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        size = None
-    if size == 0:
-        return InputFileError(path, "empty file (0 bytes)")
-    if isinstance(err, OSError):
-        return InputFileError(path, f"cannot be read: {err.strerror or err}")
-    kind = "Parquet" if path.suffix.lower() in (".parquet", ".pq") else "CSV"
-    detail = " ".join(str(err).split())
-    detail = detail.removeprefix("parquet: ")
-    return InputFileError(path, f"not a readable {kind} file, truncated or corrupt ({size} bytes): {detail[:200]}")
-
-
-def _collect(lf: pl.LazyFrame, path: Path) -> pl.DataFrame:
-    """``lf.collect()``; a file that turns out unreadable while its rows are read is an `InputFileError`."""
-    try:
-        return lf.collect()
-    except (pl.exceptions.PolarsError, OSError) as err:
-        raise _unreadable(path, err) from None
-
-
-def _scan(path: Path) -> pl.LazyFrame:
-    """A lazy scan of a Parquet or CSV file, column names normalised (``Adj Close`` -> ``adj_close``)."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            lf = pl.scan_parquet(path)
-        elif suffix in (".csv", ".txt"):
-            lf = pl.scan_csv(path, infer_schema=False)  # all text; cast to the schema below
-        else:
-            raise InputFileError(path, "unsupported file type (use .parquet or .csv)")
-        names = lf.collect_schema().names()
-    except (pl.exceptions.PolarsError, OSError) as err:
-        raise _unreadable(path, err) from None
-    renames = {c: _norm_colname(c) for c in names if _norm_colname(c) != c}
-    return lf.rename(renames) if renames else lf
-
-
-def _missing_columns(path: Path, cols: Sequence[str], required: Iterable[str], table: str) -> None:
-    """One error naming every required column the file lacks (never one per row or ticker)."""
-    missing = [c for c in required if c not in cols]
-    if missing:
-        raise InputFileError(
-            path, f"missing required column(s) {', '.join(missing)} for {table} (docs/files_provider.md#{table})"
-        )
-
-
-_TRUE = ("true", "t", "1", "yes", "y")
-_FALSE = ("false", "f", "0", "no", "n")
-
-
-UNPARSED = "__unparsed"  # per row: the values that did not parse, "" when all did
-UNKEYED = "__unkeyed"  # per row: True when a key or window column did not parse (the row cannot be placed)
-
-
-def _kind(target: pl.DataType) -> str:
-    if target == pl.Date:
-        return "YYYY-MM-DD date"
-    if target == pl.Boolean:
-        return "true/false value"
-    if target == pl.Int64:
-        return "whole number"
-    return "number"
-
-
-def _coerce(lf: pl.LazyFrame, schema: TableSchema) -> pl.LazyFrame:
-    """Cast the columns the schema knows to its types (dates from text or datetimes, booleans from text).
-
-    A value that is there but does not parse (``n/a`` in a number column) does not become a silent null: the
-    row's ``UNPARSED`` column lists it (``volume='n/a' (not a number)``), and ``UNKEYED`` marks rows whose
-    key or window column did not parse. `_refuse_unparsed` turns them into one error."""
-    have = lf.collect_schema()
-    exprs, unparsed, unkeyed = [], [], []
-    keys = {*schema.key, *([schema.partition_column] if schema.partition_column else [])}
-    for col, target in schema.columns.items():
-        if col not in have:
-            continue
-        src = have[col]
-        c = pl.col(col)
-        if src == target:
-            continue
-        if target == pl.Date:
-            if src == pl.Utf8:
-                e = c.str.strip_chars().str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
-            elif isinstance(src, pl.Datetime):
-                e = c.dt.date()
-            else:
-                e = c.cast(pl.Date, strict=False)
-        elif target == pl.Boolean and src == pl.Utf8:
-            low = c.str.strip_chars().str.to_lowercase()
-            e = pl.when(low.is_in(_TRUE)).then(True).when(low.is_in(_FALSE)).then(False).otherwise(None)
-        elif src == pl.Utf8 and target in (pl.Float64, pl.Int64):
-            s = c.str.strip_chars().str.replace_all(",", "")
-            e = s.cast(pl.Float64, strict=False) if target == pl.Float64 else s.cast(pl.Float64, strict=False).cast(
-                pl.Int64, strict=False
-            )
-        else:
-            e = c.cast(target, strict=False)
-        exprs.append(e.alias(col))
-        blank = c.str.strip_chars() == "" if src == pl.Utf8 else pl.lit(False)
-        failed = c.is_not_null() & ~blank & e.is_null()
-        shown = pl.lit("'") + c + pl.lit("'") if src == pl.Utf8 else c.cast(pl.Utf8)
-        unparsed.append(pl.when(failed).then(pl.lit(f"{col}=") + shown + pl.lit(f" (not a {_kind(target)})")))
-        if col in keys:
-            unkeyed.append(failed)
-    if not exprs:  # typed Parquet: nothing to parse (and the scan keeps its pushed-down filters)
-        return lf
-    helpers = [pl.concat_str(unparsed, separator="; ", ignore_nulls=True).alias(UNPARSED)]
-    if unkeyed:
-        helpers.append(pl.any_horizontal(unkeyed).alias(UNKEYED))
-    return lf.with_columns(*exprs, *helpers)
-
-
-def _placed(lf: pl.LazyFrame, window: pl.Expr) -> pl.LazyFrame:
-    """Rows in ``window``, and rows whose key or window column did not parse (reported, not silently lost)."""
-    if UNKEYED in lf.collect_schema().names():
-        return lf.filter(window | pl.col(UNKEYED).fill_null(False))
-    return lf.filter(window)
-
-
-def _helper_columns(lf: pl.LazyFrame) -> list[str]:
-    return [c for c in (UNPARSED, UNKEYED) if c in lf.collect_schema().names()]
-
-
-def _refuse_unparsed(df: pl.DataFrame, path: Path, table: str, shown: int = 3) -> pl.DataFrame:
-    """``df`` without the helper columns, or an `InputFileError` naming table, date, ticker and field of the
-    first values that did not parse, and how many there are."""
-    if UNPARSED not in df.columns:
-        return df
-    bad = df.filter(pl.col(UNPARSED).fill_null("") != "")
-    if bad.height:
-        schema = TABLES.get(table)
-        date_col = schema.partition_column if schema is not None else "date"
-        ident = next((c for c in ("ticker", "series_id") if c in df.columns), None)
-        examples = []
-        for row in bad.head(shown).iter_rows(named=True):
-            where = [str(row[c]) for c in (date_col, ident) if c in row and row[c] is not None]
-            examples.append(" ".join([table, *where, row[UNPARSED]]))
-        n = int(bad.select(pl.col(UNPARSED).str.count_matches(r"\(not a ").sum()).item())
-        more = f" and {n - len(examples)} more" if n > len(examples) else ""
-        raise InputFileError(path, f"{n} value(s) do not parse: {'; '.join(examples)}{more}")
-    return df.drop([c for c in (UNPARSED, UNKEYED) if c in df.columns])
-
-
-def _as_date(d: dt.date | dt.datetime | str) -> dt.date:
-    if isinstance(d, dt.datetime):
-        return d.date()
-    if isinstance(d, dt.date):
-        return d
-    return dt.date.fromisoformat(str(d)[:10])
 
 
 # --------------------------------------------------------------------------------------------- provider
@@ -306,7 +121,7 @@ class FilesProvider(UnsupportedMixin):
         etfs = sector_etfs if sector_etfs is not None else cfg.scoring.sector_etfs
         self._etf_sector = {normalize_ticker(etf): sector for sector, etf in etfs.items()}
         self.bridge_max_days, self.drop_max_days = bridge_max_days, drop_max_days
-        self._membership: _Membership | None = None
+        self._membership: Membership | None = None
         self._meta: dict[str, dict] | None = None
         self._identity: tuple[dict[str, str], dict[str, list]] | None = None
 
@@ -337,16 +152,16 @@ class FilesProvider(UnsupportedMixin):
 
     # ------------------------------------------------------------------ daily prices
     def _price_frame(self, path: Path, tickers: set[str], start: dt.date, end: dt.date) -> pl.DataFrame:
-        lf = _scan(path)
+        lf = scan(path)
         cols = lf.collect_schema().names()
-        _missing_columns(path, cols, PRICE_REQUIRED, "daily_prices")
-        lf = _coerce(lf.filter(_ticker_in(tickers)), DAILY_PRICES)
+        missing_columns(path, cols, PRICE_REQUIRED, "daily_prices")
+        lf = coerce(lf.filter(ticker_in(tickers)), DAILY_PRICES)
         if "adj_close" not in cols:  # the benchmark file: its close is already adjusted
             lf = lf.with_columns(pl.col("close").alias("adj_close"))
-        lf = _placed(lf, pl.col("date").is_between(start, end))
-        keep = [c for c in DAILY_PRICES.columns if c in lf.collect_schema().names()] + _helper_columns(lf)
-        df = _refuse_unparsed(_collect(lf.select(keep), path), path, "daily_prices")
-        spellings = _variant_map(tickers)
+        lf = placed(lf, pl.col("date").is_between(start, end))
+        keep = [c for c in DAILY_PRICES.columns if c in lf.collect_schema().names()] + helper_columns(lf)
+        df = refuse_unparsed(collect(lf.select(keep), path), path, "daily_prices")
+        spellings = variant_map(tickers)
         if df["ticker"].is_in(list(spellings)).any():
             df = df.with_columns(pl.col("ticker").replace(spellings))
         return DAILY_PRICES.conform(df)
@@ -369,7 +184,7 @@ class FilesProvider(UnsupportedMixin):
         for is resolved to its company: FB's 2021 bars are read from the file's META rows and shown as FB;
         a ticker the file holds for a later company (a reused ticker) lends nothing to the earlier one."""
         self._check_root()
-        start, end = _as_date(start), _as_date(end)
+        start, end = as_date(start), as_date(end)
         wanted = list(dict.fromkeys(normalize_ticker(t) for t in tickers if t and str(t).strip()))
         if not wanted:
             return FetchResult(DAILY_PRICES.empty())
@@ -413,9 +228,9 @@ class FilesProvider(UnsupportedMixin):
             self._meta = load_metadata(self.constituents_path)
         return self._meta
 
-    def _load_history(self) -> _Membership:
+    def _load_history(self) -> Membership:
         if self._membership is None:
-            self._membership = _load_membership(self.history_path)
+            self._membership = load_membership(self.history_path)
         return self._membership
 
     def _intervals(self, snaps: list) -> list[Interval]:
@@ -428,10 +243,10 @@ class FilesProvider(UnsupportedMixin):
     def _benchmark_rows(self, as_of: dt.date) -> list[dict]:
         if not self.benchmark_tickers or not self.benchmarks_path.is_file():
             return []
-        lf = _coerce(_scan(self.benchmarks_path).filter(_ticker_in(self.benchmark_tickers)), DAILY_PRICES)
-        firsts = _collect(
+        lf = coerce(scan(self.benchmarks_path).filter(ticker_in(self.benchmark_tickers)), DAILY_PRICES)
+        firsts = collect(
             lf.filter(pl.col("date") <= as_of)
-            .with_columns(_normalize_ticker_expr())
+            .with_columns(normalize_ticker_expr())
             .group_by("ticker")
             .agg(pl.col("date").min().alias("first")),
             self.benchmarks_path,
@@ -458,20 +273,20 @@ class FilesProvider(UnsupportedMixin):
         path = self._table_file("universe")
         if path is None:
             raise self._missing_table("universe", extra=(self.history_path,))
-        lf = _placed(_coerce(_scan(path), UNIVERSE), pl.col("start_date") <= as_of)
-        df = _refuse_unparsed(_collect(lf, path), path, "universe")
+        lf = placed(coerce(scan(path), UNIVERSE), pl.col("start_date") <= as_of)
+        df = refuse_unparsed(collect(lf, path), path, "universe")
         if "end_date" in df.columns:  # an end after as_of was not known yet
             df = df.with_columns(
                 pl.when(pl.col("end_date") > as_of).then(None).otherwise(pl.col("end_date")).alias("end_date")
             )
         if "ticker" in df.columns:
-            df = df.with_columns(_normalize_ticker_expr())
+            df = df.with_columns(normalize_ticker_expr())
         return security_ids(UNIVERSE.conform(df))
 
     def universe(self, as_of: dt.date) -> pl.DataFrame:
         """Membership intervals from the snapshots dated on or before ``as_of``, then the benchmarks."""
         self._check_root()
-        as_of = _as_date(as_of)
+        as_of = as_date(as_of)
         if not self.history_path.is_dir():
             return self._generic_universe(as_of)
         hist = self._load_history()
@@ -503,20 +318,20 @@ class FilesProvider(UnsupportedMixin):
         path = self._table_file(table)
         if path is None:
             raise self._missing_table(table)
-        lf = _coerce(_scan(path), schema)
+        lf = coerce(scan(path), schema)
         cols = lf.collect_schema().names()
-        _missing_columns(path, cols, schema.not_null, table)
+        missing_columns(path, cols, schema.not_null, table)
         if tickers is not None and "ticker" in cols:
-            lf = lf.filter(_ticker_in(tickers))
+            lf = lf.filter(ticker_in(tickers))
         for col, values in (filters or {}).items():
             if col in cols:
                 lf = lf.filter(pl.col(col).is_in(list(values)))
         part = schema.partition_column
         if part is not None and start is not None and end is not None:
-            lf = _placed(lf, pl.col(part).is_between(_as_date(start), _as_date(end)))
-        df = _refuse_unparsed(_collect(lf, path), path, table)
+            lf = placed(lf, pl.col(part).is_between(as_date(start), as_date(end)))
+        df = refuse_unparsed(collect(lf, path), path, table)
         if "ticker" in df.columns:
-            df = df.with_columns(_normalize_ticker_expr())
+            df = df.with_columns(normalize_ticker_expr())
         key_cols = [c for c in (*schema.key, *([part] if part else [])) if c in df.columns]
         if key_cols:  # a row that cannot be keyed cannot be stored
             df = df.drop_nulls(list(dict.fromkeys(key_cols)))

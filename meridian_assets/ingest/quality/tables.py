@@ -22,7 +22,7 @@ from meridian_assets.ingest.quality.engine import (
     _with_key_count,
     evaluate,
 )
-from meridian_assets.ingest.providers.constituents import UNKNOWN_SECTOR
+from meridian_assets.ingest.providers.constituent_lists import UNKNOWN_SECTOR
 from meridian_assets.ingest.quality.prices import price_violations
 
 INSIDER_CODES: frozenset[str] = frozenset("P S V A D F I M C E H O X G L W Z J K U".split())
