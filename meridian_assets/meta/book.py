@@ -1,11 +1,12 @@
 """The backtest's book: positions, cash and NAV, with the same accounting as the live simulated book.
 
 Each session, in this order (`portfolio.ledger.replay` does the same from the ledger; a test replays a
-backtest's fills through it and gets the same NAV):
+backtest's fills, costs inside the price, through it and gets the same NAV):
 
-1. **Corporate actions** effective that session and known by then: split (shares × ratio, the fraction paid in
-   cash at the last close, cost ÷ ratio), ticker change, cash dividend (a short pays it), delisting (closed at
-   the last close). Orders waiting for that session follow the holding: split-adjusted, renamed or dropped.
+1. **Corporate actions** effective that session and known by then, applied by the live ledger's own function
+   (`portfolio.ledger.apply_corporate_action`): split (shares × ratio, the fraction paid in cash at the last
+   close, cost ÷ ratio), ticker change, cash dividend (a short pays it), delisting (closed at the last close).
+   Orders waiting for that session follow the holding: split-adjusted, renamed or dropped.
 2. **Fills** of the orders decided at the previous close, at this session's **open**: whole shares, at most
    ``max_participation`` of the session's volume (the simulated venue's rule), none without a bar. Cash moves by
    shares × open; the fill is priced by the one transaction-cost model the proposal planned with
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from meridian_assets.portfolio.costs import TransactionCost
-from meridian_assets.portfolio.ledger import Holding
+from meridian_assets.portfolio.ledger import Holding, apply_corporate_action
 
 
 @dataclass
@@ -83,34 +84,19 @@ class SimBook:
                 orders = [_renamed(o, new_ticker) if o.ticker == ticker else o for o in orders]
             elif action == "delisting":
                 orders = [o for o in orders if o.ticker != ticker]
-            h = self.holdings.get(ticker)
-            if h is None:
+            effect = apply_corporate_action(self.holdings, day, ticker, action, ratio, new_ticker,
+                                            last_price(ticker), self.marks.get(ticker))
+            if effect is None:
                 continue
-            px = last_price(ticker)
-            if action == "split" and ratio and ratio > 0:
-                exact = h.shares * ratio
-                whole = int(np.trunc(exact))
-                if whole != exact:
-                    frac = (exact - whole) * (px if px is not None else h.avg_cost * ratio)
-                    self.cash += frac
-                    self._flows[h.sector] = self._flows.get(h.sector, 0.0) + frac
-                h.shares, h.avg_cost = whole, h.avg_cost / ratio
-                self.events.append(f"{day} {ticker}: {ratio:g}-for-1 split, now {whole} shares")
-            elif action == "ticker_change" and new_ticker:
-                self.holdings[new_ticker] = self.holdings.pop(ticker)
-                if ticker in self.marks:
-                    self.marks[new_ticker] = self.marks.pop(ticker)
-                self.events.append(f"{day} {ticker} renamed {new_ticker}")
-            elif action == "dividend" and ratio:
-                self.cash += h.shares * ratio
-                self._flows[h.sector] = self._flows.get(h.sector, 0.0) + h.shares * ratio
+            if effect.cash:
+                self.cash += effect.cash
+                self._flows[effect.sector] = self._flows.get(effect.sector, 0.0) + effect.cash
+            if effect.event:
+                self.events.append(effect.event)
+            if action == "ticker_change" and ticker in self.marks:
+                self.marks[new_ticker] = self.marks.pop(ticker)
             elif action == "delisting":
-                close = px if px is not None else self.marks.get(ticker, h.avg_cost)
-                self.cash += h.shares * close
-                self._flows[h.sector] = self._flows.get(h.sector, 0.0) + h.shares * close
-                del self.holdings[ticker]
                 self.marks.pop(ticker, None)
-                self.events.append(f"{day} {ticker} delisted: {h.shares} shares closed at {close:.2f}")
         return orders
 
     # ------------------------------------------------------------------ 2. fills

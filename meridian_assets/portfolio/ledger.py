@@ -2,7 +2,8 @@
 
 `replay` starts from ``capital_base`` in cash on the first trade date and walks the sessions. Each session:
 
-1. **Corporate actions** effective that day (as-traded closes, so they must be applied to the holdings):
+1. **Corporate actions** effective that day (as-traded closes, so they must be applied to the holdings), by
+   `apply_corporate_action` — the one implementation, which the backtest's book (`meta.book`) uses too:
    * split ``ratio`` (new shares per old): shares × ratio (whole shares, the fraction paid in cash at that
      day's close, as brokers do), average cost ÷ ratio;
    * ticker change: the holding moves to ``new_ticker`` with its cost and entry date;
@@ -46,6 +47,46 @@ class Replay:
     positions: pl.DataFrame
     cash: float
     events: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ActionEffect:
+    """What one corporate action did to a holding: the cash it moved (+ received, − paid), the holding's sector
+    (for P&L by sector) and a line for the event log (None for a dividend)."""
+
+    cash: float
+    sector: str | None
+    event: str | None
+
+
+def apply_corporate_action(holdings: dict[str, Holding], day: dt.date, ticker: str, action: str, ratio, new_ticker,
+                           close: float | None, last_mark: float | None = None) -> ActionEffect | None:
+    """Apply one corporate action on ``day`` to ``holdings`` (in place; module docstring, step 1).
+
+    ``close``: the ticker's close that day (None: unknown); a split's fraction of a share is paid at it (else
+    at ``avg_cost × ratio``), a delisting closes at it (else at ``last_mark``, the last price the holding was
+    marked at, else at its average cost). Returns None when the book does not hold ``ticker`` or the action
+    does nothing (a split without a positive ratio, a rename without a new ticker, a dividend of 0).
+    """
+    h = holdings.get(ticker)
+    if h is None:
+        return None
+    if action == "split" and ratio and ratio > 0:
+        exact = h.shares * ratio
+        whole = int(np.trunc(exact))
+        cash = (exact - whole) * (close if close is not None else h.avg_cost * ratio) if whole != exact else 0.0
+        h.shares, h.avg_cost = whole, h.avg_cost / ratio
+        return ActionEffect(cash, h.sector, f"{day} {ticker}: {ratio:g}-for-1 split, now {whole} shares")
+    if action == "ticker_change" and new_ticker:
+        holdings[new_ticker] = holdings.pop(ticker)
+        return ActionEffect(0.0, h.sector, f"{day} {ticker} renamed {new_ticker}")
+    if action == "dividend" and ratio:
+        return ActionEffect(h.shares * ratio, h.sector, None)
+    if action == "delisting":
+        px = close if close is not None else (last_mark if last_mark is not None else h.avg_cost)
+        del holdings[ticker]
+        return ActionEffect(h.shares * px, h.sector, f"{day} {ticker} delisted: {h.shares} shares closed at {px:.2f}")
+    return None
 
 
 def _trade(h: Holding | None, qty: int, price: float, day: dt.date, score, sector) -> Holding | None:
@@ -93,27 +134,14 @@ def replay(ledger: pl.DataFrame, prices: pl.DataFrame, corporate_actions: pl.Dat
     for d in sessions:
         last.update(closes.get(d, {}))
         for ticker, action, ratio, new_ticker in actions.get(d, []):
-            h = book.get(ticker)
-            if h is None:
+            effect = apply_corporate_action(book, d, ticker, action, ratio, new_ticker, last.get(ticker))
+            if effect is None:
                 continue
-            if action == "split" and ratio and ratio > 0:
-                exact = h.shares * ratio
-                whole = int(np.trunc(exact))
-                cash += (exact - whole) * last.get(ticker, h.avg_cost * ratio) if whole != exact else 0.0
-                h.shares, h.avg_cost = whole, h.avg_cost / ratio
-                events.append(f"{d} {ticker}: {ratio:g}-for-1 split, now {whole} shares")
-            elif action == "ticker_change" and new_ticker:
-                book[new_ticker] = book.pop(ticker)
-                if ticker in last and new_ticker not in last:
-                    last[new_ticker] = last[ticker]
-                events.append(f"{d} {ticker} renamed {new_ticker}")
-            elif action == "dividend" and ratio:
-                cash += h.shares * ratio
-            elif action == "delisting":
-                px = last.get(ticker, h.avg_cost)
-                cash += h.shares * px
-                del book[ticker]
-                events.append(f"{d} {ticker} delisted: {h.shares} shares closed at {px:.2f}")
+            cash += effect.cash
+            if effect.event:
+                events.append(effect.event)
+            if action == "ticker_change" and ticker in last and new_ticker not in last:
+                last[new_ticker] = last[ticker]  # the new name is marked at the old one's close until it has bars
         rid = None
         for ticker, action, shares, price, score, sector, rebalance in trades.get(d, []):
             qty = SIGN[action] * int(shares)
