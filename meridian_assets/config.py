@@ -46,17 +46,18 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class PathsConfig(_Block):
     """Where Meridian keeps its state, relative to ``MERIDIAN_HOME`` (default: ``.meridian`` in the project)."""
 
-    database: str = "meridian.duckdb"
-    output_dir: str = "output"
-    halt_lock: str = "risk_halt.lock"
-    risk_state: str = "risk_state.json"
-    edgar_cache: str = "edgar"
-    stress_cache: str = "stress"
+    database: str = "meridian.duckdb"  # the DuckDB file every asset is materialized into
+    output_dir: str = "output"  # reports, tear sheets and charts (see `reporting.output_subdir`)
+    halt_lock: str = "risk_halt.lock"  # the kill switch's lock file: while it exists no order is sent
+    risk_state: str = "risk_state.json"  # the latest risk state, as JSON, for the CLI and the desk
+    edgar_cache: str = "edgar"  # edgartools' HTTP cache of SEC EDGAR responses (folder)
+    stress_cache: str = "stress"  # a folder for stress-scenario data; not read today, kept so old files validate
 
 
 class HistoryConfig(_Block):
     """The span of history loaded by `make demo` and the first backfill."""
 
+    # Years of scored history before `end_date`.
     years: int = Field(3, ge=1, le=30)
     # Extra calendar days of Layer-1 history loaded before the scored window, for lookbacks (12-month
     # momentum, year-over-year growth, 52-week highs).
@@ -76,9 +77,11 @@ class MeridianConfig(_Block):
     files: FilesConfig = FilesConfig()
     sec: SecConfig = SecConfig()
     quality: QualityConfig = QualityConfig()
+    # Tickers of the benchmark ETFs and indices loaded beside the universe (SPY, the sector ETFs, the VIX).
     benchmarks: tuple[str, ...] = (
         "SPY", "XLB", "XLC", "XLE", "XLF", "XLI", "XLK", "XLP", "XLRE", "XLU", "XLV", "XLY", "^VIX",
     )
+    # FRED series ids of the macro table (rates in percent, the high-yield spread in percent points).
     macro_series: tuple[str, ...] = ("DGS3MO", "DGS2", "DGS10", "T10Y2Y", "BAMLH0A0HYM2", "FEDFUNDS")
     scoring: ScoringConfig = ScoringConfig()
     analysis: AnalysisConfig = AnalysisConfig()
