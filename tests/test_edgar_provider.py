@@ -19,7 +19,8 @@ from meridian_assets.errors import ProviderUnavailable, ProviderUnsupported
 from meridian_assets.ingest import schemas
 from meridian_assets.ingest.providers import edgar_parse as ep
 from meridian_assets.ingest.providers.base import FetchError
-from meridian_assets.ingest.providers.edgar import EdgarClient, EdgarProvider, FilingRef, install_rate_limiter
+from meridian_assets.ingest.providers.edgar import EdgarProvider
+from meridian_assets.ingest.providers.edgar_client import EdgarClient, FilingRef, install_rate_limiter
 from meridian_assets.ingest.providers.ratelimit import RateLimiter
 from meridian_assets.ingest.settings import SecConfig
 
