@@ -32,7 +32,7 @@ from meridian_assets.errors import ConfigError
 from meridian_assets.desk.settings import DeskConfig
 from meridian_assets.factors.settings import ScoringConfig
 from meridian_assets.ingest.settings import FilesConfig, ProvidersConfig, QualityConfig, SecConfig, SyntheticConfig
-from meridian_assets.llm.settings import AnalysisConfig
+from meridian_assets.analysis.settings import AnalysisConfig
 from meridian_assets.meta.settings import MetaConfig
 from meridian_assets.reporting.settings import ReportingConfig
 from meridian_assets.execution.settings import ExecutionConfig

@@ -9,7 +9,7 @@ from meridian_assets.config import get_config, load_config
 from meridian_assets.execution import definitions as execution
 from meridian_assets.factors import definitions as factors
 from meridian_assets.ingest import definitions as ingest
-from meridian_assets.llm import definitions as analysis
+from meridian_assets.analysis import definitions as analysis
 from meridian_assets.meta import definitions as meta
 from meridian_assets.jobs import main_job
 from meridian_assets.portfolio import definitions as portfolio

@@ -5,15 +5,15 @@ config, logs, metadata or DuckDB): ``ANTHROPIC_API_KEY`` / ``OPENAI_API_KEY``. B
 field when set, else ``ANTHROPIC_BASE_URL`` / ``OPENAI_BASE_URL``, else the SDK's default. Without a key
 `available()` is False and callers skip with `missing_reason()`.
 
-``client(model, max_retries=..., timeout_seconds=...)`` returns a `meridian_assets.llm.client.LLMClient`
-for `meridian_assets.llm.structured.ask_structured`; retries on 429 / 5xx / 529 are the SDK's own.
+``client(model, max_retries=..., timeout_seconds=...)`` returns a `meridian_assets.analysis.client.LLMClient`
+for `meridian_assets.analysis.structured.ask_structured`; retries on 429 / 5xx / 529 are the SDK's own.
 """
 
 from typing import ClassVar, Optional
 
 import dagster as dg
 
-from meridian_assets.llm.client import LLMClient, build_client, key_available, missing_reason
+from meridian_assets.analysis.client import LLMClient, build_client, key_available, missing_reason
 
 
 class _LLMResource(dg.ConfigurableResource):

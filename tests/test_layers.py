@@ -4,7 +4,7 @@ Every import of every module is read with `ast`, including imports inside functi
 dependency) and under TYPE_CHECKING. Layers, lowest first:
 
     base         config loading (config*.py), calendar, storage, errors, dbread, plotting, warehouse, each domain's settings.py
-    ingest → factors → llm → risk → portfolio → execution → reporting → meta → serving → operations
+    ingest → factors → analysis → risk → portfolio → execution → reporting → meta → serving → operations
                  domain logic in the order data flows: plain modules, no Dagster, no resources/
     resources    resources/ (each resource wraps domain logic) and runs.py (Dagster's run records)
     wiring       each domain's assets, checks, jobs, partitions, definitions; gates.py; the main job
@@ -29,7 +29,7 @@ BASE_MODULES = {"meridian_assets", "meridian_assets.config", "meridian_assets.ca
                 "meridian_assets.errors", "meridian_assets.dbread", "meridian_assets.plotting",
                 "meridian_assets.tables"}
 BASE_PACKAGES = ("meridian_assets.warehouse",)
-DOMAINS = ("ingest", "factors", "llm", "risk", "portfolio", "execution", "reporting", "meta", "serving")
+DOMAINS = ("ingest", "factors", "analysis", "risk", "portfolio", "execution", "reporting", "meta", "serving")
 OPERATIONS = {"meridian_assets.summary", "meridian_assets.reset"}  # what `meridian reset` / the run summaries do
 WIRING_FILES = {"assets", "checks", "jobs", "definitions", "partitions"}
 WIRING_MODULES = {"meridian_assets.gates", "meridian_assets.jobs",  # jobs: main_job, across every domain

@@ -15,7 +15,7 @@ import pytest
 
 from meridian_assets.definitions import build_resources
 from meridian_assets.factors.assets import factor_scores
-from meridian_assets.llm.assets import ANALYSIS_ASSETS
+from meridian_assets.analysis.assets import ANALYSIS_ASSETS
 from resources.llm import AnthropicResource, OpenAIResource
 from tests.conftest import fake_credential, materialize_ingest, query, range_tags, table_names, write_config
 from tests.stubs.llm_server import LLMStub, analyst_responder
@@ -230,7 +230,7 @@ def test_cli_analyze_one_ticker_runs_the_job_and_prints_the_bill(market, capsys)
 def test_a_blend_that_fails_its_check_publishes_nothing(market, monkeypatch):
     """combined_scores is audited before it publishes: a blend with a score outside [0, 100] is refused with the
     check's message and the previously published rows stay exactly as they were."""
-    from meridian_assets.llm import assets as llm_assets
+    from meridian_assets.analysis import assets as llm_assets
 
     home, _, _, _ = market
     db = home / "meridian.duckdb"

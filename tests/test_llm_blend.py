@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meridian_assets.llm.blend import blend, combined_violations, flag_changes, llm_scores
+from meridian_assets.analysis.blend import blend, combined_violations, flag_changes, llm_scores
 
 DAY = dt.date(2024, 3, 28)
 

@@ -14,15 +14,15 @@ import polars as pl
 import pytest
 
 from meridian_assets.ingest.schemas import EARNINGS_TRANSCRIPTS
-from meridian_assets.llm.analyzers import EarningsAnalyzer
-from meridian_assets.llm.audit import AuditLog
-from meridian_assets.llm.cache import AnalysisCache
-from meridian_assets.llm.client import Prompt, build_client
-from meridian_assets.llm.costs import CostTracker, price_for, prompt_chars
-from meridian_assets.llm.runner import CEILING, COMPLETED, run_analyzer
-from meridian_assets.llm.settings import AnalysisConfig
-from meridian_assets.llm.store import Store
-from meridian_assets.llm.structured import answer_schema
+from meridian_assets.analysis.analyzers import EarningsAnalyzer
+from meridian_assets.analysis.audit import AuditLog
+from meridian_assets.analysis.cache import AnalysisCache
+from meridian_assets.analysis.client import Prompt, build_client
+from meridian_assets.analysis.costs import CostTracker, price_for, prompt_chars
+from meridian_assets.analysis.runner import CEILING, COMPLETED, run_analyzer
+from meridian_assets.analysis.settings import AnalysisConfig
+from meridian_assets.analysis.store import Store
+from meridian_assets.analysis.structured import answer_schema
 from meridian_assets.storage import replace_all
 from tests.conftest import fake_credential
 from tests.stubs.llm_server import LLMStub, Reply, StubRequest, analyst_responder

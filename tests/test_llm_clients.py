@@ -7,16 +7,16 @@ import json
 import polars as pl
 import pytest
 
-from meridian_assets.llm.analyzers.insider import InsiderAnswer
-from meridian_assets.llm.audit import AuditLog
-from meridian_assets.llm.client import build_client
-from meridian_assets.llm.costs import CostTracker
-from meridian_assets.llm.errors import LLMAuthError, LLMCallError
-from meridian_assets.llm.schemas import LLM_CALLS
-from meridian_assets.llm.service import structured_llm
-from meridian_assets.llm.settings import AnalysisConfig
-from meridian_assets.llm.store import Store
-from meridian_assets.llm.structured import ask_structured
+from meridian_assets.analysis.analyzers.insider import InsiderAnswer
+from meridian_assets.analysis.audit import AuditLog
+from meridian_assets.analysis.client import build_client
+from meridian_assets.analysis.costs import CostTracker
+from meridian_assets.analysis.errors import LLMAuthError, LLMCallError
+from meridian_assets.analysis.schemas import LLM_CALLS
+from meridian_assets.analysis.service import structured_llm
+from meridian_assets.analysis.settings import AnalysisConfig
+from meridian_assets.analysis.store import Store
+from meridian_assets.analysis.structured import ask_structured
 from tests.stubs.llm_server import LLMStub, Reply
 from tests.conftest import fake_credential
 

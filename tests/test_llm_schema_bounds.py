@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from meridian_assets.llm.analyzers.earnings import EarningsAnswer
-from meridian_assets.llm.analyzers.filing import FilingAnswer
-from meridian_assets.llm.analyzers.insider import InsiderAnswer
-from meridian_assets.llm.analyzers.risk_factor import RiskFactorAnswer
-from meridian_assets.llm.analyzers.sector import SectorAnswer
-from meridian_assets.llm.client import Completion, Usage
-from meridian_assets.llm.structured import answer_schema, parse_answer
+from meridian_assets.analysis.analyzers.earnings import EarningsAnswer
+from meridian_assets.analysis.analyzers.filing import FilingAnswer
+from meridian_assets.analysis.analyzers.insider import InsiderAnswer
+from meridian_assets.analysis.analyzers.risk_factor import RiskFactorAnswer
+from meridian_assets.analysis.analyzers.sector import SectorAnswer
+from meridian_assets.analysis.client import Completion, Usage
+from meridian_assets.analysis.structured import answer_schema, parse_answer
 
 MODELS = (EarningsAnswer, FilingAnswer, InsiderAnswer, RiskFactorAnswer, SectorAnswer)
 # the bounds each answer must carry (field path -> (minimum, maximum)); None: unbounded on that side

@@ -11,20 +11,20 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
 from meridian_assets.errors import DataError
-from meridian_assets.llm import prompts
-from meridian_assets.llm.analyzers.earnings import EarningsAnswer, EarningsAnalyzer
-from meridian_assets.llm.analyzers.insider import InsiderAnalyzer, InsiderAnswer
-from meridian_assets.llm.analyzers.risk_factor import RiskFactorAnalyzer, RiskFactorAnswer, diff_risk_factors
-from meridian_assets.llm.analyzers.sector import SectorAnalyzer, SectorAnswer
-from meridian_assets.llm.candidates import select_candidates
-from meridian_assets.llm.client import Completion, Prompt, Usage
-from meridian_assets.llm.costs import REQUEST_OVERHEAD_TOKENS, CostTracker, call_cost, price_for
-from meridian_assets.llm.errors import CostCeilingReached, PricingMissing
-from meridian_assets.llm.extract import extract_json, json_candidates
-from meridian_assets.llm.schema_check import schema_problems
-from meridian_assets.llm.secrets import redact
-from meridian_assets.llm.settings import AnalysisConfig, ModelPrice
-from meridian_assets.llm.structured import answer_schema, parse_answer
+from meridian_assets.analysis import prompts
+from meridian_assets.analysis.analyzers.earnings import EarningsAnswer, EarningsAnalyzer
+from meridian_assets.analysis.analyzers.insider import InsiderAnalyzer, InsiderAnswer
+from meridian_assets.analysis.analyzers.risk_factor import RiskFactorAnalyzer, RiskFactorAnswer, diff_risk_factors
+from meridian_assets.analysis.analyzers.sector import SectorAnalyzer, SectorAnswer
+from meridian_assets.analysis.candidates import select_candidates
+from meridian_assets.analysis.client import Completion, Prompt, Usage
+from meridian_assets.analysis.costs import REQUEST_OVERHEAD_TOKENS, CostTracker, call_cost, price_for
+from meridian_assets.analysis.errors import CostCeilingReached, PricingMissing
+from meridian_assets.analysis.extract import extract_json, json_candidates
+from meridian_assets.analysis.schema_check import schema_problems
+from meridian_assets.analysis.secrets import redact
+from meridian_assets.analysis.settings import AnalysisConfig, ModelPrice
+from meridian_assets.analysis.structured import answer_schema, parse_answer
 from tests.conftest import fake_credential
 
 PRICING = AnalysisConfig().pricing
@@ -178,7 +178,7 @@ def test_sub_scores_are_oriented_for_a_long():
 
 
 def test_sector_answer_may_only_name_the_sectors_candidates():
-    from meridian_assets.llm.analyzers.base import AnalyzerInput
+    from meridian_assets.analysis.analyzers.base import AnalyzerInput
 
     inp = AnalyzerInput("Energy", "Energy", "a", {"tickers": ["AAA", "BBB"]})
     ok = SectorAnswer(rankings=[{"ticker": "aaa", "rank": 1, "rationale": "r"}, {"ticker": "BBB", "rank": 2,

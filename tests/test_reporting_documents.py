@@ -216,7 +216,7 @@ def test_weeks_are_keyed_by_monday_and_report_the_last_session():
 
 def test_the_real_client_through_the_llm_layer_against_a_loopback_server(monkeypatch, tmp_path):
     """Tier 3: the weekly summary through `llm_bridge` -> the LLM layer -> the anthropic SDK -> a loopback stub."""
-    pytest.importorskip("meridian_assets.llm.service", reason="the LLM layer is not in this build")
+    pytest.importorskip("meridian_assets.analysis.service", reason="the LLM layer is not in this build")
     import duckdb
 
     from tests.stubs.llm_server import LLMStub, Reply

@@ -41,7 +41,7 @@ def _tickers(args: argparse.Namespace) -> list[str] | None:
 
 def _read_state(cfg: MeridianConfig, args: argparse.Namespace):
     from meridian_assets import dbread
-    from meridian_assets.llm.candidates import latest_scored_date, scores_on, select_candidates
+    from meridian_assets.analysis.candidates import latest_scored_date, scores_on, select_candidates
 
     db = cfg.database_path()
     if not db.exists():
@@ -56,7 +56,7 @@ def _read_state(cfg: MeridianConfig, args: argparse.Namespace):
                                        tickers=_tickers(args), sector=args.sector)
         estimate = None
         if args.estimate_cost:
-            from meridian_assets.llm.estimate import estimate_run
+            from meridian_assets.analysis.estimate import estimate_run
 
             estimate = estimate_run(conn, a, candidates, as_of, force=args.force)
         return as_of, candidates, estimate
@@ -90,7 +90,7 @@ def _definitions() -> dg.Definitions:
         defs.resolve_job_def(JOB)
         return defs
     except Exception:  # noqa: BLE001 - any lookup failure means the job is not there
-        from meridian_assets.llm.definitions import defs as analysis_defs
+        from meridian_assets.analysis.definitions import defs as analysis_defs
         from resources.llm import AnthropicResource, OpenAIResource
 
         return dg.Definitions.merge(defs, analysis_defs(), dg.Definitions(

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from meridian_assets.config import MeridianConfig
 from meridian_assets.desk.data import performance, portfolio, risk
 from meridian_assets.desk.source import Snapshot
-from meridian_assets.llm.client import key_available, missing_reason
-from meridian_assets.llm.service import LLMRequest, structured_llm
+from meridian_assets.analysis.client import key_available, missing_reason
+from meridian_assets.analysis.service import LLMRequest, structured_llm
 from meridian_assets.reporting.persona import SYSTEM_PROMPT
 from meridian_assets.serving.publish import chat_calls_path
 

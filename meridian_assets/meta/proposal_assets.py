@@ -141,11 +141,11 @@ def _evidence(cands, history, cfg, window, returns, decisions) -> tuple[list[dic
 
 def _llm(cfg, run_id: str):
     """The LLM layer's structured-call helper when a key is set, else None (the template writes)."""
-    from meridian_assets.llm.client import key_available
+    from meridian_assets.analysis.client import key_available
 
     if not key_available(cfg.meta.rationale_provider):
         return None
-    from meridian_assets.llm.service import structured_llm
+    from meridian_assets.analysis.service import structured_llm
 
     return structured_llm(cfg.meta.rationale_provider, run_id=run_id, budget="meta", config=cfg,
                           database=cfg.database_path())

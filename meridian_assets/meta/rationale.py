@@ -1,7 +1,7 @@
 """The rationale of a proposal: written by the LLM when one is configured, else a deterministic template.
 
 The LLM goes through one injectable callable with the LLM layer's structured-call signature
-(`meridian_assets.llm.service.structured_llm(provider, run_id=…, budget="meta", …)`): it takes a request with
+(`meridian_assets.analysis.service.structured_llm(provider, run_id=…, budget="meta", …)`): it takes a request with
 ``task, provider, model, system, user, schema, max_tokens, cost_ceiling_usd, subject`` and returns an answer
 with ``content`` (the validated JSON object, or None) and ``extra["call_id"]``. The call is archived in
 `llm_calls` with its exact prompt — the prompt *is* the proposal's context (rule, diagnostics, the evidence
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from meridian_assets.llm.service import LLMRequest
+from meridian_assets.analysis.service import LLMRequest
 
 SYSTEM = (
     "You write the rationale of a configuration-change proposal for a long/short equity fund's risk committee. "

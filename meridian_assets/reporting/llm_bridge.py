@@ -4,7 +4,7 @@ Reports never import an SDK. `structured_llm(provider)` returns the callable to 
 a person will read in the report ("ANTHROPIC_API_KEY is not set"):
 
 1. no API key in the environment for the configured provider -> None;
-2. otherwise the LLM layer's session callable, `meridian_assets.llm.service.structured_llm` on the
+2. otherwise the LLM layer's session callable, `meridian_assets.analysis.service.structured_llm` on the
    ``reporting`` budget (it owns retries, the cost ceiling and the `llm_calls` archive of every call, under the
    Dagster run id).
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from meridian_assets.llm import service
-from meridian_assets.llm.service import LLMAnswer, LLMRequest
+from meridian_assets.analysis import service
+from meridian_assets.analysis.service import LLMAnswer, LLMRequest
 
 __all__ = ["KEY_ENV", "LLMAnswer", "LLMRequest", "StructuredLLM", "structured_llm"]
 

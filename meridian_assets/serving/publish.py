@@ -26,7 +26,7 @@ import duckdb
 import polars as pl
 
 from meridian_assets import dbread
-from meridian_assets.llm.schemas import LLM_CALLS
+from meridian_assets.analysis.schemas import LLM_CALLS
 from meridian_assets.storage import ensure_table, table_exists
 
 SNAPSHOT_NAME = "meridian.duckdb"

@@ -20,15 +20,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from meridian_assets.llm.analyzers.base import Analyzer, AnalyzerInput
-from meridian_assets.llm.audit import AuditLog, utc_now
-from meridian_assets.llm.cache import AnalysisCache
-from meridian_assets.llm.client import LLMClient
-from meridian_assets.llm.costs import CostTracker
-from meridian_assets.llm.errors import CostCeilingReached, LLMAuthError, LLMCallError
-from meridian_assets.llm.secrets import redact
-from meridian_assets.llm.settings import AnalysisConfig
-from meridian_assets.llm.structured import ask_structured
+from meridian_assets.analysis.analyzers.base import Analyzer, AnalyzerInput
+from meridian_assets.analysis.audit import AuditLog, utc_now
+from meridian_assets.analysis.cache import AnalysisCache
+from meridian_assets.analysis.client import LLMClient
+from meridian_assets.analysis.costs import CostTracker
+from meridian_assets.analysis.errors import CostCeilingReached, LLMAuthError, LLMCallError
+from meridian_assets.analysis.secrets import redact
+from meridian_assets.analysis.settings import AnalysisConfig
+from meridian_assets.analysis.structured import ask_structured
 
 COMPLETED, CEILING, PROVIDER_ERRORS, SKIPPED = "completed", "ceiling_reached", "provider_errors", "skipped"
 

@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass, field
 
 import polars as pl
 
-from meridian_assets.llm.client import Usage
-from meridian_assets.llm.schemas import LLM_CALLS
-from meridian_assets.llm.secrets import redact
-from meridian_assets.llm.store import Store
+from meridian_assets.analysis.client import Usage
+from meridian_assets.analysis.schemas import LLM_CALLS
+from meridian_assets.analysis.secrets import redact
+from meridian_assets.analysis.store import Store
 
 
 def new_call_id() -> str:

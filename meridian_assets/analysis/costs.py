@@ -28,9 +28,9 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from meridian_assets.llm.client import Prompt, Usage, schema_json
-from meridian_assets.llm.errors import CostCeilingReached, PricingMissing
-from meridian_assets.llm.settings import ModelPrice
+from meridian_assets.analysis.client import Prompt, Usage, schema_json
+from meridian_assets.analysis.errors import CostCeilingReached, PricingMissing
+from meridian_assets.analysis.settings import ModelPrice
 
 CHARS_PER_TOKEN = 4.0  # for estimates shown to people
 REQUEST_OVERHEAD_TOKENS = 1000  # tokens a provider adds to a request (framing, tool-use instructions), at most

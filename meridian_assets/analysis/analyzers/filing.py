@@ -17,8 +17,8 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from meridian_assets.ingest.schemas import RATIO_COLUMNS
-from meridian_assets.llm.settings import AnalysisConfig
-from meridian_assets.llm.analyzers.base import (
+from meridian_assets.analysis.settings import AnalysisConfig
+from meridian_assets.analysis.analyzers.base import (
     Analyzer, AnalyzerInput, clipped_list, clipped_text, digest, markdown_table, rows_for, scale_1_10,
 )
 

@@ -26,8 +26,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from meridian_assets.llm.errors import LLMAuthError, LLMCallError, LLMUnavailable
-from meridian_assets.llm.secrets import redact
+from meridian_assets.analysis.errors import LLMAuthError, LLMCallError, LLMUnavailable
+from meridian_assets.analysis.secrets import redact
 
 KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 URL_ENV = {"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL"}

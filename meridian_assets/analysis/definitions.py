@@ -3,8 +3,8 @@
 
 import dagster as dg
 
-from meridian_assets.llm.assets import ANALYSIS_ASSETS
-from meridian_assets.llm.jobs import analysis_job
+from meridian_assets.analysis.assets import ANALYSIS_ASSETS
+from meridian_assets.analysis.jobs import analysis_job
 
 
 def defs() -> dg.Definitions:

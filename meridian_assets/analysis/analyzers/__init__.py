@@ -1,12 +1,12 @@
 """The five LLM analysts. Order matters: the four per-ticker analysts run before the sector analyst, which
 reads their results."""
 
-from meridian_assets.llm.analyzers.base import Analyzer, AnalyzerInput
-from meridian_assets.llm.analyzers.earnings import EarningsAnalyzer
-from meridian_assets.llm.analyzers.filing import FilingAnalyzer
-from meridian_assets.llm.analyzers.insider import InsiderAnalyzer
-from meridian_assets.llm.analyzers.risk_factor import RiskFactorAnalyzer
-from meridian_assets.llm.analyzers.sector import SectorAnalyzer
+from meridian_assets.analysis.analyzers.base import Analyzer, AnalyzerInput
+from meridian_assets.analysis.analyzers.earnings import EarningsAnalyzer
+from meridian_assets.analysis.analyzers.filing import FilingAnalyzer
+from meridian_assets.analysis.analyzers.insider import InsiderAnalyzer
+from meridian_assets.analysis.analyzers.risk_factor import RiskFactorAnalyzer
+from meridian_assets.analysis.analyzers.sector import SectorAnalyzer
 
 TICKER_ANALYZERS: tuple[Analyzer, ...] = (EarningsAnalyzer(), FilingAnalyzer(), RiskFactorAnalyzer(),
                                           InsiderAnalyzer())

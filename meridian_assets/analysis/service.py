@@ -30,12 +30,12 @@ from typing import Any
 
 from meridian_assets.config import MeridianConfig, get_config
 from meridian_assets.errors import ConfigError, MeridianError
-from meridian_assets.llm.audit import AuditLog
-from meridian_assets.llm.client import build_client, key_available, missing_reason
-from meridian_assets.llm.costs import CostTracker
-from meridian_assets.llm.secrets import redact
-from meridian_assets.llm.store import Store
-from meridian_assets.llm.structured import ask_structured
+from meridian_assets.analysis.audit import AuditLog
+from meridian_assets.analysis.client import build_client, key_available, missing_reason
+from meridian_assets.analysis.costs import CostTracker
+from meridian_assets.analysis.secrets import redact
+from meridian_assets.analysis.store import Store
+from meridian_assets.analysis.structured import ask_structured
 
 
 @dataclass(frozen=True)

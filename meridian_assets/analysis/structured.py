@@ -20,7 +20,7 @@ that uses an LLM goes through (analyzers, weekly summary, commentary, LP letter,
 
     tracker, audit = open_budget(connect, run_id, budget, ceiling_usd, pricing)   # one per run and budget
 
-Outside Dagster (reports, letters, chat), `meridian_assets.llm.service.structured_llm(provider)` wraps all of
+Outside Dagster (reports, letters, chat), `meridian_assets.analysis.service.structured_llm(provider)` wraps all of
 this in one callable.
 
 Raises `CostCeilingReached` before calling when the call could take the run past its ceiling (nothing is
@@ -47,15 +47,15 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from meridian_assets.errors import MeridianError
-from meridian_assets.llm.audit import AuditLog, CallRecord, new_call_id
-from meridian_assets.llm.client import Completion, LLMClient, Prompt, Usage
-from meridian_assets.llm.costs import CostTracker
-from meridian_assets.llm.errors import LLMCallError, LLMUnavailable
-from meridian_assets.llm.extract import json_candidates
-from meridian_assets.llm.schema_check import schema_problems
-from meridian_assets.llm.secrets import redact
-from meridian_assets.llm.settings import ModelPrice
-from meridian_assets.llm.store import Connect, Store
+from meridian_assets.analysis.audit import AuditLog, CallRecord, new_call_id
+from meridian_assets.analysis.client import Completion, LLMClient, Prompt, Usage
+from meridian_assets.analysis.costs import CostTracker
+from meridian_assets.analysis.errors import LLMCallError, LLMUnavailable
+from meridian_assets.analysis.extract import json_candidates
+from meridian_assets.analysis.schema_check import schema_problems
+from meridian_assets.analysis.secrets import redact
+from meridian_assets.analysis.settings import ModelPrice
+from meridian_assets.analysis.store import Connect, Store
 
 
 @dataclass

@@ -18,8 +18,8 @@ import duckdb
 import polars as pl
 from pydantic import BaseModel, BeforeValidator, Field
 
-from meridian_assets.llm import prompts
-from meridian_assets.llm.settings import AnalysisConfig
+from meridian_assets.analysis import prompts
+from meridian_assets.analysis.settings import AnalysisConfig
 from meridian_assets.storage import read, table_exists
 
 

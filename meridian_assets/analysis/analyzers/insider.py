@@ -18,8 +18,8 @@ import duckdb
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from meridian_assets.llm.settings import AnalysisConfig
-from meridian_assets.llm.analyzers.base import (
+from meridian_assets.analysis.settings import AnalysisConfig
+from meridian_assets.analysis.analyzers.base import (
     Analyzer, AnalyzerInput, clipped_text, digest, markdown_table, rows_for,
 )
 

@@ -19,18 +19,18 @@ from meridian_assets.errors import MeridianError
 from meridian_assets.gates import require_clean_inputs
 from meridian_assets.ingest.loading import preview_markdown
 from meridian_assets.ingest.partitions import tagged_window
-from meridian_assets.llm.analyzers import ALL_ANALYZERS, BLENDED, Analyzer
-from meridian_assets.llm.audit import AuditLog, run_totals, utc_now
-from meridian_assets.llm.blend import blend, combined_violations, flag_changes, llm_scores
-from meridian_assets.llm.checks import COMBINED_VALID, combined_result, not_published
-from meridian_assets.llm.cache import AnalysisCache
-from meridian_assets.llm.candidates import latest_scored_date, scores_on, select_candidates
-from meridian_assets.llm.costs import CostTracker
-from meridian_assets.llm.reports import write_reports
-from meridian_assets.llm.runner import COMPLETED, SKIPPED, run_analyzer
-from meridian_assets.llm.schemas import COMBINED_SCORES
-from meridian_assets.llm.secrets import redact
-from meridian_assets.llm.store import Store
+from meridian_assets.analysis.analyzers import ALL_ANALYZERS, BLENDED, Analyzer
+from meridian_assets.analysis.audit import AuditLog, run_totals, utc_now
+from meridian_assets.analysis.blend import blend, combined_violations, flag_changes, llm_scores
+from meridian_assets.analysis.checks import COMBINED_VALID, combined_result, not_published
+from meridian_assets.analysis.cache import AnalysisCache
+from meridian_assets.analysis.candidates import latest_scored_date, scores_on, select_candidates
+from meridian_assets.analysis.costs import CostTracker
+from meridian_assets.analysis.reports import write_reports
+from meridian_assets.analysis.runner import COMPLETED, SKIPPED, run_analyzer
+from meridian_assets.analysis.schemas import COMBINED_SCORES
+from meridian_assets.analysis.secrets import redact
+from meridian_assets.analysis.store import Store
 from meridian_assets.storage import read, replace_window, table_exists
 from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings
 from resources.llm import AnthropicResource, OpenAIResource

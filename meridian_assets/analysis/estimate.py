@@ -15,15 +15,15 @@ from contextlib import nullcontext
 import duckdb
 import polars as pl
 
-from meridian_assets.llm.analyzers import SECTOR_ANALYZER, TICKER_ANALYZERS
-from meridian_assets.llm.analyzers.base import Analyzer
-from meridian_assets.llm.cache import AnalysisCache
-from meridian_assets.llm.client import Usage, schema_json
-from meridian_assets.llm.costs import call_cost, estimate_tokens, price_for
-from meridian_assets.llm.prompts import system_prompt
-from meridian_assets.llm.settings import AnalysisConfig
-from meridian_assets.llm.store import Store
-from meridian_assets.llm.structured import answer_schema
+from meridian_assets.analysis.analyzers import SECTOR_ANALYZER, TICKER_ANALYZERS
+from meridian_assets.analysis.analyzers.base import Analyzer
+from meridian_assets.analysis.cache import AnalysisCache
+from meridian_assets.analysis.client import Usage, schema_json
+from meridian_assets.analysis.costs import call_cost, estimate_tokens, price_for
+from meridian_assets.analysis.prompts import system_prompt
+from meridian_assets.analysis.settings import AnalysisConfig
+from meridian_assets.analysis.store import Store
+from meridian_assets.analysis.structured import answer_schema
 
 SECTOR_CHARS_PER_NAME = 700
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from meridian_assets.llm.schemas import COMBINED_SCORES
+from meridian_assets.analysis.schemas import COMBINED_SCORES
 
 
 def llm_scores(results: pl.DataFrame, analyzers: tuple[str, ...]) -> pl.DataFrame:

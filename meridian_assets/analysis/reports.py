@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from meridian_assets.factors.schemas import PARENTS
-from meridian_assets.llm.analyzers.earnings import DIMENSIONS
+from meridian_assets.analysis.analyzers.earnings import DIMENSIONS
 
 TITLES = {"earnings": "Earnings call", "filing": "Financial statements", "risk_factor": "10-K risk factors",
           "insider": "Insider trading"}

@@ -1,7 +1,7 @@
 """Blocking check on the combined scores, evaluated inside `combined_scores` on the staged rows before they
 are published: one row per (date, ticker), scores within [0, 100] and equal to the configured blend for
 analysed names and to the composite otherwise, never both LONG and SHORT (rules in
-`meridian_assets.llm.blend.combined_violations`). A failure writes nothing and leaves the previous rows."""
+`meridian_assets.analysis.blend.combined_violations`). A failure writes nothing and leaves the previous rows."""
 
 import dagster as dg
 

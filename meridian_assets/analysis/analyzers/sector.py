@@ -17,8 +17,8 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from meridian_assets.factors.schemas import PARENTS
-from meridian_assets.llm.analyzers.base import Analyzer, AnalyzerInput, clipped_text, digest, fmt, rows_for
-from meridian_assets.llm.settings import AnalysisConfig
+from meridian_assets.analysis.analyzers.base import Analyzer, AnalyzerInput, clipped_text, digest, fmt, rows_for
+from meridian_assets.analysis.settings import AnalysisConfig
 
 SOURCE_ANALYZERS = ("earnings", "filing", "risk_factor", "insider")
 

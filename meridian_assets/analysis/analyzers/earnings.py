@@ -14,8 +14,8 @@ import duckdb
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from meridian_assets.llm.settings import AnalysisConfig
-from meridian_assets.llm.analyzers.base import (
+from meridian_assets.analysis.settings import AnalysisConfig
+from meridian_assets.analysis.analyzers.base import (
     Analyzer, AnalyzerInput, clipped_list, clipped_text, rows_for, scale_1_10,
 )
 

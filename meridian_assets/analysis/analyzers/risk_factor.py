@@ -24,8 +24,8 @@ import duckdb
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from meridian_assets.llm.analyzers.base import Analyzer, AnalyzerInput, clipped_list, clipped_text, rows_for
-from meridian_assets.llm.settings import AnalysisConfig
+from meridian_assets.analysis.analyzers.base import Analyzer, AnalyzerInput, clipped_list, clipped_text, rows_for
+from meridian_assets.analysis.settings import AnalysisConfig
 
 SIMILAR = 0.8
 Score10 = Annotated[float, Field(ge=1, le=10)]

@@ -17,8 +17,8 @@ import datetime as dt
 
 import polars as pl
 
-from meridian_assets.llm.schemas import ANALYSIS_RESULTS
-from meridian_assets.llm.store import Store
+from meridian_assets.analysis.schemas import ANALYSIS_RESULTS
+from meridian_assets.analysis.store import Store
 from meridian_assets.storage import read, replace_all, table_exists
 
 
