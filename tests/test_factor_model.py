@@ -231,3 +231,18 @@ def test_standardise_keeps_the_bound_when_caps_are_too_concentrated():
     z = standardise(np.log(mcap), mcap)
     assert np.abs(z).max() <= 3.0
     assert np.all(standardise(np.full(5, 2.0), np.ones(5)) == 0.0)  # no spread -> neutral
+
+
+def test_a_book_reads_its_names_rows_of_the_stored_universe_model():
+    """The stored estimate covers the universe; `restrict` gives the model of a book's names in the book's order
+    (the risk of the book is the same as from the universe model with zero weights elsewhere)."""
+    universe = random_model(3, 6, 2)
+    universe = FactorModel(X=universe.X, F=universe.F, D=universe.D, factor_names=universe.factor_names,
+                           tickers=("A", "B", "C", "D", "E", "F"))
+    book = universe.restrict(["E", "B"])
+    assert book.tickers == ("E", "B") and np.array_equal(book.X, universe.X[[4, 1]])
+    assert np.array_equal(book.D, universe.D[[4, 1]]) and np.array_equal(book.F, universe.F)
+    w = np.zeros(6)
+    w[[4, 1]] = [0.3, -0.2]
+    assert book.decompose([0.3, -0.2]).sigma == pytest.approx(universe.decompose(w).sigma, rel=1e-12)
+    assert universe.restrict(["A", "ZZZ"]) is None

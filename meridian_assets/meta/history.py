@@ -32,7 +32,7 @@ from meridian_assets.factors.schemas import PARENTS
 from meridian_assets.portfolio.inputs import PRICE_DAYS
 from meridian_assets.portfolio.market import MIN_BETA_SESSIONS
 from meridian_assets.risk.descriptors import BENCHMARK
-from meridian_assets.risk.factor_model import RiskModelInput
+from meridian_assets.risk.factor_model import FactorModel
 from meridian_assets.risk.inputs import HY_OAS, load_risk_model
 from meridian_assets.storage import read, table_exists
 
@@ -85,7 +85,7 @@ class MarketHistory:
     earnings: pl.DataFrame  # ticker, earnings_date, known_at
     actions: pl.DataFrame  # date, ticker, action, ratio, new_ticker, known_at
     hy_oas: pl.DataFrame  # date, value, known_at (by date)
-    risk_models: list[tuple[dt.date, RiskModelInput]] = field(default_factory=list)
+    risk_models: list[tuple[dt.date, FactorModel]] = field(default_factory=list)
     adv_days: int = 20
     beta_days: int = 60
     covariance_days: int = 120
@@ -115,7 +115,7 @@ class MarketHistory:
     def from_frames(cls, prices: pl.DataFrame, scores: pl.DataFrame, cfg: MeridianConfig, *,
                     combined: pl.DataFrame | None = None, earnings: pl.DataFrame | None = None,
                     actions: pl.DataFrame | None = None, hy_oas: pl.DataFrame | None = None,
-                    risk_models: list[tuple[dt.date, RiskModelInput]] | None = None) -> MarketHistory:
+                    risk_models: list[tuple[dt.date, FactorModel]] | None = None) -> MarketHistory:
         """``prices``: daily_prices rows (stocks, SPY, ^VIX); ``scores``: factor_scores rows; the rest optional."""
         pc = cfg.portfolio
         px = prices.filter(pl.col("close").is_not_null()).sort("ticker", "date")
@@ -235,7 +235,7 @@ class MarketHistory:
         values = self._oas_values[self._oas_dates <= np.datetime64(day, "D")]
         return values.tolist() or None
 
-    def risk_model(self, day: dt.date) -> RiskModelInput | None:
+    def risk_model(self, day: dt.date) -> FactorModel | None:
         k = bisect.bisect_right(self._model_dates, day)
         return self.risk_models[k - 1][1] if k else None
 
@@ -261,7 +261,7 @@ def load_history(conn: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, 
                if table_exists(conn, "corporate_actions") else None)
     oas = (read(conn, "SELECT date, value, known_at FROM macro_series WHERE series_id = ? AND date BETWEEN ? AND ?",
                 [HY_OAS, start - dt.timedelta(days=MACRO_DAYS), end]) if table_exists(conn, "macro_series") else None)
-    models: list[tuple[dt.date, RiskModelInput]] = []
+    models: list[tuple[dt.date, FactorModel]] = []
     if table_exists(conn, "risk_exposures"):
         for (as_of,) in conn.execute("SELECT DISTINCT as_of FROM risk_exposures WHERE as_of <= ? ORDER BY 1",
                                      [end]).fetchall():

@@ -27,7 +27,6 @@ from meridian_assets.portfolio.schemas import (
     TARGET_BOOK,
 )
 from meridian_assets.risk.breakers import breaker_inputs
-from meridian_assets.risk.factor_model import FactorModel
 from meridian_assets.risk.halt_lock import HaltLock
 from meridian_assets.risk.states import VetoReason
 from meridian_assets.storage import read, replace_all, replace_where, table_exists
@@ -69,13 +68,8 @@ def _decomposition(ctx, target: pl.DataFrame):
     rm = ctx.inputs.risk_model
     if rm is None or target.is_empty():
         return None
-    pos = {t: i for i, t in enumerate(rm.tickers)}
-    if not all(t in pos for t in target["ticker"]):
-        return None
-    idx = [pos[t] for t in target["ticker"]]
-    model = FactorModel(X=rm.X[idx], F=rm.F, D=rm.D[idx], factor_names=rm.factor_names,
-                        tickers=tuple(target["ticker"]))
-    return model.decompose(target["weight"].to_numpy())
+    model = rm.restrict(target["ticker"].to_list())
+    return model.decompose(target["weight"].to_numpy()) if model is not None else None
 
 
 @dg.multi_asset(

@@ -43,7 +43,7 @@ from meridian_assets.portfolio.mvo import expected_returns
 from meridian_assets.portfolio.mvo_program import solve_mvo
 from meridian_assets.portfolio.selection import Books, select_books, tradable
 from meridian_assets.portfolio.turnover import apply_turnover_budget, balanced_order
-from meridian_assets.risk.factor_model import RiskModelInput
+from meridian_assets.risk.factor_model import FactorModel
 from meridian_assets.risk.pre_trade import BookState, MarketInfo, Trade, check_trade
 from meridian_assets.risk.states import TradingState
 
@@ -63,7 +63,7 @@ class RebalanceInputs:
     nav: float
     candidates: pl.DataFrame
     positions: pl.DataFrame
-    risk_model: RiskModelInput | None = None
+    risk_model: FactorModel | None = None
     returns: tuple[tuple[str, ...], np.ndarray] | None = None
     trading_state: TradingState = TradingState.ACTIVE
     halted: bool = False

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from meridian_assets.config import RiskConfig
+from meridian_assets.risk.settings import RiskConfig
 from meridian_assets.errors import MeridianError
 
 __all__ = [
@@ -427,14 +427,12 @@ class FactorModel:
             factor_contributions=dict(zip(self.factor_names, (x * Fx).tolist(), strict=True)),
             tickers=self.tickers)
 
-@dataclass(frozen=True)
-class RiskModelInput:
-    """The stored risk-model estimate as a rebalance reads it: exposures X (n x k), factor covariance F (k x k)
-    and specific variances D (n) for every ticker of the estimate, unvalidated (`FactorModel` is built from the
-    rows of the names held)."""
-
-    tickers: tuple[str, ...]
-    X: np.ndarray
-    F: np.ndarray
-    D: np.ndarray
-    factor_names: tuple[str, ...]
+    def restrict(self, tickers: Sequence[str]) -> "FactorModel | None":
+        """The model of ``tickers`` only (their rows of X and D, in that order; F unchanged), None when the model
+        does not cover one of them. The stored estimate covers the whole universe; a book uses its names'."""
+        pos = {t: i for i, t in enumerate(self.tickers or ())}
+        if not all(t in pos for t in tickers):
+            return None
+        idx = [pos[t] for t in tickers]
+        return FactorModel(X=self.X[idx], F=self.F, D=self.D[idx], factor_names=self.factor_names,
+                           tickers=tuple(tickers), industries=self.industries, styles=self.styles)

@@ -9,7 +9,7 @@ import polars as pl
 
 from meridian_assets.config import MeridianConfig
 from meridian_assets.risk.descriptors import returns_matrix
-from meridian_assets.risk.factor_model import FactorModel, RiskModelInput
+from meridian_assets.risk.factor_model import FactorModel
 from meridian_assets.risk.halt_lock import HaltRecord
 from meridian_assets.risk.monitors import factor_exposure_z
 from meridian_assets.risk.state import RiskInputs
@@ -21,7 +21,9 @@ EMPTY_POSITIONS = {"ticker": pl.Utf8, "sector": pl.Utf8, "shares": pl.Int64, "av
                    "last_price": pl.Float64, "market_value": pl.Float64}
 
 
-def load_risk_model(conn, as_of: dt.date) -> RiskModelInput | None:
+def load_risk_model(conn, as_of: dt.date) -> FactorModel | None:
+    """The latest stored risk-model estimate at ``as_of`` over its whole universe (`FactorModel.restrict` gives
+    a book's names), None before the first estimate."""
     if not table_exists(conn, "risk_exposures"):
         return None
     est = conn.execute("SELECT max(as_of) FROM risk_exposures WHERE as_of <= ?", [as_of]).fetchall()[0][0]
@@ -37,8 +39,8 @@ def load_risk_model(conn, as_of: dt.date) -> RiskModelInput | None:
         F[pos[a], pos[b]] = c
     spec = read(conn, "SELECT ticker, specific_variance FROM risk_specific_variance WHERE as_of = ?", [est])
     wide = wide.join(spec, on="ticker", how="inner")
-    return RiskModelInput(tuple(wide["ticker"]), np.nan_to_num(wide.select(names).to_numpy()), F,
-                          wide["specific_variance"].to_numpy(), tuple(names))
+    return FactorModel(X=np.nan_to_num(wide.select(names).to_numpy()), F=F, D=wide["specific_variance"].to_numpy(),
+                       factor_names=tuple(names), tickers=tuple(wide["ticker"]))
 
 
 def tail_inputs(conn, as_of: dt.date) -> tuple[float | None, tuple[float, ...] | None]:
@@ -76,11 +78,7 @@ def load_risk_inputs(conn, cfg: MeridianConfig, as_of: dt.date, *, halt: HaltRec
     if tickers:
         rm = load_risk_model(conn, as_of)
         if rm is not None:
-            pos = {t: i for i, t in enumerate(rm.tickers)}
-            if all(t in pos for t in tickers):
-                idx = [pos[t] for t in tickers]
-                model = FactorModel(X=rm.X[idx], F=rm.F, D=rm.D[idx], factor_names=rm.factor_names,
-                                    tickers=tuple(tickers))
+            model = rm.restrict(tickers)
             styles = [f for f in cfg.risk.style_factors if f in rm.factor_names]
             cols = [rm.factor_names.index(f) for f in styles]
             universe = pl.DataFrame({"ticker": list(rm.tickers),
