@@ -59,7 +59,7 @@ class ExecutionConfig(Block):
     """Layer 6: paper or live, which broker, retries, the executor and the simulated venue."""
 
     mode: Literal["paper", "live"] = "paper"  # live also needs the operator's typed confirmation for the run
-    broker: Literal["simulated", "alpaca"] = "simulated"
+    broker: Literal["simulated", "alpaca"] = "simulated"  # who fills orders: the simulated venue, or Alpaca
     sync_on_startup: bool = True  # reconcile orders, fills and positions with the broker before trading
     retries: RetryConfig = RetryConfig()  # transient broker errors (the only retry policy of the config)
     # 429s are ridden out longer than other transient errors (they say "slow down", not "broken")

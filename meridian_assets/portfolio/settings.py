@@ -25,7 +25,7 @@ class PortfolioConfig(Block):
     short_exposure: float = Field(0.70, ge=0, le=5)  # target short book, fraction of NAV (a positive number)
     gross_exposure: float = Field(1.50, gt=0, le=10)  # target long + short, fraction of NAV
     net_exposure_min: float = Field(0.0, ge=-1, le=1)  # target band of long - short, fraction of NAV
-    net_exposure_max: float = Field(0.10, ge=-1, le=1)
+    net_exposure_max: float = Field(0.10, ge=-1, le=1)  # upper end of that band, fraction of NAV
     min_position_pct: float = Field(0.005, ge=0, le=1)  # smallest position held, fraction of NAV
     max_sector_net_pct: float = Field(0.05, ge=0, le=1)  # |long - short| within one sector, fraction of NAV
     turnover_budget: float = Field(0.30, ge=0, le=4)  # sum |dw| per rebalance, fraction of NAV

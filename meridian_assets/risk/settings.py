@@ -19,7 +19,7 @@ class StressScenario(Block):
     """One stress test: a replayed historical window or a hypothetical shock."""
 
     name: str  # as shown in the risk report
-    kind: Literal["historical", "sector_shock", "momentum_reversal", "short_squeeze"]
+    kind: Literal["historical", "sector_shock", "momentum_reversal", "short_squeeze"]  # replayed window or shock
     shock: float = Field(0.0, ge=-1, le=10)  # a return: -0.30 is a 30% fall (unused by `historical`)
 
 
@@ -27,6 +27,7 @@ class RiskConfig(Block):
     """Layer 5: the risk model, the limits of the book, circuit breakers, monitors and stress tests."""
 
     factor_lookback_days: int = Field(120, ge=2, le=1260)  # sessions of factor returns behind the covariance
+    # the style factors of the risk model, beside one factor per sector
     style_factors: tuple[str, ...] = ("beta", "momentum", "size", "value", "volatility", "quality")
     feed_to_mvo: bool = True  # the MVO uses the factor covariance (else the sample covariance)
     # ---- limits of the book: the optimizer's constraints and the pre-trade checks (risk/pre_trade.py)
