@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from meridian_assets import dbread
 from meridian_assets.config import MeridianConfig
 from meridian_assets.serving.publish import read_manifest, snapshot_path
 
@@ -38,13 +39,11 @@ class Snapshot:
         """Rows of ``sql`` (an empty frame when the snapshot or a table in it is missing)."""
         if not self.exists():
             return pl.DataFrame()
-        conn = duckdb.connect(str(self.path), read_only=True)
-        try:
-            return conn.sql(sql, params=params).pl()
-        except duckdb.CatalogException:
-            return pl.DataFrame()
-        finally:
-            conn.close()
+        with dbread.read_only(self.path) as conn:  # waits while a publish holds the file, then a clear error
+            try:
+                return conn.sql(sql, params=params).pl()
+            except duckdb.CatalogException:
+                return pl.DataFrame()
 
     def tables(self) -> set[str]:
         df = self.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")
