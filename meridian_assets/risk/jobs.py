@@ -13,10 +13,10 @@ from meridian_assets.risk.kill_switch import halt_lock
 BOOK = ["portfolio_positions", "portfolio_history"]  # the portfolio's book, marked before the risk state reads it
 
 risk_check_job = dg.define_asset_job(
-    "risk_check_job", selection=[*BOOK, "risk_state"],
+    "risk_check_job", selection=dg.AssetSelection.assets(*BOOK, "risk_state"),
     description="Mark the book to market and refresh the risk state (breakers, monitors, stress); "
                 "the kill_switch_sensor reads the result.")
 
 halt_job = dg.define_asset_job(
-    "halt_job", selection=[halt_lock.key], executor_def=dg.in_process_executor,
+    "halt_job", selection=dg.AssetSelection.assets(halt_lock.key), executor_def=dg.in_process_executor,
     description="Kill switch: write the halt lock and cancel every open order (launched by kill_switch_sensor).")

@@ -6,5 +6,5 @@ import dagster as dg
 SERVING_SNAPSHOT_JOB = "serving_snapshot_job"
 
 serving_snapshot_job = dg.define_asset_job(
-    SERVING_SNAPSHOT_JOB, selection=["serving_snapshot"],
+    SERVING_SNAPSHOT_JOB, selection=dg.AssetSelection.assets("serving_snapshot"),
     description="Publish the read-only copy of the database that the desk reads.")
