@@ -27,16 +27,16 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from meridian_assets.analysis.settings import AnalysisConfig
 from meridian_assets.config_base import Block as _Block
-from meridian_assets.errors import ConfigError
 from meridian_assets.desk.settings import DeskConfig
+from meridian_assets.errors import ConfigError
+from meridian_assets.execution.settings import ExecutionConfig
 from meridian_assets.factors.settings import ScoringConfig
 from meridian_assets.ingest.settings import FilesConfig, ProvidersConfig, QualityConfig, SecConfig, SyntheticConfig
-from meridian_assets.analysis.settings import AnalysisConfig
 from meridian_assets.meta.settings import MetaConfig
-from meridian_assets.reporting.settings import ReportingConfig
-from meridian_assets.execution.settings import ExecutionConfig
 from meridian_assets.portfolio.settings import PortfolioConfig
+from meridian_assets.reporting.settings import ReportingConfig
 from meridian_assets.risk.settings import RiskConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
