@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meridian_assets.portfolio.errors import DataError
-from meridian_assets.portfolio.turnover import Trade, apply_turnover_budget, balanced_order
+from meridian_assets.portfolio.turnover import BudgetStep, apply_turnover_budget, balanced_order
 
 
 def fills(result) -> list[tuple[int, float]]:
@@ -25,7 +25,7 @@ def test_the_crossing_trade_lands_exactly_on_the_budget():
     assert r.weights.tolist() == pytest.approx([0.2, -0.1, 0.0, 0.05])
     assert r.turnover == pytest.approx(0.30) and r.budget == 0.30
     b = r.trades[1]
-    assert b == Trade(1, "B", -0.15, b.fill, -2.0) and b.executed == pytest.approx(-0.1) and not b.rejected
+    assert b == BudgetStep(1, "B", -0.15, b.fill, -2.0) and b.executed == pytest.approx(-0.1) and not b.rejected
 
 
 def test_everything_fills_when_it_fits_and_ties_go_in_index_order():
@@ -116,7 +116,7 @@ def test_the_default_budget_is_thirty_percent_and_integer_weights_are_fine():
 def test_a_refused_trade_is_recorded_in_full():
     r = apply_turnover_budget([0.0, 0.0], [0.1, -0.2], [1.0, 2.0], 0.5, tickers=["A", "B"],
                               accept=lambda i, e: i == 0)
-    assert r.trades == [Trade(1, "B", -0.2, 0.0, 2.0, True), Trade(0, "A", 0.1, 1.0, 1.0)]
+    assert r.trades == [BudgetStep(1, "B", -0.2, 0.0, 2.0, True), BudgetStep(0, "A", 0.1, 1.0, 1.0)]
 
 
 def test_bad_input_names_the_table_and_the_field():

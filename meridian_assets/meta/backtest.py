@@ -38,7 +38,7 @@ from meridian_assets.config import MeridianConfig
 from meridian_assets.errors import MeridianError
 from meridian_assets.factors.scoring import pct_within
 from meridian_assets.factors.weights import reweighted_expr
-from meridian_assets.meta.book import Fill, Order, SimBook
+from meridian_assets.meta.book import Order, OrderOutcome, SimBook
 from meridian_assets.meta.history import MarketHistory
 from meridian_assets.meta.results import BacktestResult
 from meridian_assets.meta.schemas import BACKTEST_DAILY, BACKTEST_RUNS, BACKTEST_TRADES
@@ -96,7 +96,7 @@ def run_id_for(sleeve: Sleeve, cfg: MeridianConfig, start: dt.date, end: dt.date
     return f"bt-{sleeve.name}-{start:%Y%m%d}-{end:%Y%m%d}-{content_hash(doc)[:8]}"
 
 
-def _fill_row(f: Fill) -> dict:
+def _fill_row(f: OrderOutcome) -> dict:
     o = f.order
     notional = abs(f.shares) * f.price if f.price else 0.0
     return {"as_of": o.as_of, "date": f.date, "ticker": o.ticker, "sector": o.sector, "action": o.action,
@@ -195,7 +195,7 @@ def run_backtest(history: MarketHistory, sleeve: Sleeve, base: MeridianConfig, s
 
 
 def _fill(book: SimBook, orders: list[Order], history: MarketHistory, i: int, day: dt.date, participation: float,
-          refused: set[str]) -> list[Fill]:
+          refused: set[str]) -> list[OrderOutcome]:
     """Fill the orders at session ``i``'s open; shorts of names the venue refuses stay unfilled (a sale down to
     flat still goes through)."""
     fills = []
@@ -204,7 +204,7 @@ def _fill(book: SimBook, orders: list[Order], history: MarketHistory, i: int, da
         held_long = max(book.holdings[o.ticker].shares, 0) if o.ticker in book.holdings else 0
         if o.shares < 0 and o.ticker in refused and -o.shares > held_long:
             if held_long == 0:
-                fills.append(Fill(o, day, 0, None, 0.0, 0.0, 0.0, "UNFILLED", "short refused by the venue"))
+                fills.append(OrderOutcome(o, day, 0, None, 0.0, 0.0, 0.0, "UNFILLED", "short refused by the venue"))
                 continue
             o = replace(o, shares=-held_long)
         bar = (history.open[i, c], history.volume[i, c]) if c is not None else (None, None)

@@ -46,7 +46,10 @@ class Order:
 
 
 @dataclass
-class Fill:
+class OrderOutcome:
+    """What became of one order at the open: the shares filled (0: UNFILLED, with the reason), the price and
+    each cost type in dollars. A backtest row, not a venue execution (`execution.broker.Fill` is that)."""
+
     order: Order
     date: dt.date
     shares: int  # signed, filled
@@ -101,15 +104,15 @@ class SimBook:
 
     # ------------------------------------------------------------------ 2. fills
     def fill(self, order: Order, day: dt.date, open_px: float | None, volume: float | None,
-             max_participation: float) -> Fill:
+             max_participation: float) -> OrderOutcome:
         if open_px is None or not math.isfinite(open_px) or open_px <= 0 or not volume or not math.isfinite(volume):
-            return Fill(order, day, 0, None, 0.0, 0.0, 0.0, "UNFILLED", "no bar at the open")
+            return OrderOutcome(order, day, 0, None, 0.0, 0.0, 0.0, "UNFILLED", "no bar at the open")
         cap = int(max_participation * volume)
         qty = int(np.sign(order.shares)) * min(abs(order.shares), cap)
         if qty == 0:
-            return Fill(order, day, 0, None, 0.0, 0.0, 0.0, "UNFILLED", "no volume to trade against")
+            return OrderOutcome(order, day, 0, None, 0.0, 0.0, 0.0, "UNFILLED", "no volume to trade against")
         priced = order.costs.price_fill(0, qty, open_px)
-        f = Fill(order, day, qty, open_px, priced.commission, priced.spread, priced.impact,
+        f = OrderOutcome(order, day, qty, open_px, priced.commission, priced.spread, priced.impact,
                  "FILLED" if qty == order.shares else "PARTIAL",
                  None if qty == order.shares else f"participation cap: {abs(qty)} of {abs(order.shares)} shares")
         self.cash -= qty * open_px + f.cost

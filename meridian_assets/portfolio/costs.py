@@ -123,7 +123,7 @@ class CostModel:
 
 
 @dataclass(frozen=True)
-class PricedFill:
+class FillCost:
     """What `TransactionCost.price_fill` charges one fill: the price paid and each cost type in dollars."""
 
     price: float
@@ -190,7 +190,7 @@ class TransactionCost:
                             spread_frac=self.half_spread * x, impact_frac=self.impact_scale * x**1.5,
                             nav=self.nav)
 
-    def price_fill(self, i: int, shares: float, price: float) -> PricedFill:
+    def price_fill(self, i: int, shares: float, price: float) -> FillCost:
         """An actual fill of ``shares`` (signed: + buys) of name ``i`` at reference ``price`` ($/share): the price
         it pays, ``price × (1 ± (a + b·σ·√(notional / ADV$)))``, and each cost type in dollars (`estimate` of
         the same trade; the commission is billed apart from the price)."""
@@ -199,8 +199,8 @@ class TransactionCost:
         spread = float(self.half_spread[i]) * notional
         impact = self.impact_coefficient * float(self.sigma[i]) * np.sqrt(notional / adv_dollars) * notional
         per_share = (spread + impact) / abs(shares) if shares else 0.0
-        return PricedFill(price=float(price + np.sign(shares) * per_share), commission=self.commission * notional,
-                          spread=spread, impact=float(impact))
+        return FillCost(price=float(price + np.sign(shares) * per_share), commission=self.commission * notional,
+                        spread=spread, impact=float(impact))
 
     def expression(self, trade: "cp.Expression") -> "cp.Expression":
         """The total cost of ``trade`` as a convex cvxpy expression (`cost_expression` with this model's

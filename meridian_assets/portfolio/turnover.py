@@ -20,8 +20,9 @@ from meridian_assets.portfolio.errors import DataError
 
 
 @dataclass(frozen=True)
-class Trade:
-    """One name's trade: ``delta`` the full change wanted, ``fill`` the executed fraction (0–1)."""
+class BudgetStep:
+    """One name's step through the budget (a weight change, not an order: `risk.pre_trade.Trade` is the order
+    the pre-trade check sees): ``delta`` the full change wanted, ``fill`` the executed fraction (0–1)."""
 
     index: int
     ticker: str | None
@@ -38,7 +39,7 @@ class Trade:
 @dataclass(frozen=True)
 class TurnoverResult:
     weights: np.ndarray
-    trades: list[Trade]
+    trades: list[BudgetStep]
     turnover: float
     budget: float
 
@@ -69,7 +70,7 @@ def apply_turnover_budget(current, target, score_change, budget: float = 0.30,
     order = np.argsort(-np.abs(sc), kind="stable") if order is None else np.asarray(order, dtype=int)
     remaining = float(budget)
     weights = cur.copy()
-    trades: list[Trade] = []
+    trades: list[BudgetStep] = []
     for i in order:
         d = float(delta[i])
         if d == 0.0:
@@ -79,11 +80,11 @@ def apply_turnover_budget(current, target, score_change, budget: float = 0.30,
         fits = size <= remaining or math.isclose(size, remaining, rel_tol=1e-12, abs_tol=0.0)
         fill = 1.0 if fits else max(remaining, 0.0) / size
         if accept is not None and fill > 0 and not accept(int(i), d * fill):
-            trades.append(Trade(int(i), None if tickers is None else tickers[i], d, 0.0, float(sc[i]), True))
+            trades.append(BudgetStep(int(i), None if tickers is None else tickers[i], d, 0.0, float(sc[i]), True))
             continue
         remaining = remaining - size if fill == 1.0 else 0.0  # the crossing trade exhausts the budget
         weights[i] = cur[i] + d * fill
-        trades.append(Trade(int(i), None if tickers is None else tickers[i], d, fill, float(sc[i])))
+        trades.append(BudgetStep(int(i), None if tickers is None else tickers[i], d, fill, float(sc[i])))
     executed = float(np.abs(weights - cur).sum())
     return TurnoverResult(weights=weights, trades=trades, turnover=executed, budget=float(budget))
 
