@@ -158,3 +158,78 @@ def test_a_sale_from_a_flat_book_is_a_short(tmp_path, held):
     report = Executor(broker, CFG.execution, clock=clock).finish_adopted(
         [order], context(positions_value={"CCC": held * 30.0}), prices=PRICES)
     assert report.records[0].action == ("SELL" if held else "SHORT")
+
+
+class Recording:
+    """The venue, recording each order request as sent."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.requests = inner, []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def submit_order(self, request: OrderRequest):
+        self.requests.append(request)
+        return self.inner.submit_order(request)
+
+
+def test_each_order_is_journaled_before_it_is_sent_with_its_position_intent(tmp_path):
+    raw, safe, clock = venue(tmp_path, PRICES)
+    broker, journal = Recording(safe), Journal()
+    # long 50 to short 50: the closing SELL, then the opening SHORT once the SELL has filled in full
+    report = Executor(broker, CFG.execution, clock=clock, on_event=journal).run(
+        [TradeIntent("AAA", 50, -50, 10.0, 5e8)], context(positions_value={"AAA": 500.0}))
+    assert [(r.action, r.status, r.shares) for r in report.records] == [("SELL", Status.FILLED, 50),
+                                                                          ("SHORT", Status.FILLED, 50)]
+    assert [(q.side, q.qty, q.intent) for q in broker.requests] == [(Side.SELL, 50, "sell_to_close"),
+                                                                      (Side.SELL, 50, "sell_to_open")]
+    intents = journal.of("intent")
+    assert intents == [
+        {"cid": f"{RID}:AAA:{c}:0", "rebalance_id": RID, "ticker": "AAA", "side": "sell", "qty": 50, "limit": 9.99,
+         "action": action, "book_side": book_side, "signal": 10.0, "chunk": c, "attempt": 0}
+        for c, action, book_side in ((0, "SELL", "LONG"), (1, "SHORT", "SHORT"))]
+    kinds = [k for k, _ in journal.events]
+    assert kinds == ["intent", "ack", "fill"] * 2
+    assert raw.positions() == {"AAA": -100}  # the venue itself started flat
+    assert report.filled() == {"AAA": -100}
+
+
+def test_a_halt_between_chunks_stops_before_the_next_submit(tmp_path):
+    raw, broker, clock = venue(tmp_path, PRICES)
+    halted = lambda: raw.calls.counts.get("submit_order", 0) >= 1  # noqa: E731  (the lock lands after chunk 0)
+    # $2M ADV: 2% = $40k = 4,000 shares of a $10 stock per chunk
+    report = Executor(broker, CFG.execution, clock=clock).run(
+        [TradeIntent("AAA", 0, 10_000, 10.0, 2e6)], context(nav=1e9, halted=halted))
+    assert [(r.status, r.notes) for r in report.records] == [
+        (Status.FILLED, None), (Status.HALTED, "chunk 1: trading halted before submit")]
+    halted_row = report.records[1]
+    assert (halted_row.client_order_id, halted_row.action, halted_row.ordered_shares) == (f"{RID}:AAA:BUY:halted",
+                                                                                            "BUY", 10_000)
+    assert raw.calls.counts["submit_order"] == 1 and raw.positions() == {"AAA": 3334}
+
+
+@pytest.mark.parametrize("adv", [None, 0.0])
+def test_a_trade_without_an_adv_is_skipped(tmp_path, adv):
+    raw, broker, clock = venue(tmp_path, PRICES)
+    report = Executor(broker, CFG.execution, clock=clock).run([TradeIntent("AAA", 0, 100, 10.0, adv)], context())
+    [r] = report.records
+    assert (r.client_order_id, r.status, r.notes) == (f"{RID}:AAA:BUY:skipped", Status.SKIPPED,
+                                                      "no 20-day ADV: cannot size chunks")
+    assert "submit_order" not in raw.calls.counts
+
+
+def test_any_positive_adv_sizes_chunks_of_at_least_one_share(tmp_path):
+    raw, broker, clock = venue(tmp_path, PRICES)
+    report = Executor(broker, CFG.execution, clock=clock).run([TradeIntent("AAA", 0, 2, 10.0, 0.5)], context())
+    assert [(r.status, r.shares) for r in report.records] == [(Status.FILLED, 1), (Status.FILLED, 1)]
+    assert report.filled() == {"AAA": 2}
+
+
+def test_a_sale_from_the_smallest_long_is_a_sale(tmp_path):
+    raw, broker, clock = venue(tmp_path, {"PNY": 0.4}, cfg=SLOW)
+    raw.submit_order(OrderRequest(client_order_id(RID, "PNY", 0, 0), "PNY", Side.SELL, 1, 0.39))
+    [order] = raw.open_orders()
+    report = Executor(broker, CFG.execution, clock=clock).finish_adopted(
+        [order], context(positions_value={"PNY": 0.4}), prices={"PNY": 0.4})
+    assert report.records[0].action == "SELL"  # one share worth 40 cents is still a long
