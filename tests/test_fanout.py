@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from meridian_assets.meta.definitions import defs as meta_defs
-from meridian_assets.meta.fanout_assets import RESEARCH_SLEEVES
+from meridian_assets.meta.fanout_assets import RESEARCH_SLEEVES, submit_research_backfill
 from resources import DuckDBStore, MeridianSettings
 from tests import meta_world as w
 from tests.conftest import query
@@ -91,6 +91,12 @@ def test_fanned_out_partitions_publish_the_serial_sweeps_rows(home):
                  for e in done.get_asset_materialization_events()}
     assert {"research_backtests", "backtest_runs", "backtest_daily", "backtest_trades"} <= published
     assert plan.success
+
+    # What the daemon would fan out: every registered partition (one run each), then the publish.
+    backfill = instance.get_backfill(submit_research_backfill(instance, defs.resolve_asset_graph()))
+    targets = {(ap.asset_key.to_user_string(), ap.partition_key)
+               for ap in backfill.asset_backfill_data.target_subset.iterate_asset_partitions()}
+    assert targets == {("research_sleeve_backtests", k) for k in keys} | {("research_backtests", None)}
 
     # A new plan for the same window drops the old results: publishing now is refused until its partitions run.
     again = defs.resolve_job_def("meta_research_history_job").execute_in_process(instance=instance, run_config=RUN)

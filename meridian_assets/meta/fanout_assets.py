@@ -137,3 +137,23 @@ def research_backtests(context: dg.AssetExecutionContext, db: DuckDBStore, setti
 
 
 RESEARCH_ASSETS = [research_history, research_sleeve_backtests, research_backtests]
+
+
+def submit_research_backfill(instance: dg.DagsterInstance, asset_graph, tags: dict[str, str] | None = None) -> str:
+    """Submit what the UI's "Materialize" of research_sleeve_backtests (all partitions) with research_backtests
+    submits: an asset backfill the daemon turns into one run per registered partition, queued side by side, and,
+    once every partition has run, one publish run. Returns the backfill id."""
+    from dagster._core.execution.backfill import PartitionBackfill
+    from dagster._core.utils import make_new_backfill_id
+    from dagster._time import get_current_timestamp
+
+    keys = instance.get_dynamic_partitions(RESEARCH_SLEEVES.name)
+    if not keys:
+        raise dg.DagsterInvariantViolationError("no research_sleeves partitions: materialize research_history first")
+    backfill = PartitionBackfill.from_asset_partitions(
+        backfill_id=make_new_backfill_id(), asset_graph=asset_graph, partition_names=keys,
+        asset_selection=[research_sleeve_backtests.key, research_backtests.key],
+        backfill_timestamp=get_current_timestamp(), tags=tags or {}, dynamic_partitions_store=instance,
+        all_partitions=False, title="research sleeves", description=None, run_config=None)
+    instance.add_backfill(backfill)
+    return backfill.backfill_id
