@@ -12,6 +12,7 @@ from meridian_assets.config import MeridianConfig
 from meridian_assets.execution.broker import BrokerUnavailable, OrderRequest, Side, client_order_id
 from meridian_assets.execution.clock import utc
 from meridian_assets.execution.executor import ExecutionContext, Executor
+from meridian_assets.execution.faults import FaultKind, FaultPlan
 from meridian_assets.execution.fills import Status
 from meridian_assets.execution.planning import TradeIntent
 from meridian_assets.execution.settings import SimulatedVenueConfig
@@ -191,6 +192,10 @@ def test_each_order_is_journaled_before_it_is_sent_with_its_position_intent(tmp_
         for c, action, book_side in ((0, "SELL", "LONG"), (1, "SHORT", "SHORT"))]
     kinds = [k for k, _ in journal.events]
     assert kinds == ["intent", "ack", "fill"] * 2
+    orders = raw.list_orders()
+    assert journal.of("ack") == [{"cid": o.client_order_id, "order_id": o.order_id, "status": "filled",
+                                  "filled_qty": 50} for o in orders]  # the instant venue fills on accept
+    assert report.submitted == 2
     assert raw.positions() == {"AAA": -100}  # the venue itself started flat
     assert report.filled() == {"AAA": -100}
 
@@ -233,3 +238,21 @@ def test_a_sale_from_the_smallest_long_is_a_sale(tmp_path):
     report = Executor(broker, CFG.execution, clock=clock).finish_adopted(
         [order], context(positions_value={"PNY": 0.4}), prices={"PNY": 0.4})
     assert report.records[0].action == "SELL"  # one share worth 40 cents is still a long
+
+
+def test_a_submit_whose_outcome_stays_unknown_is_recorded_and_stops_the_run(tmp_path):
+    plan = FaultPlan()
+    plan.add(FaultKind.DISCONNECT_AFTER_ACCEPT, ticker="AAA", calls=40)  # outlasts every lookup
+    raw, broker, clock = venue(tmp_path, PRICES, faults=plan)
+    journal = Journal()
+    report = Executor(broker, CFG.execution, clock=clock, on_event=journal).run(
+        [TradeIntent("AAA", 0, 100, 10.0, 5e8), TradeIntent("BBB", 0, -50, 20.0, 5e8)], context())
+    [r] = report.records
+    cid = f"{RID}:AAA:0:0"
+    assert (r.rebalance_id, r.client_order_id, r.ticker, r.action, r.side) == (RID, cid, "AAA", "BUY", "LONG")
+    assert (r.status, r.shares, r.ordered_shares, r.signal_price, r.limit_price) == (Status.UNKNOWN, 0, 100, 10.0, 10.01)
+    assert (r.broker, r.chunk, r.attempt, r.finished_at) == (broker.name, 0, 0, utc(clock))
+    assert r.notes == report.aborted.partition(": ")[2] and "outcome unknown" in r.notes
+    [unknown] = journal.of("unknown")
+    assert unknown == {"cid": cid, "detail": r.notes}
+    assert report.submitted == 0 and raw.calls.counts["submit_order"] == 1  # BBB never sent
