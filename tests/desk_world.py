@@ -22,6 +22,11 @@ def desk_env(home: Path) -> dict[str, str]:
 
 @lru_cache(maxsize=1)
 def demo_home() -> Path:
+    """The demo home; $MERIDIAN_DESK_DEMO names one built earlier by this function, reused as it is (tests read
+    it, and the browser test works on a copy)."""
+    reuse = os.environ.get("MERIDIAN_DESK_DEMO")
+    if reuse and (Path(reuse) / "serving").is_dir():
+        return Path(reuse)
     home = Path(tempfile.mkdtemp(prefix="desk-demo-"))
     (home / "dagster").mkdir()
     write_config(home)

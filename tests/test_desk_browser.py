@@ -38,13 +38,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400),
 # url path (the default page is the root), headline, texts the page must show (its last section included, so
 # the whole script has run)
 PAGES = [
-    ("", "ULTRON · The Network", ["NAV", "Drawdown", "Positions", "VIX", "ULTRON is offline"]),
-    ("research", "Research", ["Propose a what-if rebalance (mvo)", "Approve", "Top/bottom 30", "Candidates"]),
-    ("risk", "Risk", ["Daily loss (size down)", "Drawdown (kill switch)", "Alerts (last 3 sessions)",
-                      "Stress scenarios"]),
-    ("performance", "Performance", ["Equity vs SPY", "Win/loss", "Commentary"]),
+    ("", "ULTRON · The Network", ["NAV", "YTD", "since inception", "Drawdown", "Positions", "VIX",
+                                  "ULTRON is offline"]),
+    ("research", "Research", ["Propose a what-if rebalance (mvo)", "Approve proposal", "Top/bottom 30",
+                              "Candidates", "sh waits"]),
+    ("risk", "Risk", ["Daily loss (size down)", "Drawdown (kill switch)", "Marginal contribution to risk",
+                      "Alerts (last 3 sessions)", "Stress scenarios"]),
+    ("performance", "Performance", ["Equity vs SPY", "Win/loss", "Turnover and tax", "Commentary"]),
     ("execution", "Execution", ["Filled (30d)", "No broker configured", "Short availability"]),
-    ("letter", "Letter", ["MCP-IM-", "Regenerate letter"]),
+    ("letter", "Letter", ["MCP-IM-", "Regenerate letter", "Regenerate weekly PDF", "Download the weekly PDF"]),
 ]
 NAV_TITLES = {"": "I · Portfolio", "research": "II · Research", "risk": "III · Risk",
               "performance": "IV · Performance", "execution": "V · Execution", "letter": "VI · Letter"}
@@ -257,8 +259,14 @@ def test_propose_and_approve(desk, page, shots):
     strip = page.locator("div.strip", has_text="Proposal").first.inner_text()
     rebalance_id = re.search(r"rb-\d{8}-conviction-[0-9a-f]{8}", strip).group(0)
 
-    page.get_by_role("button", name="Approve", exact=True).click()
-    status, run_id = run_status(page, f"Approve {rebalance_id}", RUN_TIMEOUT_S, servers)
+    # refuse one candidate on its card: the approval goes without it
+    card = page.locator("[class*='st-key-card-']", has=page.get_by_role("radio", name="Reject")).first
+    refused = card.get_attribute("class").split("st-key-card-")[1].split()[0]
+    card.get_by_role("radio", name="Reject").click()
+    page.locator("[data-testid='rejected']", has_text=refused).wait_for()
+    settle(page)
+    page.get_by_role("button", name="Approve proposal", exact=True).click()
+    status, run_id = run_status(page, f"Approve {rebalance_id} without {refused}", RUN_TIMEOUT_S, servers)
     assert status == "SUCCESS", servers.logs()
     shoot(page, shots / "research-approved.png")
 
@@ -266,13 +274,40 @@ def test_propose_and_approve(desk, page, shots):
     assert client.get_run_status(run_id) == dg.DagsterRunStatus.SUCCESS
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster"))) as instance:
         run = instance.get_run_by_id(run_id)
+    config = run.run_config["ops"]["position_approvals"]["config"]
     assert run.job_name == "approve_rebalance_job" and run.tags["meridian/source"] == "desk"
-    assert run.run_config["ops"]["position_approvals"]["config"]["rebalance_id"] == rebalance_id
-    assert run.run_config["ops"]["position_approvals"]["config"]["decision"] == "approve"
+    assert (config["rebalance_id"], config["decision"], config["rejected_tickers"]) == (rebalance_id, "approve",
+                                                                                       [refused])
 
-    # the decision reaches the desk with the next snapshot (EXECUTED once the sensor's execution run lands)
+    # the decision reaches the desk with the next snapshot (EXECUTED once the sensor's execution run lands);
+    # the refused candidate's card reads REJECTED
     deadline = time.monotonic() + 300
     while (decision := research(page, base, method)) == "PROPOSED":
         assert time.monotonic() < deadline, f"the approval never reached the desk\n{servers.logs()}"
         time.sleep(5)
     assert decision in ("APPROVED", "EXECUTED")
+    assert "REJECTED" in page.locator(f".st-key-card-{refused}").inner_text()
+
+
+def test_regenerate_the_weekly_pdf(desk, page, shots):
+    """Regenerate on the Letter page is a `weekly_report_job` run of the PDF's week, launched through GraphQL and
+    followed to SUCCESS in the desk; the rebuilt PDF reaches the page with the next snapshot."""
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    base, home, _, servers = desk
+    open_page(page, base, "letter", "Letter")
+    built = page.locator("div.strip", has_text="pages").first.inner_text()
+    page.get_by_role("button", name="Regenerate weekly PDF", exact=True).click()
+    status, run_id = run_status(page, "Regenerate the weekly PDF (2024-03-25)", RUN_TIMEOUT_S, servers)
+    assert status == "SUCCESS", servers.logs()
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster"))) as instance:
+        run = instance.get_run_by_id(run_id)
+    assert run.job_name == "weekly_report_job" and run.tags["dagster/partition"] == "2024-03-25"
+    assert {k.to_user_string() for k in run.asset_selection} == {"weekly_change_summary", "weekly_report_pdf"}
+    deadline = time.monotonic() + 300
+    while page.locator("div.strip", has_text="pages").first.inner_text() == built:
+        assert time.monotonic() < deadline, f"the new PDF never reached the desk\n{servers.logs()}"
+        time.sleep(5)
+        open_page(page, base, "letter", "Letter")
+    shoot(page, shots / "letter-regenerated.png")

@@ -37,10 +37,10 @@ def run(action: actions.Action, raise_on_error: bool = True):
         from meridian_assets.cli.execute import build_execution_definitions
 
         job = build_execution_definitions().resolve_job_def(action.job)
-    else:
-        from meridian_assets.definitions import defs
+    else:  # bound to this test's home (the module-level `defs` keeps the database of its first import)
+        from meridian_assets.definitions import build_definitions
 
-        job = defs.resolve_job_def(action.job)
+        job = build_definitions().resolve_job_def(action.job)
     kwargs = {"asset_selection": [dg.AssetKey(a) for a in action.assets]} if action.assets else {}
     return job.execute_in_process(run_config=action.run_config, instance=dg.DagsterInstance.ephemeral(),
                                   raise_on_error=raise_on_error, **kwargs)

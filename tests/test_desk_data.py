@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import dagster as dg
 import polars as pl
 import pytest
 
@@ -32,7 +33,11 @@ def test_kpis_are_the_books_latest_row(snap):
     assert k["positions"] == last["positions"] and k["gross"] == pytest.approx(last["gross"])
     assert k["week"] == pytest.approx(last["nav"] / live["nav"][-6] - 1)
     before_month = live.filter(pl.col("date") < last["date"].replace(day=1))
-    assert k["mtd"] == pytest.approx(last["nav"] / before_month["nav"][-1] - 1)
+    assert k["mtd"] == pytest.approx(last["nav"] / before_month["nav"][-1] - 1) and k["mtd_since"] is None
+    # the demo book starts in January 2024: YTD is since inception, from the capital it started with
+    first = live.row(0, named=True)
+    assert first["date"].year == last["date"].year and k["ytd_since"] == first["date"]
+    assert k["ytd"] == pytest.approx(last["nav"] / snap.cfg.portfolio.capital_base - 1)
     s = portfolio.status(snap)
     assert s["trading_state"] in ("ACTIVE", "REDUCING", "HALTED") and s["provider"] == "synthetic"
     assert s["vix_regime"] in ("LOW", "NORMAL", "HIGH")
@@ -53,6 +58,28 @@ def test_latest_proposal_and_its_cards(snap):
     cards = research.candidates(snap, p["rebalance_id"])
     assert 0 < cards.filter(pl.col("side") == "LONG").height <= research.CARDS_N
     assert (cards.filter(pl.col("side") == "SHORT")["weight"] < 0).all()
+    traded = cards.filter(pl.col("trade_status") == "PROPOSED")
+    assert traded.height and set(traded["decision"]) == {"EXECUTED"}
+    deferred = cards.filter(pl.col("trade_status") == "DEFERRED")
+    assert deferred.height and (deferred["delta_shares"] == 0).all() and (deferred["intended_shares"] != 0).all()
+    for r in deferred.iter_rows(named=True):  # the shares that wait are the ones the target book asked for
+        label = research.trade_label(r)
+        assert label.startswith("DEFERRED (") and f"{r['action']} {abs(r['intended_shares']):,} sh waits" in label
+        assert not research.can_refuse(r)
+
+
+def test_trade_labels_read_as_words():
+    row = {"action": "SELL", "delta_shares": 0, "intended_shares": -1303, "trade_status": "DEFERRED",
+           "reason": "turnover budget: -1303 shares wait for a later rebalance"}
+    assert research.trade_label(row) == "DEFERRED (turnover budget) · SELL 1,303 sh waits"
+    row = {**row, "reason": "below the minimum trade (0.10% of NAV): waits for a later rebalance"}
+    assert research.trade_label(row) == "DEFERRED (below the minimum trade (0.10% of NAV)) · SELL 1,303 sh waits"
+    assert research.trade_label({"action": "COVER", "delta_shares": 58737, "intended_shares": 58737,
+                                 "trade_status": "VETOED", "reason": "MAX_POSITION: 6% > 5%"}) == \
+        "VETOED (MAX_POSITION) · COVER 58,737 sh not sent"
+    proposed = {"action": "SHORT", "delta_shares": -498, "intended_shares": -498, "trade_status": "PROPOSED"}
+    assert research.trade_label(proposed) == "SHORT 498 sh" and research.can_refuse(proposed)
+    assert research.trade_label({"action": None, "trade_status": None}) == "hold (at target)"
 
 
 def test_risk_page_data(snap):
@@ -60,7 +87,11 @@ def test_risk_page_data(snap):
     bars = risk.breaker_bars(doc, snap.cfg)
     assert [b["threshold"] for b in bars] == [0.015, 0.025, 0.04, 0.08]
     mctr = risk.mctr_table(doc)
-    assert mctr.height and {"ticker", "mctr", "flagged", "ratio_to_weight"} <= set(mctr.columns)
+    assert mctr.columns == ["ticker", "weight", "mctr", "risk_share", "gross_share", "risk_to_weight", "flagged"]
+    # the ratio is against each name's share of the whole book's gross, so it reproduces the model's own flag
+    assert mctr["flagged"].to_list() == (mctr["risk_to_weight"] > risk.MCTR_FLAG_MULTIPLE).to_list()
+    assert mctr["flagged"].any() and not mctr["flagged"].all()
+    assert mctr["risk_share"].to_list() == pytest.approx((mctr["mctr"] / doc["decomposition"]["sigma"]).to_list())
     assert risk.stress(doc).height == 6
     assert risk.decomposition(doc)["factor_share"] + risk.decomposition(doc)["specific_share"] == pytest.approx(1)
 
@@ -80,6 +111,13 @@ def test_performance_page_data(snap):
     best, worst = performance.contributors(snap)
     assert best["pnl"][0] >= best["pnl"][-1] and worst["pnl"][0] <= best["pnl"][0]
     assert performance.win_loss(snap)["trades"] > 0
+    tt = performance.turnover_tax(snap)
+    table = performance.turnover_tax_table(tt)  # every figure of every window, in the table's 4 columns
+    assert table.columns == ["figure", *tt["period"]] and table.height == len(performance.TURNOVER_ROWS)
+    ytd = tt.row(tt["period"].to_list().index("ytd"), named=True)
+    got = dict(zip(table["figure"], table["ytd"]))
+    assert got["Estimated tax"] == f"${ytd['estimated_tax']:,.0f}" and got["Rebalances"] == str(ytd["rebalances"])
+    assert got["Within budget"] in ("yes", "no") and got["Turnover (traded / average NAV)"].endswith("%")
     assert performance.commentary(snap)["body"]
 
 
@@ -90,7 +128,8 @@ def test_execution_and_letter_page_data(snap):
     orders, why = execution.open_orders(snap.cfg)
     assert orders is None and "No broker configured" in why
     assert letter.latest_letter(snap)["doc_id"].startswith("MCP-IM-")
-    assert letter.latest_weekly_pdf(snap)["exists"]
+    pdf = letter.latest_weekly_pdf(snap)
+    assert pdf["exists"] and letter.report_week(snap) == str(pdf["week_start"]) == "2024-03-25"
 
 
 def test_slippage_kpis_weigh_by_shares():
@@ -115,3 +154,29 @@ def test_actions_carry_the_jobs_run_config():
     with pytest.raises(ValueError):
         actions.decide("rb-1", "commit")  # the desk never commits as filled
     assert actions.execute("rb-1").run_config["ops"]["execute_rebalance"]["config"]["rebalance_id"] == "rb-1"
+    refused = actions.decide("rb-1", "approve", rejected=["ZZ", "AA", "ZZ"])
+    assert refused.run_config["ops"]["position_approvals"]["config"]["rejected_tickers"] == ["AA", "ZZ"]
+    assert "rejected_tickers" not in actions.decide("rb-1", "reject", rejected=["AA"]).run_config["ops"][
+        "position_approvals"]["config"]  # rejecting the proposal rejects every trade
+    pdf = actions.regenerate_weekly_pdf("2024-03-25")
+    assert (pdf.job, pdf.partition, pdf.assets) == ("weekly_report_job", "2024-03-25",
+                                                    ("weekly_change_summary", "weekly_report_pdf"))
+
+
+def test_regenerate_actions_are_valid_runs_of_their_jobs():
+    """The job, asset selection, partition and run config the desk submits are accepted by the code location
+    (what the webserver checks before it launches)."""
+    from dagster._config import process_config
+
+    from meridian_assets.definitions import defs
+
+    for action in (actions.regenerate_weekly_pdf("2024-03-25"), actions.regenerate_letter("2024-03-28")):
+        job = defs.resolve_job_def(action.job)
+        sub = job.get_subset(asset_selection={dg.AssetKey(a) for a in action.assets})
+        assert {k.to_user_string() for k in sub.asset_layer.executable_asset_keys} == set(action.assets)
+        assert process_config(sub.run_config_schema.config_type, action.run_config).success, action.label
+        if action.partition:
+            assert job.partitions_def.has_partition_key(action.partition)
+    bad = actions.regenerate_letter("2024-03-28")
+    sub = defs.resolve_job_def(bad.job).get_subset(asset_selection={dg.AssetKey(a) for a in bad.assets})
+    assert not process_config(sub.run_config_schema.config_type, {"ops": {"lp_letter": {"config": {"forced": 1}}}}).success

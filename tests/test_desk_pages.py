@@ -1,5 +1,6 @@
 """Each desk page rendered by Streamlit's AppTest on the demo instance's snapshot: no exception, its content."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -45,9 +46,11 @@ def test_portfolio_page(env):
 def test_research_page(env):
     at = render("research")
     assert [b.label for b in at.button][:1] == ["Propose a what-if rebalance (mvo)"]
-    assert {"Approve", "Reject", "Execute"} <= {b.label for b in at.button}
+    assert {"Approve proposal", "Reject proposal", "Execute"} <= {b.label for b in at.button}
     assert "EXECUTED" in text(at)  # the demo's last rebalance was committed: Approve is disabled
-    assert next(b for b in at.button if b.label == "Approve").disabled
+    assert next(b for b in at.button if b.label == "Approve proposal").disabled
+    body = text(at)
+    assert "sh waits" in body and "+0" not in body  # a deferred trade reads as what waits, not "BUY +0"
 
 
 def test_research_page_reruns_on_a_widget_while_nyse_is_open(env, monkeypatch):
@@ -79,4 +82,6 @@ def test_execution_page(env):
 
 def test_letter_page(env):
     at = render("letter")
-    assert "MCP-IM-" in text(at) and [b.label for b in at.button] == ["Regenerate letter"]
+    assert "MCP-IM-" in text(at) and [b.label for b in at.button] == ["Regenerate letter", "Regenerate weekly PDF"]
+    assert not any(b.disabled for b in at.button)
+    assert re.search(r"week 2024-03-25 to 2024-03-28 · \d+ pages", text(at))

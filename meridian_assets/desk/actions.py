@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from meridian_assets.config import MeridianConfig
+from meridian_assets.reporting.partitions import WEEKLY_JOB
 from meridian_assets.serving.jobs import SERVING_SNAPSHOT_JOB
 
 LOCATION = "meridian"
@@ -60,8 +61,18 @@ def execute(rebalance_id: str) -> Action:
 
 
 def regenerate_letter(as_of: str) -> Action:
+    """The LP letter of ``as_of`` written again (`reporting_job`, `lp_letter` only, forced)."""
     return Action("Regenerate the LP letter", "reporting_job",
                   {"ops": {"lp_letter": {"config": {"force": True, "as_of": as_of}}}}, assets=("lp_letter",))
+
+
+WEEKLY_PDF_ASSETS = ("weekly_change_summary", "weekly_report_pdf")
+
+
+def regenerate_weekly_pdf(week: str) -> Action:
+    """The weekly PDF of the week keyed ``week`` (its Monday) built again: `weekly_report_job` on that partition,
+    the week's change summary (the PDF's stored context) and the PDF."""
+    return Action(f"Regenerate the weekly PDF ({week})", WEEKLY_JOB, {}, assets=WEEKLY_PDF_ASSETS, partition=week)
 
 
 def publish_snapshot() -> Action:

@@ -15,6 +15,7 @@ def global_css() -> str:
             padding: 10px 14px; margin-bottom: 8px; }}
     .kpi .label {{ color: {MUTED}; font-size: 0.72rem; text-transform: uppercase; letter-spacing: .08em; }}
     .kpi .value {{ font-family: {MONO}; font-size: 1.35rem; color: {TEXT}; }}
+    .kpi .note {{ color: {MUTED}; font-size: 0.68rem; }}
     .pos {{ color: {LONG}; }} .neg {{ color: {SHORT}; }} .muted {{ color: {MUTED}; }}
     .strip {{ background: {CARD_A}; border-left: 3px solid {ACCENT}; padding: 6px 12px; border-radius: 6px;
               font-family: {MONO}; font-size: 0.8rem; color: {MUTED}; }}

@@ -53,10 +53,15 @@ def fmt_pct(x: float | None, signed: bool = True) -> str:
     return "—" if x is None else (f"{x:+.2%}" if signed else f"{x:.2%}")
 
 
-def kpi(col, label: str, value: str, sign: float | None = None) -> None:
+def fmt_usd(x: float | None) -> str:
+    return "—" if x is None else f"{'-' if x < 0 else ''}${abs(x):,.0f}"
+
+
+def kpi(col, label: str, value: str, sign: float | None = None, note: str | None = None) -> None:
     cls = "" if sign is None else ("pos" if sign >= 0 else "neg")
+    foot = f"<div class='note'>{html.escape(note)}</div>" if note else ""
     col.markdown(f"<div class='kpi'><div class='label'>{html.escape(label)}</div>"
-                 f"<div class='value {cls}'>{html.escape(value)}</div></div>", unsafe_allow_html=True)
+                 f"<div class='value {cls}'>{html.escape(value)}</div>{foot}</div>", unsafe_allow_html=True)
 
 
 def _launcher() -> actions.Launcher:
@@ -114,6 +119,14 @@ def _poll() -> None:
     _rerun_every(3, "_polled_at")
 
 
+ROW_PX = 35  # st.dataframe's row height (and its header's)
+
+
+def table_height(rows: int) -> int:
+    """A dataframe height that shows every one of ``rows`` rows with no inner scrolling (header and border)."""
+    return ROW_PX * (max(rows, 1) + 1) + 3
+
+
 def plotly(fig) -> None:
     fig.update_layout(template={"layout": theme.plotly_template()["layout"]})
-    st.plotly_chart(fig, use_container_width=True)
+    st.plotly_chart(fig, width="stretch")

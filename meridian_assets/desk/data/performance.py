@@ -36,9 +36,34 @@ def sector_alpha(snap: Snapshot) -> pl.DataFrame:
 
 
 def turnover_tax(snap: Snapshot) -> pl.DataFrame:
-    return snap.query("SELECT period, turnover_annualised, budget_utilisation, within_budget, closed_lots, "
-                      "short_term_gain, long_term_gain, estimated_tax FROM turnover_and_tax "
-                      "WHERE as_of = (SELECT max(as_of) FROM turnover_and_tax) ORDER BY window_days")
+    """The latest report's turnover and tax windows (30d, 90d, year to date), shortest first."""
+    return snap.query("SELECT period, turnover, turnover_annualised, rebalances, max_rebalance_turnover, "
+                      "budget_per_rebalance, within_budget, closed_lots, short_term_gain, long_term_gain, "
+                      "estimated_tax FROM turnover_and_tax WHERE as_of = (SELECT max(as_of) FROM turnover_and_tax) "
+                      "ORDER BY window_days")
+
+
+TURNOVER_ROWS = [  # (column, label, format)
+    ("turnover", "Turnover (traded / average NAV)", "{:.0%}"), ("turnover_annualised", "Annualised", "{:.1f}×"),
+    ("rebalances", "Rebalances", "{:d}"), ("max_rebalance_turnover", "Largest rebalance", "{:.1%}"),
+    ("budget_per_rebalance", "Budget per rebalance", "{:.0%}"), ("within_budget", "Within budget", "bool"),
+    ("closed_lots", "Lots closed", "{:d}"), ("short_term_gain", "Short-term gain", "${:,.0f}"),
+    ("long_term_gain", "Long-term gain", "${:,.0f}"), ("estimated_tax", "Estimated tax", "${:,.0f}"),
+]
+
+
+def turnover_tax_table(tt: pl.DataFrame) -> pl.DataFrame:
+    """`turnover_tax` turned for reading: one row per figure, one column per window (30d, 90d, ytd), as text."""
+    if tt.is_empty():
+        return pl.DataFrame()
+
+    def fmt(v, f: str) -> str:
+        if v is None:
+            return "—"
+        return ("yes" if v else "no") if f == "bool" else f.format(v)
+
+    return pl.DataFrame([{"figure": label, **{r["period"]: fmt(r[col], f) for r in tt.iter_rows(named=True)}}
+                         for col, label, f in TURNOVER_ROWS])
 
 
 def win_loss(snap: Snapshot) -> dict | None:

@@ -14,28 +14,40 @@ def history(snap: Snapshot) -> pl.DataFrame:
                       "ORDER BY date")
 
 
-def _period_return(hist: pl.DataFrame, since: dt.date) -> float | None:
-    """NAV return from the last close before ``since`` to the latest close (None without such a close)."""
+def inception_nav(hist: pl.DataFrame) -> float:
+    """The NAV before the book's first session: its first close undone by that session's return (the capital
+    the book started from, before the first day's trades and costs)."""
+    first = hist.row(0, named=True)
+    r = first["daily_return"]
+    return float(first["nav"] / (1.0 + r)) if r is not None else float(first["nav"])
+
+
+def period_return(hist: pl.DataFrame, since: dt.date) -> tuple[float, dt.date | None]:
+    """NAV return from the last close before ``since`` to the latest close, and None; when the book started on
+    or after ``since``, the return since inception (from `inception_nav`) and the inception date."""
     before = hist.filter(pl.col("date") < since)
-    if before.is_empty():
-        return None
-    return float(hist["nav"][-1] / before["nav"][-1] - 1.0)
+    if before.height:
+        return float(hist["nav"][-1] / before["nav"][-1] - 1.0), None
+    return float(hist["nav"][-1] / inception_nav(hist) - 1.0), hist["date"][0]
 
 
 def kpis(snap: Snapshot) -> dict | None:
-    """The ten tiles: NAV, day / week / MTD / YTD return, gross, net, beta, drawdown, positions (None: no book)."""
+    """The ten tiles: NAV, day / week / MTD / YTD return, gross, net, beta, drawdown, positions (None: no book).
+    ``mtd_since`` / ``ytd_since`` are the inception date when the book started inside the month / year (the
+    return is then since inception), else None."""
     hist = history(snap)
     if hist.is_empty():
         return None
     last = hist.row(-1, named=True)
     day: dt.date = last["date"]
-    week_base = hist["nav"][-6] if hist.height >= 6 else hist["nav"][0]
+    week_base = hist["nav"][-6] if hist.height >= 6 else inception_nav(hist)
+    mtd, mtd_since = period_return(hist, day.replace(day=1))
+    ytd, ytd_since = period_return(hist, day.replace(month=1, day=1))
     return {
         "as_of": day, "nav": float(last["nav"]),
         "day": float(last["daily_return"]) if last["daily_return"] is not None else None,
         "week": float(last["nav"] / week_base - 1.0),
-        "mtd": _period_return(hist, day.replace(day=1)),
-        "ytd": _period_return(hist, day.replace(month=1, day=1)),
+        "mtd": mtd, "mtd_since": mtd_since, "ytd": ytd, "ytd_since": ytd_since,
         "gross": float(last["gross"]), "net": float(last["net"]),
         "beta": float(last["beta"]) if last["beta"] is not None else None,
         "drawdown": float(last["drawdown"]), "positions": int(last["positions"]),

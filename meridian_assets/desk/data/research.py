@@ -47,16 +47,51 @@ def heatmap(snap: Snapshot, n: int = HEATMAP_N) -> pl.DataFrame:
 
 
 def candidates(snap: Snapshot, rebalance_id: str, n: int = CARDS_N) -> pl.DataFrame:
-    """Card rows: the proposal's ``n`` largest longs and shorts with their trade and its status."""
-    book = snap.query("SELECT b.ticker, b.sector, b.side, b.score, b.weight, b.target_shares, b.price, b.beta, "
-                      "b.mctr_flag, t.action, t.delta_shares, t.status AS trade_status, t.reason, t.cost_bps "
-                      "FROM target_book b LEFT JOIN rebalance_trades t USING (rebalance_id, ticker) "
-                      "WHERE b.rebalance_id = ?", [rebalance_id])
+    """Card rows: the proposal's ``n`` largest longs and shorts with their trade, its status, the shares the
+    target book wants traded (``intended_shares``: also for a DEFERRED or VETOED trade, whose ``delta_shares``
+    is what goes now) and the decision recorded for the name (``decision``: None while undecided)."""
+    cols = ("b.ticker, b.sector, b.side, b.score, b.weight, b.target_shares, b.price, b.beta, b.mctr_flag, "
+            "t.action, t.delta_shares, b.target_shares - t.current_shares AS intended_shares, "
+            "t.status AS trade_status, t.reason, t.cost_bps")
+    base = "FROM target_book b LEFT JOIN rebalance_trades t USING (rebalance_id, ticker)"
+    if snap.has("position_approvals"):  # a crossing trade's two legs carry the same decision
+        book = snap.query(f"SELECT {cols}, a.decision {base} LEFT JOIN (SELECT ticker, min(status) AS decision "
+                          "FROM position_approvals WHERE rebalance_id = ? GROUP BY ticker) a USING (ticker) "
+                          "WHERE b.rebalance_id = ?", [rebalance_id, rebalance_id])
+    else:
+        book = snap.query(f"SELECT {cols}, NULL::VARCHAR AS decision {base} WHERE b.rebalance_id = ?",
+                          [rebalance_id])
     if book.is_empty():
         return book
     longs = book.filter(pl.col("side") == "LONG").sort("weight", descending=True).head(n)
     shorts = book.filter(pl.col("side") == "SHORT").sort("weight").head(n)
     return pl.concat([longs, shorts])
+
+
+def _why(reason: str | None) -> str:
+    """The first clause of a Layer-4 reason: 'turnover budget', 'below the minimum trade (0.10% of NAV)'."""
+    text = (reason or "").split(":")[0].strip()
+    return text[:60] or "no reason given"
+
+
+def trade_label(row: dict) -> str:
+    """How a card reads its trade: ``BUY 1,682 sh`` for a proposed trade; for one that does not go now the
+    status, why, and the shares it would have traded: ``DEFERRED (turnover budget) · BUY 1,303 sh waits``."""
+    action, status = row.get("action"), (row.get("trade_status") or "").upper()
+    if not action:
+        return "hold (at target)"
+    shares = abs(int(row.get("delta_shares") or 0))
+    intended = abs(int(row["intended_shares"])) if row.get("intended_shares") is not None else shares
+    if status == "DEFERRED":
+        return f"DEFERRED ({_why(row.get('reason'))}) · {action} {intended:,} sh waits"
+    if status == "VETOED":
+        return f"VETOED ({_why(row.get('reason'))}) · {action} {intended:,} sh not sent"
+    return f"{action} {shares:,} sh" + ("" if not status or status == "PROPOSED" else f" · {status}")
+
+
+def can_refuse(row: dict) -> bool:
+    """Only a PROPOSED trade can be refused on its card (a deferred, vetoed or absent trade sends nothing)."""
+    return bool(row.get("action")) and (row.get("trade_status") or "").upper() == "PROPOSED"
 
 
 def advisories(events: list[dict]) -> list[str]:

@@ -39,12 +39,23 @@ def decomposition(doc: dict) -> dict | None:
             "factor_contributions": doc.get("factor_contributions") or {}}
 
 
+MCTR_FLAG_MULTIPLE = 1.5  # the risk model's flag: a name's share of risk above 1.5x its share of gross
+
+
 def mctr_table(doc: dict) -> pl.DataFrame:
+    """The largest contributors to risk: (ticker, weight, mctr, risk_share, gross_share, risk_to_weight,
+    flagged). ``mctr`` is the name's contribution to the book's volatility (they sum to sigma), ``risk_share``
+    = mctr / sigma, ``gross_share`` = |weight| / gross over the whole book (not only the rows shown), and
+    ``risk_to_weight`` their ratio; the model flags a name when that ratio exceeds 1.5."""
     rows = doc.get("top_mctr") or []
     if not rows:
         return pl.DataFrame()
-    return pl.DataFrame(rows).with_columns(
-        (pl.col("mctr_pct") / pl.col("weight").abs().truediv(pl.col("weight").abs().sum())).alias("ratio_to_weight"))
+    df = pl.DataFrame(rows)
+    gross = (doc.get("exposures") or {}).get("gross") or float(df["weight"].abs().sum())
+    return df.select(
+        "ticker", "weight", "mctr", pl.col("mctr_pct").alias("risk_share"),
+        (pl.col("weight").abs() / gross).alias("gross_share"),
+        (pl.col("mctr_pct") / (pl.col("weight").abs() / gross)).alias("risk_to_weight"), "flagged")
 
 
 def alerts(snap: Snapshot, days: int = 3) -> pl.DataFrame:

@@ -20,20 +20,20 @@ st.markdown("### Open orders at the broker")
 if orders is None:
     st.markdown(f"<div class='muted'>{why}</div>", unsafe_allow_html=True)
 else:
-    st.dataframe(orders, hide_index=True, use_container_width=True)
+    st.dataframe(orders, hide_index=True, width="stretch")
 st.markdown("### Fills (30 days)")
 if recent.is_empty():
     st.markdown("<div class='muted'>No broker fills in the last 30 days (the simulated book commits its trades "
                 "as filled).</div>", unsafe_allow_html=True)
 else:
-    st.dataframe(recent, hide_index=True, use_container_width=True)
+    st.dataframe(recent, hide_index=True, width="stretch")
     st.markdown("### Worst 5 fills")
-    st.dataframe(execution.worst_fills(recent), hide_index=True, use_container_width=True)
+    st.dataframe(execution.worst_fills(recent), hide_index=True, width="stretch")
 st.markdown("### Short availability")
 shorts = execution.short_availability(snap)
 if shorts.is_empty():
     st.markdown("<div class='muted'>No short availability recorded yet (execution_job's short_availability "
                 "asset asks the broker).</div>", unsafe_allow_html=True)
 else:
-    st.dataframe(shorts, hide_index=True, use_container_width=True)
+    st.dataframe(shorts, hide_index=True, width="stretch")
 ui.runs_panel()

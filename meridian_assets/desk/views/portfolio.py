@@ -11,14 +11,20 @@ k = portfolio.kpis(snap) if snap.exists() else None
 if k is None:
     st.info("No book yet: `meridian portfolio --rebalance` (or `make demo`) builds one.")
 else:
-    tiles = [("NAV", f"${k['nav']:,.0f}", None), ("Day", ui.fmt_pct(k["day"]), k["day"]),
-             ("Week", ui.fmt_pct(k["week"]), k["week"]), ("MTD", ui.fmt_pct(k["mtd"]), k["mtd"]),
-             ("YTD", ui.fmt_pct(k["ytd"]), k["ytd"]), ("Gross", ui.fmt_pct(k["gross"], False), None),
-             ("Net", ui.fmt_pct(k["net"]), None), ("Beta", "—" if k["beta"] is None else f"{k['beta']:+.2f}", None),
-             ("Drawdown", ui.fmt_pct(-k["drawdown"]), -k["drawdown"]), ("Positions", str(k["positions"]), None)]
+    def since(key: str) -> str | None:  # a book younger than the period: its return is since inception
+        return f"since inception {k[key]:%b %d}" if k[key] else None
+
+    tiles = [("NAV", f"${k['nav']:,.0f}", None, f"as of {k['as_of']}"), ("Day", ui.fmt_pct(k["day"]), k["day"], None),
+             ("Week", ui.fmt_pct(k["week"]), k["week"], "5 sessions"),
+             ("MTD", ui.fmt_pct(k["mtd"]), k["mtd"], since("mtd_since")),
+             ("YTD", ui.fmt_pct(k["ytd"]), k["ytd"], since("ytd_since")),
+             ("Gross", ui.fmt_pct(k["gross"], False), None, None), ("Net", ui.fmt_pct(k["net"]), None, None),
+             ("Beta", "—" if k["beta"] is None else f"{k['beta']:+.2f}", None, None),
+             ("Drawdown", ui.fmt_pct(-k["drawdown"]), -k["drawdown"], None),
+             ("Positions", str(k["positions"]), None, None)]
     for row in (tiles[:5], tiles[5:]):
-        for col, (label, value, sign) in zip(st.columns(5), row):
-            ui.kpi(col, label, value, sign)
+        for col, (label, value, sign, note) in zip(st.columns(5), row):
+            ui.kpi(col, label, value, sign, note)
 if snap.exists():
     s = portfolio.status(snap)
     vix = "—" if s["vix"] is None else f"{s['vix']:.1f}"
