@@ -6,14 +6,14 @@ Stopped by default (the demo instance); running when MERIDIAN_PROFILE=deployment
 import dagster as dg
 
 from meridian_assets import calendar
-from meridian_assets.factors.jobs import factor_job
+from meridian_assets.factors.jobs import factors_job
 from meridian_assets.ingest.partitions import TIMEZONE
 from schedules.ingest import default_status
 
 DAILY_SCORE_CRON = "15 19 * * 1-5"  # 19:15 New York, 45 minutes after the daily refresh
 
 
-@dg.schedule(job=factor_job, cron_schedule=DAILY_SCORE_CRON, execution_timezone=TIMEZONE,
+@dg.schedule(job=factors_job, cron_schedule=DAILY_SCORE_CRON, execution_timezone=TIMEZONE,
              default_status=default_status())
 def daily_score_schedule(context: dg.ScheduleEvaluationContext):
     """Scores the session that closed (factor scores, scored universe, factor returns, crowding, tear sheet)."""

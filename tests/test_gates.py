@@ -90,7 +90,7 @@ def test_a_failed_price_check_stops_scoring_until_a_good_reload(loaded, capsys):
     assert "factor_scores" not in table_names(db)
 
     # The scheduled factor job refuses too.
-    job = build_definitions(str(cfg), str(db)).resolve_job_def("factor_job")
+    job = build_definitions(str(cfg), str(db)).resolve_job_def("factors_job")
     refused = job.execute_in_process(instance=instance, tags=range_tags(day, day), raise_on_error=False)
     assert not refused.success
     assert "refusing inputs whose latest blocking check failed" in _failure_messages(refused)

@@ -34,7 +34,7 @@ def run_score(args: argparse.Namespace) -> int:
     op_config = {"factor_scores": {"regime_weights": True}} if args.regime_weights else {}
     defs = build_definitions(config_path=os.environ.get("MERIDIAN_CONFIG"), loggers={"progress": progress_logger})
     print(f"Scoring {start}..{end} ({len(calendar.sessions(start, end))} sessions)", flush=True)
-    result = run_assets(defs, "factor_job", FACTOR_ASSET_NAMES, start, end, op_config=op_config,
+    result = run_assets(defs, "factors_job", FACTOR_ASSET_NAMES, start, end, op_config=op_config,
                         instance=prepare_instance())
     if report_failures(result, "Scoring"):
         return 2 if stopped_on_input(result) else 1  # 2: refused bad input (e.g. a failed blocking check upstream)
