@@ -13,5 +13,5 @@
     fills.py                fill ledger (de-dup, overfills refused), slippage, execution_fills rows, summary
     short_availability.py   the 7-day shortable / easy-to-borrow cache
     session.py / dry_run.py one execution run end to end / the dry run, over DuckDB
-    assets.py, sensors.py, definitions.py   the Dagster wiring
+    assets.py, jobs.py, definitions.py      the Dagster wiring (the sensor is sensors/execution.py)
 """
