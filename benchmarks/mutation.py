@@ -1,21 +1,23 @@
 """`make mutants`: mutation score of the money paths, written to benchmarks/results/mutation.json.
 
-    python -m benchmarks.mutation                 # every module in MODULES
+    python -m benchmarks.mutation                 # every default module in MODULES (all of them today)
     python -m benchmarks.mutation pre_trade gates  # the modules whose name contains one of the words
-    python -m benchmarks.mutation all             # also the slow ones (executor ~870 mutants, rebalance ~1000
-                                                  # with an optimizer solve per test, the quality rules)
+    python -m benchmarks.mutation all             # also any module marked default=False
 
 Each module runs mutmut (3.x) on its own copy of the tree (under ``$MUTATION_WORKDIR``, default
 /tmp/meridian-mutation/<module>), so edits in the work tree during a run change nothing, with only the fast
 test files that exercise it. mutmut rewrites every function of the module into its mutants and runs, for each
 mutant, the tests that call that function; a mutant is *killed* when a test fails, *survived* when all pass,
-*timeout* when the tests ran past mutmut's CPU limit (counted as killed: the change was noticed), *no tests*
+*timeout* when the tests ran past mutmut's limit twice, the second time a generous one (counted as killed: the
+change was noticed, e.g. a loop that never ends), *no tests*
 when no selected test calls the function. Survivors listed in benchmarks/mutation_equivalent.md (one
 `- \\`mutant name\\`: reason` line each) count as *equivalent* (the change cannot alter behaviour) and leave the
 score. score = (killed + timeout) / (killed + timeout + survived + no_tests).
 
-risk/kill_switch.py is not listed: its one function is a Dagster asset, and mutmut leaves decorated functions
-alone (tests/test_money_paths_kill_switch.py and tests/test_kill_switch.py test it through materializations).
+mutmut leaves decorated functions alone, and risk/kill_switch.py's logic is one Dagster asset. For such a module
+(``undecorate``) the copy applies each top-level function's Dagster decorator by a call after its body
+(``halt_lock = dg.asset(...)(halt_lock)``, the same object Dagster builds), so mutmut mutates the body and the
+tests still materialize the real asset.
 
 Property tests run derandomised (CI=1), so a rerun of the same tree gives the same figures. The survivors'
 diffs are written beside the JSON (mutation_survivors.txt) for review.
@@ -23,6 +25,7 @@ diffs are written beside the JSON (mutation_survivors.txt) for review.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -39,6 +42,10 @@ EQUIVALENT = ROOT / "benchmarks" / "mutation_equivalent.md"
 COPY = ["meridian_assets", "resources", "schedules", "sensors", "templates", "tests"]
 COPY_FILES = ["pyproject.toml", "meridian.yaml", "dagster.yaml", "workspace.yaml", "README.md"]
 TARGET = 0.90
+# mutmut's wall limit per mutant is (its tests' time + 1 s) x the multiplier. A tight first pass keeps real hangs
+# cheap; on a busy shared machine it also stops some slow-but-finishing runs, so every timeout is run again with
+# a generous limit (mutmut re-runs only the timed-out mutants when just the timeout setting changed).
+FIRST_TIMEOUT, RECHECK_TIMEOUT = 3.0, 15.0
 
 
 @dataclass(frozen=True)
@@ -50,9 +57,23 @@ class Module:
     # "forkserver" for tests that use polars or Dagster: a process forked after their thread pools started can
     # deadlock, which mutmut would count as a timeout (a false kill)
     isolation: str = "fork"
+    undecorate: bool = False  # apply top-level functions' `@dg.` decorators by call in the copy (see above)
 
 
-MODULES: tuple[Module, ...] = (
+MODULES: tuple[Module, ...] = (  # run in this order; the JSON is rewritten after each module
+    Module("rebalance", ("meridian_assets/portfolio/rebalance.py",),
+           ("tests/test_portfolio_rebalance.py",), isolation="forkserver"),
+    Module("quality", ("meridian_assets/ingest/quality/*.py",),
+           ("tests/test_quality.py",), isolation="forkserver"),
+    Module("kill_switch", ("meridian_assets/risk/kill_switch.py",),
+           ("tests/test_money_paths_kill_switch.py", "tests/test_kill_switch.py"), isolation="forkserver",
+           undecorate=True),
+    Module("executor", ("meridian_assets/execution/executor.py",),
+           ("tests/test_execution_executor.py", "tests/test_mut_executor.py"), isolation="forkserver"),
+    Module("reconcile", ("meridian_assets/execution/reconcile.py",),
+           ("tests/test_money_paths_reconcile.py", "tests/test_mut_reconcile.py"), isolation="forkserver"),
+    Module("gates", ("meridian_assets/gates.py",),
+           ("tests/test_money_paths_gates.py", "tests/test_mut_gates.py"), isolation="forkserver"),
     Module("pre_trade", ("meridian_assets/risk/pre_trade.py",),
            ("tests/test_pre_trade.py", "tests/test_pre_trade_property.py", "tests/test_pre_trade_edges.py")),
     Module("breakers", ("meridian_assets/risk/breakers.py",),
@@ -61,18 +82,8 @@ MODULES: tuple[Module, ...] = (
            ("tests/test_breakers.py", "tests/test_money_paths_halt_lock.py")),
     Module("turnover", ("meridian_assets/portfolio/turnover.py",),
            ("tests/test_money_paths_turnover.py", "tests/test_portfolio_costs_turnover.py")),
-    Module("rebalance", ("meridian_assets/portfolio/rebalance.py",),
-           ("tests/test_portfolio_rebalance.py",), default=False),
-    Module("executor", ("meridian_assets/execution/executor.py",),
-           ("tests/test_execution_executor.py",), default=False),
     Module("gateway", ("meridian_assets/execution/gateway.py",),
            ("tests/test_money_paths_gateway.py",)),
-    Module("reconcile", ("meridian_assets/execution/reconcile.py",),
-           ("tests/test_money_paths_reconcile.py",), isolation="forkserver"),
-    Module("quality", ("meridian_assets/ingest/quality/*.py",),
-           ("tests/test_quality.py",), default=False),
-    Module("gates", ("meridian_assets/gates.py",),
-           ("tests/test_money_paths_gates.py",), isolation="forkserver"),
 )
 
 LINE = re.compile(r"^\s+(\S+__mutmut_\d+): (.+)$")
@@ -99,9 +110,27 @@ def mutmut_config(module: Module, tests: list[str]) -> str:
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-o", "timeout=60", "-q"]',
         "use_git_change_detection = false",
         f'process_isolation = "{module.isolation}"',
-        "timeout_multiplier = 2.0",
+        f"timeout_multiplier = {FIRST_TIMEOUT}",  # wall limit (test time + 1 s) x this; see run_module
         "",
     ])
+
+
+def decorators_by_call(source: str) -> str:
+    """``@dg.x(...)\\ndef f(...): body`` -> ``def f(...): body\\nf = dg.x(...)(f)`` for each top-level function
+    whose decorators are all Dagster's (applied innermost first, as the ``@`` syntax does)."""
+    lines = source.splitlines(keepends=True)
+    tree = ast.parse(source)
+    for node in sorted((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.decorator_list),
+                       key=lambda n: n.lineno, reverse=True):
+        decorators = [ast.get_source_segment(source, d) for d in node.decorator_list]
+        if not all(d.startswith("dg.") for d in decorators):
+            continue
+        applied = node.name
+        for d in reversed(decorators):
+            applied = f"{d}({applied})"
+        lines[node.end_lineno:node.end_lineno] = [f"\n\n{node.name} = {applied}\n"]
+        del lines[node.decorator_list[0].lineno - 1:node.lineno - 1]  # the "@" lines (the "def" line stays)
+    return "".join(lines)
 
 
 def prepare(module: Module, work: Path) -> list[str]:
@@ -114,10 +143,20 @@ def prepare(module: Module, work: Path) -> list[str]:
     for f in COPY_FILES:
         if (ROOT / f).exists():
             shutil.copy2(ROOT / f, work / f)
+    if module.undecorate:
+        for src in module.sources:
+            for f in work.glob(src):
+                f.write_text(decorators_by_call(f.read_text()))
     tests = [t for t in module.tests if (work / t).exists()]
     with (work / "pyproject.toml").open("a") as fh:
         fh.write(mutmut_config(module, tests))
     return tests
+
+
+def read_statuses(work: Path, env: dict) -> dict[str, str]:
+    listing = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=work, env=env,
+                             capture_output=True, text=True).stdout
+    return {m.group(1): m.group(2).strip() for line in listing.splitlines() if (m := LINE.match(line))}
 
 
 def run_module(module: Module, base: Path, children: int) -> dict:
@@ -132,12 +171,20 @@ def run_module(module: Module, base: Path, children: int) -> dict:
     started, cpu0 = time.monotonic(), os.times()
     proc = subprocess.run([*mutmut, "run", "--max-children", str(children)], cwd=work, env=env,
                           capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    statuses = read_statuses(work, env)
+    rechecked = sum(1 for v in statuses.values() if v == "timeout")
+    if proc.returncode == 0 and rechecked:
+        config = work / "pyproject.toml"
+        config.write_text(config.read_text().replace(f"timeout_multiplier = {FIRST_TIMEOUT}",
+                                                     f"timeout_multiplier = {RECHECK_TIMEOUT}"))
+        proc = subprocess.run([*mutmut, "run", "--max-children", str(children)], cwd=work, env=env,
+                              capture_output=True, text=True)
+        log += proc.stdout + proc.stderr
+        statuses = read_statuses(work, env)
     wall = time.monotonic() - started
     cpu1 = os.times()
-    (work / "mutmut-run.log").write_text(proc.stdout + proc.stderr)
-    listing = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, env=env, capture_output=True,
-                             text=True).stdout
-    statuses = {m.group(1): m.group(2).strip() for line in listing.splitlines() if (m := LINE.match(line))}
+    (work / "mutmut-run.log").write_text(log)
     equivalent = equivalent_names()
     counts = {"killed": 0, "survived": 0, "timeout": 0, "equivalent": 0, "no_tests": 0, "other": 0}
     survivors = []
@@ -162,19 +209,21 @@ def run_module(module: Module, base: Path, children: int) -> dict:
         "survivors": survivors, "survivor_diffs": diffs,
         "wall_seconds": round(wall, 1),
         "cpu_seconds": round((cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system), 1),
+        "timeouts_rechecked": rechecked,
         "mutmut_exit_code": proc.returncode,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "complete": proc.returncode == 0 and counts["other"] == 0,  # False: stopped early, figures partial
     }
 
 
-def write(modules: dict) -> dict:
+def write(modules: dict, last_run: dict | None = None) -> dict:
     """Write mutation.json (every module measured so far, this run's and earlier ones') and the survivors' diffs."""
     keys = ("killed", "timeout", "survived", "equivalent", "no_tests", "other")
     total = {k: sum(m.get(k, 0) for m in modules.values() if m.get("complete", True)) for k in keys}
     scored = total["killed"] + total["timeout"] + total["survived"] + total["no_tests"]
     score = round((total["killed"] + total["timeout"]) / scored, 4) if scored else None
     doc = {"name": "mutation", "tool": "mutmut", "target": TARGET, "score": score, "total": total,
-           "passed": score is not None and score >= TARGET, "modules": modules}
+           "passed": score is not None and score >= TARGET, "last_run": last_run or {}, "modules": modules}
     (RESULTS / "mutation.json").write_text(json.dumps(doc, indent=2) + "\n")
     (RESULTS / "mutation_survivors.txt").write_text("\n".join(
         d for m in modules.values() for d in m.get("survivor_diffs", [])))
@@ -190,12 +239,18 @@ def main(argv: list[str]) -> int:
     known = {m.name for m in MODULES}
     previous = json.loads(out.read_text()).get("modules", {}) if out.exists() else {}
     modules = {k: v for k, v in previous.items() if k in known}
-    doc = write(modules)
+    started, cpu0 = time.monotonic(), os.times()
+    last_run = {"modules": [m.name for m in wanted], "children": children, "finished": []}
+    doc = write(modules, last_run)
     for module in wanted:
         print(f"mutating {module.name} ...", flush=True)
         result = run_module(module, base, children)
         modules[module.name] = result
-        doc = write(modules)  # after each module, so a partial run keeps what it measured
+        cpu1 = os.times()
+        last_run.update(wall_seconds=round(time.monotonic() - started, 1), cpu_seconds=round(
+            (cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system), 1))
+        last_run["finished"].append(module.name)
+        doc = write(modules, last_run)  # after each module, so a partial run keeps what it measured
         print(f"  {module.name}: {result['mutants']} mutants, killed {result['killed']}, timeout "
               f"{result['timeout']}, survived {result['survived']}, equivalent {result['equivalent']}, "
               f"no tests {result['no_tests']}; score {result['score']} ({result['wall_seconds']} s)", flush=True)
