@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("demo", help="load the configured history on the embedded market and print the summary")
     m.add_argument("--real", action="store_true", help="use ../shared/realdata through the files provider")
+    m.add_argument("--weeks", type=positive_int, default=52, help="weekly rebalances of the demo book (default 52)")
+    m.add_argument("--meta-every", type=positive_int, default=13,
+                   help="weeks between the meta layer's allocations across sleeves (default 13)")
 
     s = sub.add_parser("score", help="Layer 2: within-sector factor scores, composite and LONG/SHORT flags")
     s.add_argument("--start", type=_date, help="first session to score (default: the last loaded session)")

@@ -1,5 +1,10 @@
-"""`meridian demo`: load the configured history, score it, estimate the risk model, run a simulated book and
-write the reports, each step the same run its own command makes.
+"""`meridian demo`: load the configured history, score it, estimate the risk model, run the book for a year of
+weekly rebalances through every layer, and write the reports, each step the same run its own command makes.
+
+The book (`demo_book.run_book`): every sleeve backtested and capital allocated across them (`meta_proposal_job`),
+each week a what-if that follows the meta layer's target (`rebalance_job`, method ``sleeves``), its approval
+(`approve_rebalance_job`) and its execution on the simulated venue (`execution_job`, the run the
+`approved_rebalance_sensor` launches); at the end the whole meta job again, leaving its proposals pending.
 
 The one command that runs others: `data`, `score`, `portfolio` and `report` never import each other or this.
 """
@@ -8,16 +13,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 
-import dagster as dg
-
-from meridian_assets import calendar
 from meridian_assets.cli.data import load_tables, select_assets
-from meridian_assets.cli.portfolio import print_book
+from meridian_assets.cli.demo_book import print_outputs, run_book
 from meridian_assets.cli.report import run_reports
-from meridian_assets.cli.runner import prepare_instance, progress_logger, report_failures, run_assets, run_in_process
+from meridian_assets.cli.runner import prepare_instance, progress_logger, report_failures, run_assets
 from meridian_assets.cli.score import run_score
 from meridian_assets.config import PROJECT_ROOT, MeridianConfig, get_config, meridian_home
 from meridian_assets.errors import MeridianError
@@ -49,10 +50,11 @@ def run_demo(args: argparse.Namespace) -> int:
     rc = run_score(argparse.Namespace(start=score_start, end=end, ticker=None, regime_weights=False, output=None))
     if rc or args.real:  # the real-data folder has no fundamentals, so no market caps for the risk model
         return rc
-    if _risk_model(end, cfg) or _simulated_book(end, cfg):
+    if _risk_model(end, cfg) or run_book(end, cfg, args.weeks, args.meta_every, score_start):
         return 1
     rc = run_reports(["daily", "weekly"])
     if not rc:
+        print_outputs(cfg)
         print(f"The PM's desk: `make desk` then http://127.0.0.1:{cfg.desk.port}")
     return rc
 
@@ -77,37 +79,3 @@ def _risk_model(end: dt.date, cfg: MeridianConfig) -> int:
     return 0
 
 
-DEMO_REBALANCES = 12  # weekly rebalances of the simulated book before the last session
-DEMO_REBALANCE_EVERY = 5  # sessions
-
-
-def _simulated_book(end: dt.date, cfg: MeridianConfig) -> int:
-    """Run the simulated book: a rebalance committed every week over the last quarter (each its own run, each
-    seeing only what was known that day), then mark it to market and refresh the risk state."""
-    from meridian_assets.definitions import build_definitions
-
-    defs = build_definitions(config_path=os.environ.get("MERIDIAN_CONFIG"), loggers={"progress": progress_logger})
-    days = calendar.sessions(end - dt.timedelta(days=140), end)
-    dates = days[::-DEMO_REBALANCE_EVERY][:DEMO_REBALANCES][::-1]
-    print(f"Simulated book: {len(dates)} weekly rebalances {dates[0]}..{dates[-1]}", flush=True)
-    job = defs.resolve_job_def("rebalance_commit_job")
-    logging = {"loggers": {"progress": {"config": {"log_level": "WARNING"}}}}
-    for day in dates:
-        result = run_in_process(
-            job, run_config={**logging, "ops": {"rebalance_proposal": {"config": {"as_of": day.isoformat()}},
-                                           "position_approvals": {"config": {"decision": "commit",
-                                                                             "decided_by": "simulated"}}}},
-            instance=prepare_instance(), tags={"meridian/source": "demo"}, raise_on_error=False,
-            asset_selection=[dg.AssetKey(k) for k in ("target_book", "rebalance_trades",
-                                                      "portfolio_factor_exposures", "position_approvals")])
-        if report_failures(result, f"Rebalance on {day}"):
-            return 1
-    result = run_in_process(defs.resolve_job_def("risk_check_job"), run_config=logging, instance=prepare_instance(),
-                            tags={"meridian/source": "demo"}, raise_on_error=False)
-    if report_failures(result, "Risk check"):
-        return 1
-    print_book()
-    state = json.loads(cfg.risk_state_path().read_text())
-    print(f"Risk state: {state['trading_state']}; alerts: {'; '.join(state['alerts']) or 'none'}")
-    print(f"Risk state file: {cfg.risk_state_path()}")
-    return 0

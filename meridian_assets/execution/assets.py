@@ -89,11 +89,27 @@ def resolve_rebalance(conn: duckdb.DuckDBPyConnection, config: ExecutionRunConfi
     return rid
 
 
-def run_clock(cfg, broker: BrokerResource) -> Clock:
-    """Wall time, or for the simulated venue with `virtual_time` a simulated clock from now (never before the
-    venue's last activity): its waits take no real time."""
+def venue_session_open(cfg, as_of: dt.date) -> float | None:
+    """For the simulated venue with `virtual_time`: the open (09:30 New York) of the session after ``as_of``, the
+    session whose bar its orders fill against (`market.next_session_bars`), so fills are dated on the session
+    they trade, also when an older rebalance is replayed. None for a real broker (wall time)."""
+    if cfg.execution.broker != "simulated" or not cfg.execution.simulated.virtual_time:
+        return None
+    from zoneinfo import ZoneInfo
+
+    from meridian_assets import calendar
+
+    day = calendar.next_session(as_of)
+    return dt.datetime.combine(day, dt.time(9, 30), tzinfo=ZoneInfo("America/New_York")).timestamp()
+
+
+def run_clock(cfg, broker: BrokerResource, as_of: dt.date | None = None) -> Clock:
+    """Wall time, or for the simulated venue with `virtual_time` a simulated clock from the open of the session
+    it trades (from now without ``as_of``), never before the venue's last activity: its waits take no real
+    time."""
     if cfg.execution.broker == "simulated" and cfg.execution.simulated.virtual_time:
-        return ManualClock(max(time.time(), last_activity(broker.venue_dir()) or 0.0))
+        start = venue_session_open(cfg, as_of) if as_of is not None else time.time()
+        return ManualClock(max(start, last_activity(broker.venue_dir()) or 0.0))
     return SystemClock()
 
 
@@ -116,8 +132,10 @@ def execution_plan(context: dg.AssetExecutionContext, config: ExecutionRunConfig
     executing = selection is None or dg.AssetKey(EXECUTION_FILLS.name) in selection
     with db.connect() as conn:
         rid = resolve_rebalance(conn, config, approved_only=executing, instance=context.instance)
+        opens = venue_session_open(cfg, inputs.load_rebalance(conn, rid).as_of)
+        now = dt.datetime.fromtimestamp(opens, dt.timezone.utc) if opens else utc(SystemClock())
         try:
-            plan = plan_rebalance(conn, cfg, rid, now=utc(SystemClock()), halted=_halted(settings)())
+            plan = plan_rebalance(conn, cfg, rid, now=now, halted=_halted(settings)())
         except DataError as err:
             raise dg.Failure(f"execution_plan: {err}", allow_retries=False) from None
         n = replace_where(conn, EXECUTION_PLAN, plan.frame, "rebalance_id", rid)
@@ -164,7 +182,7 @@ def execute_rebalance(context: dg.AssetExecutionContext, config: ExecutionRunCon
         bars = next_session_bars(cfg, rb.as_of, tickers) if cfg.execution.broker == "simulated" else None
         if bars is None and cfg.execution.broker == "simulated":
             bars = FrameBars(inputs.latest_bars(conn, tickers))
-    clock = run_clock(cfg, broker)
+    clock = run_clock(cfg, broker, rb.as_of)
     try:
         client = broker.client(run_id=context.run_id, rebalance_id=rid, bars=bars, clock=clock)
     except MeridianError as err:  # bad keys, a paper run pointed at a live endpoint
@@ -217,13 +235,16 @@ def execute_rebalance(context: dg.AssetExecutionContext, config: ExecutionRunCon
 
 @dg.asset(group_name=GROUP, deps=[EXECUTION_FILLS.name], pool=DUCKDB_POOL, kinds={"duckdb", "numpy"})
 def slippage_summary(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings) -> dg.MaterializeResult:
-    """Rolling execution slippage over the last 30 days: average, median and 95th percentile in bps (positive =
-    adverse), total dollars and the worst fills."""
+    """Rolling execution slippage over the 30 days to the latest execution: average, median and 95th percentile
+    in bps (positive = adverse), total dollars and the worst fills."""
     require_clean_inputs(context)
     ex = settings.get().execution
     today = utc(SystemClock()).date()
     with db.connect() as conn:
         fills = inputs.local_fills(conn)
+        # the simulated venue dates fills on the session they traded (a replayed rebalance: a past one)
+        last = fills["finished_at"].drop_nulls().max() if fills.height else None
+        today = last.date() if last is not None else today
         s = compute_slippage(fills, today, ex.slippage_window_days, ex.slippage_worst_n)
         replace_where(conn, SLIPPAGE_SUMMARY, pl.DataFrame([s.row()]), "as_of", today)
     fmt = lambda v: dg.MetadataValue.float(round(v, 3)) if v is not None else dg.MetadataValue.text("n/a")  # noqa: E731

@@ -85,12 +85,14 @@ def load_rebalance(conn: duckdb.DuckDBPyConnection, rebalance_id: str) -> Rebala
     return Rebalance(rebalance_id, as_of, book, trades, approvals)
 
 
-def latest_closes(conn: duckdb.DuckDBPyConnection, tickers: list[str]) -> dict[str, tuple[dt.date, float]]:
-    """(date, close) of each ticker's latest bar: the signal price."""
+def latest_closes(conn: duckdb.DuckDBPyConnection, tickers: list[str],
+                  until: dt.date | None = None) -> dict[str, tuple[dt.date, float]]:
+    """(date, close) of each ticker's latest bar (dated ``until`` or before, when given): the signal price."""
     if not tickers or not table_exists(conn, "daily_prices"):
         return {}
     df = read(conn, "SELECT ticker, arg_max(date, date) AS date, arg_max(close, date) AS close FROM daily_prices "
-                    "WHERE ticker IN (SELECT unnest(?)) AND close > 0 GROUP BY ticker", [tickers])
+                    "WHERE ticker IN (SELECT unnest(?)) AND close > 0 AND date <= ? GROUP BY ticker",
+              [tickers, until or dt.date.max])
     return {r["ticker"]: (r["date"], float(r["close"])) for r in df.iter_rows(named=True)}
 
 
@@ -101,13 +103,14 @@ def latest_bars(conn: duckdb.DuckDBPyConnection, tickers: list[str]) -> pl.DataF
                       "row_number() OVER (PARTITION BY ticker ORDER BY date DESC) = 1", [tickers])
 
 
-def adv_dollars(conn: duckdb.DuckDBPyConnection, tickers: list[str], days: int = 20) -> dict[str, float]:
-    """Mean close x volume over each ticker's last ``days`` bars."""
+def adv_dollars(conn: duckdb.DuckDBPyConnection, tickers: list[str], days: int = 20,
+                until: dt.date | None = None) -> dict[str, float]:
+    """Mean close x volume over each ticker's last ``days`` bars (dated ``until`` or before, when given)."""
     if not tickers or not table_exists(conn, "daily_prices"):
         return {}
     df = read(conn, "SELECT ticker, avg(close * volume) AS adv FROM (SELECT ticker, close, volume, row_number() OVER "
-                    "(PARTITION BY ticker ORDER BY date DESC) AS k FROM daily_prices WHERE ticker IN (SELECT unnest(?))) "
-                    "WHERE k <= ? GROUP BY ticker", [tickers, days])
+                    "(PARTITION BY ticker ORDER BY date DESC) AS k FROM daily_prices WHERE ticker IN (SELECT unnest(?)) "
+                    "AND date <= ?) WHERE k <= ? GROUP BY ticker", [tickers, until or dt.date.max, days])
     return {r["ticker"]: float(r["adv"]) for r in df.iter_rows(named=True) if r["adv"] is not None}
 
 

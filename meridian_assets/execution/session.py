@@ -84,8 +84,12 @@ def journal_dir() -> Path:
 
 def market_data(conn: duckdb.DuckDBPyConnection, rb: inputs.Rebalance, tickers: list[str], today: dt.date,
                 adv_days: int) -> MarketData:
-    closes = {t: c for t, (_, c) in inputs.latest_closes(conn, tickers).items()}
-    adv = inputs.adv_dollars(conn, tickers, adv_days)
+    """Signal prices and ADV from the bars known before the trading day ``today`` (or of the rebalance's own
+    session, if later): a rebalance traded on a past session (the simulated venue's replay) never sees a later
+    close."""
+    until = max(rb.as_of, today - dt.timedelta(days=1))
+    closes = {t: c for t, (_, c) in inputs.latest_closes(conn, tickers, until).items()}
+    adv = inputs.adv_dollars(conn, tickers, adv_days, until)
     book = {r["ticker"]: r for r in rb.target_book.iter_rows(named=True)}
     for t, r in book.items():
         if t not in adv and r["adv_dollars"]:
@@ -230,7 +234,8 @@ def execute_rebalance(connect: Connect, broker: Broker, cfg: MeridianConfig, reb
     missing = sorted(set(start.held) - set(md.closes))
     if missing:  # positions outside the rebalance still need a price for the veto's book
         with connect() as conn:
-            md.closes.update({t: c for t, (_, c) in inputs.latest_closes(conn, missing).items()})
+            until = max(rb.as_of, today - dt.timedelta(days=1))
+            md.closes.update({t: c for t, (_, c) in inputs.latest_closes(conn, missing, until).items()})
     cache = ShortAvailabilityCache(cache_rows, broker.asset, now=now, max_age_days=ex.short_check_cache_days,
                                    broker=broker.name)
     ctx = ExecutionContext(

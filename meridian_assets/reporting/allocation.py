@@ -89,17 +89,32 @@ def book_pnl_bps(history: pl.DataFrame, as_of: dt.date) -> tuple[float | None, f
     return float((nav[-1] / first - 1) * 1e4), float(np.min(nav / peak - 1) * 1e4)
 
 
-def snapshots_from_target_book(target_book: pl.DataFrame, history: pl.DataFrame) -> list[dict]:
-    """One `append_snapshot` keyword set per rebalance of ``target_book`` (in as_of order)."""
+def sleeve_weights_on(allocations: pl.DataFrame | None, as_of: dt.date) -> dict[str, float] | None:
+    """The meta layer's latest sleeve weights on or before ``as_of`` (``allocations``: as_of, sleeve, weight)."""
+    if allocations is None or allocations.height == 0:
+        return None
+    known = allocations.filter(pl.col("as_of") <= as_of)
+    if known.height == 0:
+        return None
+    last = known.filter(pl.col("as_of") == known["as_of"].max())
+    return dict(zip(last["sleeve"].to_list(), last["weight"].to_list()))
+
+
+def snapshots_from_target_book(target_book: pl.DataFrame, history: pl.DataFrame,
+                               allocations: pl.DataFrame | None = None) -> list[dict]:
+    """One `append_snapshot` keyword set per rebalance of ``target_book`` (in as_of order). A rebalance that
+    follows the meta layer (method ``sleeves``) carries the sleeve weights of the allocation it followed
+    (``allocations``: as_of, sleeve, weight); any other holds the whole book in the core sleeve."""
     if target_book.height == 0:
         return []
     out = []
     for (rid,), book in target_book.sort("as_of", "rebalance_id").group_by("rebalance_id", maintain_order=True):
         as_of = book["as_of"][0]
         pnl, dd = book_pnl_bps(history, as_of)
+        sleeves = sleeve_weights_on(allocations, as_of) if book["method"][0] == "sleeves" else None
         out.append({"run_id": rid, "method": book["method"][0], "as_of": as_of,
                     "position_weights": dict(zip(book["ticker"].to_list(), book["weight"].to_list())),
-                    "pnl_bps": pnl, "max_drawdown_bps": dd})
+                    "sleeve_weights": sleeves, "pnl_bps": pnl, "max_drawdown_bps": dd})
     return out
 
 

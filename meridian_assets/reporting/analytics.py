@@ -109,11 +109,40 @@ def cvar_by_regime(inputs: ReportInputs, cfg: MeridianConfig, start: dt.date, en
     return regimes.cvar_by_regime(labelled, start, end, cfg.reporting.cvar_confidence)
 
 
+SIMULATOR_LABEL = ("simulated = the backtest engine: the same target books through the live rebalance code, "
+                   "filled at the next session's open with the cost model's commission, spread and impact")
+PROXY_LABEL = "simulated = target weights marked to market with daily prices, no costs (no simulator run)"
+
+
 def live_vs_simulated(inputs: ReportInputs, start: dt.date, end: dt.date) -> pl.DataFrame:
-    sim = simulate_target_books(inputs.target_book, inputs.prices, end)
+    """Live against the simulator's line (``inputs.simulated``, the backtest engine's replay of the book's targets,
+    compared since the book's inception) or, without one, the mark-to-market proxy over [start, end]."""
     live = book_returns(inputs).select("date", "ret")
     first = inputs.history["date"].min() if inputs.history.height else start
+    if inputs.simulated is not None:
+        return live_vs_sim(live, inputs.simulated.select("date", "sim_return", "rebalance_id"), first, end)
+    sim = simulate_target_books(inputs.target_book, inputs.prices, end)
     return live_vs_sim(live, sim, max(start, first), end)
+
+
+def simulator_label(inputs: ReportInputs) -> str:
+    return SIMULATOR_LABEL if inputs.simulated is not None else PROXY_LABEL
+
+
+def traded_target_book(inputs: ReportInputs) -> pl.DataFrame:
+    """The target books of the rebalances the book traded (approved for the broker or committed), not what-ifs."""
+    traded = inputs.approvals.filter(pl.col("status").is_in(["APPROVED", "EXECUTED"]))["rebalance_id"].unique()
+    return inputs.target_book.filter(pl.col("rebalance_id").is_in(traded.to_list()))
+
+
+def live_costs(inputs: ReportInputs) -> dict:
+    """The live execution's slippage against the signal price ($, fills) and the trades vetoed at proposal."""
+    f = inputs.fills
+    filled = f.filter(pl.col("shares") > 0) if f is not None and f.height else None
+    vetoed = inputs.approvals.filter(pl.col("status") == "VETOED").height
+    return {"fills": filled.height if filled is not None else 0,
+            "slippage_dollars": float(filled["slippage_dollars"].fill_null(0.0).sum()) if filled is not None else 0.0,
+            "vetoed": vetoed}
 
 
 def nan_to_none(x: float | None) -> float | None:

@@ -230,7 +230,7 @@ def allocation_snapshots(context: dg.AssetExecutionContext, db: DuckDBStore, set
         return _skipped()
     appended = []
     with db.connect() as conn:
-        for kw in allocation.snapshots_from_target_book(inputs.target_book, inputs.history):
+        for kw in allocation.snapshots_from_target_book(inputs.target_book, inputs.history, inputs.sleeve_weights):
             sid, new = allocation.append_snapshot(conn, **kw)
             if new:
                 appended.append(kw["run_id"])
@@ -273,6 +273,27 @@ def _window(inputs: ReportInputs, cfg) -> tuple[dt.date, dt.date]:
     return analytics.report_window(inputs.as_of, cfg)
 
 
+def with_simulator(db: DuckDBStore, inputs: ReportInputs, cfg):
+    """Set ``inputs.simulated``: the book's traded target books since its first rebalance replayed through the meta
+    layer's backtest engine (`meta.replay`); returns the replay (None when the book has no rebalance)."""
+    from meridian_assets.meta.history import load_history
+    from meridian_assets.meta.replay import replay_targets
+
+    targets = analytics.traded_target_book(inputs)
+    if targets.height == 0:
+        return None
+    start = targets["as_of"].min()
+    with db.connect() as conn:
+        # the engine proposes from the scored universe: without scores on the first rebalance, no simulator
+        if not table_exists(conn, "factor_scores") or not conn.execute(
+                "SELECT count(*) FROM factor_scores WHERE date = ?", [start]).fetchall()[0][0]:
+            return None
+        history = load_history(conn, start, inputs.as_of, cfg)
+    replay = replay_targets(history, targets, cfg, start, inputs.as_of)
+    inputs.simulated = replay.daily
+    return replay
+
+
 @dg.asset(group_name=GROUP, deps=["portfolio_history", "daily_prices"], pool=DUCKDB_POOL,
           kinds={"duckdb", "matplotlib"})
 def cvar_by_regime(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
@@ -302,14 +323,15 @@ def cvar_by_regime(context: dg.AssetExecutionContext, db: DuckDBStore, settings:
 @dg.asset(group_name=GROUP, deps=["portfolio_history", "target_book", "daily_prices"], pool=DUCKDB_POOL,
           kinds={"duckdb", "matplotlib"})
 def live_vs_sim(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
-    """The book's realized P&L against a simulation of the same target books (target weights from each
-    rebalance's close, marked to market with daily prices, no costs) over the report window, cumulative bps;
-    table and chart PNG."""
+    """The book's realized P&L against the simulator's for the same target books since the book's inception: the
+    backtest engine runs the traded targets through the live rebalance code and fills them at the next open
+    with the cost model's costs (`meta.replay`); cumulative bps; table and chart PNG."""
     require_clean_inputs(context)
     cfg = settings.get()
     inputs = _inputs(context, db, cfg)
     if inputs is None:
         return _skipped()
+    replay = with_simulator(db, inputs, cfg)
     start, end = _window(inputs, cfg)
     frame = analytics.live_vs_simulated(inputs, start, end)
     with db.connect() as conn:
@@ -322,7 +344,9 @@ def live_vs_sim(context: dg.AssetExecutionContext, db: DuckDBStore, settings: Me
         "live_cum_bps": MD.float(float(last.get("live_cum_bps") or 0.0)),
         "sim_cum_bps": MD.float(float(last.get("sim_cum_bps") or 0.0)),
         "difference_bps": MD.float(float(last.get("difference_bps") or 0.0)),
-        "label": MD.text("simulated = target weights marked to market with daily prices, no costs"),
+        "label": MD.text(analytics.simulator_label(inputs)),
+        "simulator_costs": MD.json({k: round(v, 2) for k, v in replay.costs.items()} if replay else {}),
+        "simulator_vetoed": MD.int(replay.vetoed if replay else 0),
         **_image(png, path, "live vs simulated P&L"),
     })
 

@@ -15,7 +15,7 @@ import polars as pl
 
 from meridian_assets.gates import require_clean_inputs
 from meridian_assets.reporting import analytics, letters, llm_bridge, regimes, weekly
-from meridian_assets.reporting.assets import NO_BOOK, allocation_snapshots, daily_attribution
+from meridian_assets.reporting.assets import NO_BOOK, allocation_snapshots, daily_attribution, with_simulator
 from meridian_assets.reporting.inputs import load, read_table, report_as_of
 from meridian_assets.reporting.partitions import run_end, week_of, weekly_partitions
 from meridian_assets.reporting.pdf import render, write_pdf
@@ -124,7 +124,9 @@ def weekly_report_pdf(context: dg.AssetExecutionContext, db: DuckDBStore, settin
             context.log.warning(f"week {week_start}: {NO_BOOK}")
             continue
         row = summary.row(0, named=True)
-        report = build_weekly_pdf(week_start, week_end, inputs, cfg, row, out, _summary_file(cfg, week_end))
+        replay = with_simulator(db, inputs, cfg)
+        report = build_weekly_pdf(week_start, week_end, inputs, cfg, row, out, _summary_file(cfg, week_end),
+                                  replay=replay)
         record = WEEKLY_REPORT_PDF.conform(pl.DataFrame([{
             "week_start": week_start, "week_end": week_end, "doc_id": report.doc_id, "path": str(report.path),
             "sha256": report.sha256, "pages": report.pages, "bytes": report.bytes,

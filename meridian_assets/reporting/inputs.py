@@ -10,7 +10,7 @@ rows, splits restate trades in split-adjusted units, delistings close what is he
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import polars as pl
@@ -25,6 +25,7 @@ from meridian_assets.reporting.positions import rename_tickers
 from meridian_assets.reporting.schemas import ALLOCATION_SNAPSHOTS, DAILY_ATTRIBUTION
 from meridian_assets.storage import read, table_exists
 
+SLEEVE_WEIGHTS = {"as_of": pl.Date, "sleeve": pl.Utf8, "weight": pl.Float64}
 PRICE_LOOKBACK_DAYS = 400  # prices before the book's first session: betas, 90-day windows, entry marks
 
 
@@ -60,6 +61,13 @@ class ReportInputs:
     attribution: pl.DataFrame
     fills: pl.DataFrame | None
     actions: pl.DataFrame  # corporate_actions: splits, ticker changes, delistings (dividends left out)
+    # the meta layer's allocations across sleeves: (as_of, sleeve, weight), empty before it allocates
+    sleeve_weights: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(SLEEVE_WEIGHTS))
+    # the simulator's daily returns of the book's targets (date, sim_return): set by the wiring, which may call the
+    # meta layer's backtest engine (`meta.replay`); None: live versus simulated has no simulator line
+    simulated: pl.DataFrame | None = None
+    # the meta layer's latest PROMOTE / KEEP / KILL / RETIRE per sleeve (sleeve_decisions rows), empty before it
+    sleeve_decisions: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 def load(conn: duckdb.DuckDBPyConnection, cfg: MeridianConfig, as_of: dt.date) -> ReportInputs:
@@ -94,6 +102,12 @@ def load(conn: duckdb.DuckDBPyConnection, cfg: MeridianConfig, as_of: dt.date) -
         attribution=read_table(conn, DAILY_ATTRIBUTION, "WHERE date <= ?", [as_of]),
         fills=fills,
         actions=actions,
+        sleeve_decisions=(read(conn, "SELECT * FROM sleeve_decisions WHERE as_of = (SELECT max(as_of) FROM "
+                                     "sleeve_decisions WHERE as_of <= ?) ORDER BY sleeve", [as_of])
+                          if table_exists(conn, "sleeve_decisions") else pl.DataFrame()),
+        sleeve_weights=(read(conn, "SELECT as_of, sleeve, weight FROM sleeve_allocation WHERE as_of <= ? "
+                                   "ORDER BY as_of, sleeve", [as_of]).cast(SLEEVE_WEIGHTS)
+                        if table_exists(conn, "sleeve_allocation") else pl.DataFrame(schema=SLEEVE_WEIGHTS)),
     )
 
 

@@ -13,6 +13,8 @@ Inputs are daily simple returns ``r_t = NAV_t / NAV_{t-1} - 1`` (fractions), one
 * VaR / CVaR at confidence c (0.95): with ``k = ⌈(1 − c)·n⌉`` (at least 1), VaR is the k-th worst daily
   return and CVaR the mean of the k worst — "the mean of the worst 5%". Both are returns (negative for
   losses), as empyrical reports them.
+* Jensen's alpha against a benchmark b: ``α = 252 · mean((r_t − rf/252) − β · (b_t − rf/252))`` with β the OLS
+  slope of the returns on the benchmark's (annualised, arithmetic; the same ``rf`` as the Sharpe).
 * Rolling Sharpe: the Sharpe of each trailing window of ``window`` sessions (252 = 12 months), undefined
   until the window is full.
 * Monthly returns: daily returns compounded within each calendar month.
@@ -156,6 +158,17 @@ def beta(r, benchmark) -> float:
     return float(np.cov(a[ok], b[ok], ddof=1)[0, 1] / np.var(b[ok], ddof=1))
 
 
+def jensen_alpha(r, benchmark, risk_free: float = 0.0, periods: int = TRADING_DAYS) -> float:
+    """Jensen's alpha, annualised (module docstring); NaN without two paired returns."""
+    a, b = np.asarray(r, dtype=float), np.asarray(benchmark, dtype=float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    slope = beta(a, b)
+    if ok.sum() < 2 or not np.isfinite(slope):
+        return float("nan")
+    rf = risk_free / periods
+    return float(np.mean((a[ok] - rf) - slope * (b[ok] - rf)) * periods)
+
+
 def monthly_returns(dates: list[dt.date], r) -> pl.DataFrame:
     """``(year, month, return)``: daily returns compounded within each calendar month."""
     frame = pl.DataFrame({"date": pl.Series(dates, dtype=pl.Date), "r": np.asarray(r, dtype=float)})
@@ -203,6 +216,7 @@ def summary(r, benchmark=None, risk_free: float = 0.0, confidence: float = 0.95)
     if benchmark is not None:
         b = np.asarray(benchmark, dtype=float)
         out["beta_to_benchmark"] = beta(a, b)
+        out["alpha_jensen"] = jensen_alpha(a, b, risk_free)
         ok = np.isfinite(a) & np.isfinite(b)
         out["correlation"] = float(np.corrcoef(a[ok], b[ok])[0, 1]) if ok.sum() > 2 else float("nan")
         active = a[ok] - b[ok]

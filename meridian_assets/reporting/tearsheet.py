@@ -117,7 +117,8 @@ def build(
     r = aligned["ret"].to_numpy().astype(float)
     s = aligned["spy"].fill_null(np.nan).to_numpy().astype(float)
     top = stats.summary(r, s, risk_free_rate, confidence)
-    vs = {k: top.pop(k) for k in ("beta_to_benchmark", "correlation", "tracking_error", "information_ratio")}
+    vs = {k: top.pop(k) for k in ("alpha_jensen", "beta_to_benchmark", "correlation", "tracking_error",
+                                  "information_ratio")}
     spy_top = stats.summary(np.nan_to_num(s), None, risk_free_rate, confidence) if len(s) else {}
     vs["excess_total_return"] = top["total_return"] - spy_top.get("total_return", np.nan)
     vs["excess_annualised_return"] = top["annualised_return"] - spy_top.get("annualised_return", np.nan)
