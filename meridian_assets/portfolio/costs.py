@@ -7,9 +7,10 @@ For a trade ``x`` (change of weight, a fraction of NAV) in one name::
 
 * ``c`` commission as a fraction of notional (``portfolio.commission_bps / 1e4``; $0 at Alpaca);
 * ``a`` the **half-spread**: what a trade pays from the mid to the side it trades on, once per trade, as a
-  fraction of the price: ``a = spread_fraction_of_range × (high − low) / close`` (the spec: "spread = 5% of
-  the average high-low range"). The optimizer uses the average daily range over ``adv_lookback_days``; the
-  simulated venue the range of the bar the order trades against;
+  fraction of the price: ``a = spread_fraction_of_range × (high − low) / close``. The spec's cost of a trade,
+  in bps of its notional, has a "spread (5% of avg HL range)" term: that is what one trade pays, i.e. the
+  half-spread, so the key means exactly that everywhere. The optimizer uses the average daily range over
+  ``adv_lookback_days``; the simulated venue the range of the bar the order trades against;
 * ``b`` impact coefficient (0.10), ``σ`` daily return volatility, ``V`` the average dollar volume divided by
   NAV (so ``|x|/V`` is the fraction of a day's volume traded). The optimizer uses σ of daily returns and the
   20-day ADV; the venue, which sees one bar, its range / close as σ and its volume × open as ADV.
