@@ -8,18 +8,19 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
+import yaml
 
-from meridian_assets.config import MeridianConfig
+from meridian_assets.config import load_config
 from meridian_assets.execution.broker import OrderRequest, Side
 from meridian_assets.execution.clock import ManualClock
 from meridian_assets.execution.market import FrameBars
-from meridian_assets.execution.settings import SimulatedVenueConfig
-from meridian_assets.execution.simulated import SimulatedBroker
 from meridian_assets.portfolio.costs import CostModel, TransactionCost
 from meridian_assets.portfolio.market import market_stats
+from resources.broker import BrokerResource
+from resources.settings import MeridianSettings
 
 DAYS = [dt.date(2024, 1, 2) + dt.timedelta(days=i) for i in range(40)]
-INSTANT = SimulatedVenueConfig(fill_delay_seconds=0, fill_duration_seconds=0, fill_slices=1, max_participation=1.0)
+INSTANT = {"fill_delay_seconds": 0, "fill_duration_seconds": 0, "fill_slices": 1, "max_participation": 1.0}
 
 
 def _prices(volume: float) -> pl.DataFrame:
@@ -34,20 +35,26 @@ def _prices(volume: float) -> pl.DataFrame:
 
 
 @pytest.mark.parametrize("spread_fraction", [0.05, 0.08])
-def test_optimizer_and_venue_charge_the_same_half_spread_for_the_same_name_and_day(tmp_path, spread_fraction):
-    cfg = MeridianConfig.model_validate({"portfolio": {"spread_fraction_of_range": spread_fraction}})
+def test_optimizer_and_venue_charge_the_same_half_spread_for_the_same_name_and_day(tmp_path, monkeypatch,
+                                                                                 spread_fraction):
+    """One key in meridian.yaml, read by the rebalance's cost model and by the venue the execution run gets from
+    `BrokerResource`: the same half-spread for the same name on the same day."""
+    path = tmp_path / "meridian.yaml"
+    path.write_text(yaml.safe_dump({"portfolio": {"spread_fraction_of_range": spread_fraction},
+                                    "execution": {"simulated": INSTANT}}))
+    monkeypatch.setenv("MERIDIAN_HOME", str(tmp_path / "home"))
+    cfg = load_config(path)
     prices = _prices(volume=1e13)  # so deep that one share's impact is ~1e-8 of the price
     day = DAYS[-1]
     # the optimizer: the rebalance's cost model from the market statistics of the day
     stats = market_stats(prices, ["AAA"], day)
     planned = TransactionCost.from_market(stats["avg_range_pct"].to_numpy(), stats["daily_vol"].to_numpy(),
                                           stats["adv_dollars"].to_numpy(), 1e7, cfg.portfolio)
-    # the venue: a marketable one-share buy and sell against the same day's bar, priced with the same config
-    venue = SimulatedBroker(tmp_path, INSTANT, bars=FrameBars(prices.filter(pl.col("date") == day)),
-                            clock=ManualClock(), costs=CostModel.from_config(cfg.portfolio))
+    # the venue: a marketable one-share buy and sell against the same day's bar
+    venue = BrokerResource(settings=MeridianSettings(config_path=str(path))).client(
+        bars=FrameBars(prices.filter(pl.col("date") == day)), clock=ManualClock())
     buy = venue.submit_order(OrderRequest("rb-x:AAA:b:0", "AAA", Side.BUY, 1, 110.0))
     sell = venue.submit_order(OrderRequest("rb-x:AAA:s:0", "AAA", Side.SELL, 1, 90.0))
-    venue.close()
     expected = spread_fraction * 4.0 / 101.0  # the spec: the half-spread is this share of the day's range
     assert planned.half_spread[0] == pytest.approx(expected, rel=1e-12)
     # the venue books prices to 1/100 of a cent: 1e-6 of this price
