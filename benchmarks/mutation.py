@@ -62,7 +62,7 @@ class Module:
 
 MODULES: tuple[Module, ...] = (  # run in this order; the JSON is rewritten after each module
     Module("rebalance", ("meridian_assets/portfolio/rebalance.py",),
-           ("tests/test_portfolio_rebalance.py",), isolation="forkserver"),
+           ("tests/test_portfolio_rebalance.py", "tests/test_mut_rebalance.py"), isolation="forkserver"),
     Module("quality", ("meridian_assets/ingest/quality/*.py",),
            ("tests/test_quality.py",), isolation="forkserver"),
     Module("kill_switch", ("meridian_assets/risk/kill_switch.py",),
