@@ -34,6 +34,21 @@ def surface(d: dg.Definitions) -> dict:
     }
 
 
+def test_every_asset_group_is_the_package_that_defines_it():
+    """An asset's group names the folder to open: the package whose definitions.py returns it, whose jobs.py
+    holds its jobs."""
+    root = Path(__file__).parents[1] / "meridian_assets"
+    domains = sorted(p.name for p in root.iterdir() if (p / "definitions.py").exists())
+    assert all((root / d / "jobs.py").exists() for d in domains), domains
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        module = graph.assets_def_for_key(key).op.compute_fn.decorated_fn.__module__  # where the asset is written
+        group = graph.get(key).group_name
+        assert group in domains, f"{key.to_user_string()}: group {group!r} is not a package ({domains})"
+        assert module.split(".")[:2] == ["meridian_assets", group], \
+            f"{key.to_user_string()}: group {group!r}, defined in {module}"
+
+
 def test_the_gates_read_the_code_locations_checks():
     """Loading the code location hands its graph to the gates (they never import the code location)."""
     from meridian_assets import gates
