@@ -63,7 +63,8 @@ def test_an_order_only_the_broker_knows_gets_its_full_row(side, held, action, bo
     assert (r.alpaca_order_id, r.submitted_at, r.finished_at, r.recorded_at) == (o.order_id, SUBMITTED, NOW, NOW)
     buy = side is Side.BUY
     assert r.slippage_bps == pytest.approx((50.0 - 52.0) / 52.0 * 1e4 * (1 if buy else -1))
-    assert r.fill_ids and r.notes == "recorded by reconciliation: the order was at the broker but not in execution_fills"
+    assert r.fill_ids
+    assert r.notes == "recorded by reconciliation: the order was at the broker but not in execution_fills"
     assert rec.events[-1] == ReconcileEvent("order", "AAA", "recorded", None, "100 filled",
                                             f"{o.client_order_id}: {r.notes}")
 
@@ -121,13 +122,15 @@ def test_every_order_event_names_what_each_side_holds():
     assert rec.events == [
         ReconcileEvent("order", "AAA", "adopted", None, "partially_filled",
                        f"{own_listed.client_order_id} still working (10/100 filled); adopted"),
-        ReconcileEvent("order", "EEE", "missing", "UNKNOWN", None, f"{missing} recorded UNKNOWN but unknown to the broker"),
+        ReconcileEvent("order", "EEE", "missing", "UNKNOWN", None,
+                       f"{missing} recorded UNKNOWN but unknown to the broker"),
         ReconcileEvent("order", "BBB", "adopted", None, "new",
                        f"{own_open_only.client_order_id} still working (0/100 filled); adopted"),
         ReconcileEvent("order", "CCC", "stale", None, "accepted",
                        f"{stale.client_order_id} of an earlier rebalance still working; cancelled and followed to "
                        "its final state"),
-        ReconcileEvent("order", "DDD", "foreign", None, "new", "open order by-hand-2 was not placed by Meridian; left alone"),
+        ReconcileEvent("order", "DDD", "foreign", None, "new",
+                       "open order by-hand-2 was not placed by Meridian; left alone"),
     ]
     assert rec.own_open == [own_listed, own_open_only] and rec.stale_open == [stale]
     assert rec.next_chunk == {"AAA": 1, "EEE": 4}
@@ -142,7 +145,8 @@ def test_every_position_event_names_both_sides():
     assert rec.events == [
         ReconcileEvent("position", "AAA", "overwritten", "80", "100",
                        "AAA: local 80 vs broker 100; overwritten with the broker's"),
-        ReconcileEvent("position", "CCC", "inserted", None, "5", "CCC: broker holds 5, not in portfolio_positions; inserted"),
+        ReconcileEvent("position", "CCC", "inserted", None, "5",
+                       "CCC: broker holds 5, not in portfolio_positions; inserted"),
         ReconcileEvent("position", "DDD", "removed", "-7", "0", "DDD: local -7 not held at the broker; removed"),
     ]
     ccc = rec.positions.filter(pl.col("ticker") == "CCC").row(0, named=True)
@@ -160,8 +164,10 @@ def test_one_share_holdings_keep_their_side():
     ]))
     rec = run(positions=[Position("AAA", 10, 49.0), Position("BBB", 1, 30.0), Position("CCC", 4, 20.0)], local=local)
     pos = {r["ticker"]: r for r in rec.positions.iter_rows(named=True)}
-    assert (pos["AAA"]["side"], pos["AAA"]["entry_date"], pos["AAA"]["entry_score"]) == ("LONG", dt.date(2024, 3, 1), 66.0)
-    assert (pos["BBB"]["side"], pos["BBB"]["entry_date"], pos["BBB"]["entry_score"]) == ("LONG", dt.date(2024, 3, 2), 61.0)
+    def kept(t):
+        return pos[t]["side"], pos[t]["entry_date"], pos[t]["entry_score"]
+
+    assert kept("AAA") == ("LONG", dt.date(2024, 3, 1), 66.0) and kept("BBB") == ("LONG", dt.date(2024, 3, 2), 61.0)
     # a local row of zero shares was no position: the broker's holding starts today with today's score
     assert (pos["CCC"]["entry_date"], pos["CCC"]["entry_score"]) == (NOW.date(), 71.0)
 
