@@ -13,5 +13,6 @@
     fills.py                fill ledger (de-dup, overfills refused), slippage, execution_fills rows, summary
     short_availability.py   the 7-day shortable / easy-to-borrow cache
     session.py / dry_run.py one execution run end to end / the dry run, over DuckDB
+    settings.py             the `execution` block of meridian.yaml (broker, retries, executor, simulated venue)
     assets.py, jobs.py, definitions.py      the Dagster wiring (the sensor is sensors/execution.py)
 """
