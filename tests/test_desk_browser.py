@@ -301,6 +301,7 @@ def test_regenerate_the_weekly_pdf(desk, page, shots):
     page.get_by_role("button", name="Regenerate weekly PDF", exact=True).click()
     status, run_id = run_status(page, "Regenerate the weekly PDF (2024-03-25)", RUN_TIMEOUT_S, servers)
     assert status == "SUCCESS", servers.logs()
+    shoot(page, shots / "letter-regenerate-run.png")
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster"))) as instance:
         run = instance.get_run_by_id(run_id)
     assert run.job_name == "weekly_report_job" and run.tags["dagster/partition"] == "2024-03-25"

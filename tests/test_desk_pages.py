@@ -50,7 +50,8 @@ def test_research_page(env):
     assert "EXECUTED" in text(at)  # the demo's last rebalance was committed: Approve is disabled
     assert next(b for b in at.button if b.label == "Approve proposal").disabled
     body = text(at)
-    assert "sh waits" in body and "+0" not in body  # a deferred trade reads as what waits, not "BUY +0"
+    # a deferred trade reads as what waits, not "BUY +0 · DEFERRED"
+    assert "sh waits" in body and not re.search(r"(BUY|SELL|SHORT|COVER) [+-]?0\b", body)
 
 
 def test_research_page_reruns_on_a_widget_while_nyse_is_open(env, monkeypatch):

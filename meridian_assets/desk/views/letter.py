@@ -12,12 +12,10 @@ doc = letter.latest_letter(snap) if snap.exists() else None
 pdf = letter.latest_weekly_pdf(snap) if snap.exists() else None
 week = letter.report_week(snap) if snap.exists() else None
 
-c1, c2, _ = st.columns([1, 1, 2])
-with c1:
+with st.container(horizontal=True):
     ui.launch_button(actions.regenerate_letter(str(doc["as_of"])) if doc else actions.regenerate_letter(""),
                      key="regen", label="Regenerate letter", disabled=doc is None,
                      help="reporting_job: lp_letter of the letter's date, written again")
-with c2:
     ui.launch_button(actions.regenerate_weekly_pdf(week or ""), key="regen-pdf", label="Regenerate weekly PDF",
                      disabled=week is None,
                      help=f"weekly_report_job, week {week}: the change summary and the PDF" if week else None)

@@ -57,15 +57,12 @@ if p is not None:
     proposed = p["decision"] == "PROPOSED"
     refusable = [r["ticker"] for r in cards.iter_rows(named=True) if research.can_refuse(r)] if proposed else []
     rejected = sorted(t for t in refusable if st.session_state.get(card_key(p["rebalance_id"], t)) == "Reject")
-    c1, c2, c3 = st.columns(3)
-    with c1:
+    with st.container(horizontal=True):
         ui.launch_button(actions.decide(p["rebalance_id"], "approve", rejected=rejected), key="approve",
                          label="Approve proposal", disabled=not proposed,
                          help="Approve every proposed trade except the candidates rejected on their cards")
-    with c2:
         ui.launch_button(actions.decide(p["rebalance_id"], "reject"), key="reject", label="Reject proposal",
                          disabled=not proposed)
-    with c3:
         live = snap.cfg.execution.mode == "live"
         ui.launch_button(actions.execute(p["rebalance_id"]), key="execute", label="Execute",
                          disabled=p["decision"] != "APPROVED" or live,
