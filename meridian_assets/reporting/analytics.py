@@ -23,8 +23,29 @@ from meridian_assets.reporting.turnover_tax import turnover_and_tax
 from meridian_assets.reporting.win_loss import win_loss_table
 
 
+def trades_made(inputs: ReportInputs) -> pl.DataFrame:
+    """Every trade the book made, as EXECUTED ledger rows: the simulated commits (`position_approvals`) and the
+    broker's fills (`execution_fills` with shares filled, dated by when they finished, at their fill price),
+    as the book's replay counts them: a rebalance is either committed or sent to the broker, never both."""
+    a = inputs.approvals
+    f = inputs.fills
+    if f is None or f.height == 0 or "fill_price" not in f.columns:
+        return a
+    info = a.select("rebalance_id", "ticker", "sector", "score").unique(["rebalance_id", "ticker"], keep="first")
+    filled = (f.filter((pl.col("shares") > 0) & pl.col("fill_price").is_not_null()
+                       & (pl.col("finished_at").cast(pl.Date) <= inputs.as_of))
+              .select("rebalance_id", "ticker", "action", "shares", pl.col("fill_price").alias("price"),
+                      pl.col("finished_at").cast(pl.Date).alias("date"), pl.col("finished_at").alias("decided_at"))
+              .join(info, on=["rebalance_id", "ticker"], how="left")
+              .with_columns(pl.lit("EXECUTED").alias("status")))
+    if filled.height == 0:
+        return a
+    rows = pl.concat([a.filter(pl.col("status") == "EXECUTED"), filled], how="diagonal_relaxed")
+    return rows.sort("date", "decided_at", nulls_last=True)
+
+
 def ledger(inputs: ReportInputs) -> pl.DataFrame:
-    return pos.executed_ledger(inputs.approvals, inputs.actions, inputs.prices)
+    return pos.executed_ledger(trades_made(inputs), inputs.actions, inputs.prices)
 
 
 def book_returns(inputs: ReportInputs) -> pl.DataFrame:
@@ -127,6 +148,12 @@ def live_vs_simulated(inputs: ReportInputs, start: dt.date, end: dt.date) -> pl.
 
 def simulator_label(inputs: ReportInputs) -> str:
     return SIMULATOR_LABEL if inputs.simulated is not None else PROXY_LABEL
+
+
+def simulator_legend(inputs: ReportInputs) -> str:
+    """The simulated line's name on the chart."""
+    return ("Simulated by the backtest engine (same targets, next-open fills, modelled costs)"
+            if inputs.simulated is not None else "Simulated: target weights marked to market, no costs")
 
 
 def traded_target_book(inputs: ReportInputs) -> pl.DataFrame:

@@ -336,7 +336,7 @@ def live_vs_sim(context: dg.AssetExecutionContext, db: DuckDBStore, settings: Me
     frame = analytics.live_vs_simulated(inputs, start, end)
     with db.connect() as conn:
         n = replace_window(conn, LIVE_VS_SIM, frame, end, end)
-    png = charts.live_vs_sim(frame)
+    png = charts.live_vs_sim(frame, analytics.simulator_legend(inputs))
     path = charts.save(png, cfg.output_dir() / cfg.reporting.output_subdir / "charts", f"live_vs_sim_{end}")
     last = frame.row(-1, named=True) if frame.height else {}
     return dg.MaterializeResult(metadata={

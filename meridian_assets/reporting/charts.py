@@ -148,7 +148,8 @@ def cvar_heatmap(cells: pl.DataFrame) -> bytes:
     return _png(fig)
 
 
-def live_vs_sim(frame: pl.DataFrame) -> bytes:
+def live_vs_sim(frame: pl.DataFrame, sim_label: str = "Simulated: target weights marked to market, no costs") -> bytes:
+    """``sim_label`` names the simulated line's source (the backtest engine, or the mark-to-market proxy)."""
     title = "Live vs simulated P&L of the same targets (cumulative bps)"
     if frame.height < 2:
         return no_data(title, "fewer than two sessions in the window")
@@ -156,7 +157,7 @@ def live_vs_sim(frame: pl.DataFrame) -> bytes:
     d = frame["date"].to_list()
     ax.plot(d, frame["live_cum_bps"].to_numpy(), color=BOOK, linewidth=1.8, label="Live book (realized)")
     ax.plot(d, frame["sim_cum_bps"].to_numpy(), color=SIM, linewidth=1.5, linestyle="--",
-            label="Simulated: target weights marked to market, no costs")
+            label=sim_label)
     ax.axhline(0, color="#444444", linewidth=0.6)
     ax.set_ylabel("bps")
     ax.set_title(title, loc="left", fontsize=11)

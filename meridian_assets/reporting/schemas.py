@@ -122,8 +122,9 @@ LIVE_VS_SIM = TableSchema(
              "live_cum_bps": Float, "sim_cum_bps": Float, "difference_bps": Float, "rebalance_id": Str},
     key=("window_end", "date"),
     partition_column="window_end",
-    description="The book's realized daily return against a simulation of the same target books (target weights "
-                "set at each rebalance's close, marked to market with daily prices, no costs), cumulative bps.",
+    description="The book's realized daily return against the simulator's for the same target books since "
+                "inception (the backtest engine: the live rebalance code, next-open fills, the cost model's costs; "
+                "without scores, target weights marked to market with no costs), cumulative bps.",
     not_null=("window_end", "date"),
 )
 WEEKLY_CHANGE_SUMMARY = TableSchema(

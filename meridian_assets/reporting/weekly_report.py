@@ -162,7 +162,7 @@ def report_context(week_start: dt.date, week_end: dt.date, inputs: ReportInputs,
     spy_al = r.select("date").join(spy, on="date", how="left")["ret"].fill_null(0.0).to_numpy()
     pngs = {
         "cvar_heatmap": charts.cvar_heatmap(cvar),
-        "live_vs_sim": charts.live_vs_sim(lvs),
+        "live_vs_sim": charts.live_vs_sim(lvs, analytics.simulator_legend(inputs)),
         "equity_curve": charts.equity_curve(dates, rr, spy_al),
         "attribution_week": charts.attribution_bars(week_attr),
     }
