@@ -12,6 +12,7 @@ import pytest
 from meridian_assets.config import MeridianConfig
 from meridian_assets.portfolio.errors import ProgramInfeasible
 from meridian_assets.portfolio.rebalance import propose_rebalance
+from meridian_assets.risk.factor_model import FactorModel
 from tests.test_portfolio_rebalance import AS_OF, inputs, universe
 
 NAV = 10_000_000.0
@@ -135,3 +136,44 @@ def test_a_held_name_without_a_price_stops_the_proposal():
     cands = cands.with_columns(price=pl.when(pl.col("ticker") == gone).then(None).otherwise(pl.col("price")))
     with pytest.raises(ProgramInfeasible, match=f"held names have no price on {AS_OF}: {gone}"):
         propose_rebalance(inputs(cands, pos), MeridianConfig(), "conviction")
+
+
+def test_the_sleeves_book_takes_the_meta_targets_in_weight_order():
+    c = universe()
+    c = c.with_columns(price=pl.when(pl.col("ticker") == "T009").then(None).otherwise(pl.col("price")))
+    target = {"T001": 0.02, "T002": 0.04, "T005": 0.0, "T003": -0.02, "T004": -0.045, "T009": 0.03, "T010": 0.0}
+    c = c.with_columns(price=pl.when(pl.col("ticker") == "T010").then(None).otherwise(pl.col("price")))
+    p = propose_rebalance(inputs(c, fixed_target=target), MeridianConfig(), "sleeves")
+    # longs by weight (largest first), then shorts (most negative first); zero weights are no position
+    assert p.target["ticker"].to_list() == ["T002", "T001", "T004", "T003"]
+    assert (p.figures["longs"], p.figures["shorts"]) == (2, 2)
+    assert (p.figures["topped_up_long"], p.figures["topped_up_short"]) == (0, 0)
+    assert p.warnings == ["1 names without a price/volume/score left out"]  # T009; not T010, which holds nothing
+    assert p.figures["sleeve_names"] == len(target)
+
+
+def test_sleeves_without_the_meta_target_say_what_to_run():
+    with pytest.raises(ProgramInfeasible) as err:
+        propose_rebalance(inputs(universe()), MeridianConfig(), "sleeves")
+    assert str(err.value).endswith("method 'sleeves' needs the meta layer's meta_target_book for this session; "
+                                   "run meta_proposal_job (sleeve_allocation) first")
+
+
+def factor_model(names: tuple[str, ...]) -> FactorModel:
+    rng = np.random.default_rng(3)
+    n, k = len(names), 3
+    return FactorModel(X=rng.normal(0, 1, (n, k)), F=np.diag([0.02, 0.01, 0.005]), D=np.full(n, 0.04),
+                       factor_names=("f1", "f2", "f3"), tickers=names)
+
+
+def test_the_mvo_uses_the_risk_model_when_it_covers_every_name():
+    c = universe()
+    names = tuple(c["ticker"])
+    p = propose_rebalance(inputs(c, risk_model=factor_model(names)), MeridianConfig(), "mvo")
+    assert (p.method, p.figures["covariance"], p.warnings) == ("mvo", "factor_model", [])
+    partial = tuple(t for t in names if t not in p.target["ticker"].to_list()[:2])
+    lacking = [t for t in p.target["ticker"].to_list()[:2]]
+    q = propose_rebalance(inputs(c, risk_model=factor_model(partial)), MeridianConfig(), "mvo")
+    assert q.figures["covariance"] == "sample_covariance"
+    assert q.warnings[0].startswith(f"risk model lacks {len(lacking)} names (")
+    assert q.warnings[0].endswith("); sample covariance used")
