@@ -22,6 +22,7 @@ published rows equal the in-step sweep's (tests/test_fanout.py). `sleeve_backtes
 """
 
 import datetime as dt
+import resource
 
 import dagster as dg
 import polars as pl
@@ -106,7 +107,14 @@ def research_sleeve_backtests(context: dg.AssetExecutionContext, settings: Merid
         "window": MD.text(f"{plan.start}..{plan.end}"), "sessions": result.sessions,
         "files": MD.path(str(plan.result_dir(key))),
         **{k: MD.float(float(s[k] or 0.0)) for k in ("total_return", "sharpe", "max_drawdown", "cost_bps")},
-        "trades": s["trades"], "seconds": MD.float(round(result.seconds, 3))})
+        "trades": s["trades"], "seconds": MD.float(round(result.seconds, 3)),
+        # the run worker's CPU so far: its start-up (imports) and the backtest, what a run per partition costs
+        "worker_cpu_seconds": MD.float(round(_process_cpu(), 3))})
+
+
+def _process_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 @dg.asset(group_name=GROUP, pool=DUCKDB_POOL, deps=[research_sleeve_backtests], kinds={"duckdb"})
