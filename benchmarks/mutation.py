@@ -45,7 +45,7 @@ TARGET = 0.90
 # mutmut's wall limit per mutant is (its tests' time + 1 s) x the multiplier. A tight first pass keeps real hangs
 # cheap; on a busy shared machine it also stops some slow-but-finishing runs, so every timeout is run again with
 # a generous limit (mutmut re-runs only the timed-out mutants when just the timeout setting changed).
-FIRST_TIMEOUT, RECHECK_TIMEOUT = 3.0, 15.0
+FIRST_TIMEOUT, RECHECK_TIMEOUT = 3.0, 8.0
 
 
 @dataclass(frozen=True)
@@ -62,14 +62,6 @@ class Module:
 
 
 MODULES: tuple[Module, ...] = (  # run in this order; the JSON is rewritten after each module
-    Module("rebalance", ("meridian_assets/portfolio/rebalance.py",),
-           ("tests/test_portfolio_rebalance.py", "tests/test_mut_rebalance.py"), isolation="forkserver",
-           # a cold MVO solve of the 40-name book costs ~5 s in every mutant's fresh process; the smaller MVO tests
-           # and the fallback test cover the same branch
-           deselect=("tests/test_portfolio_rebalance.py::test_proposal_from_cash_respects_budget_and_every_accepted"
-                     "_trade_passes_the_veto[mvo]",)),
-    Module("quality", ("meridian_assets/ingest/quality/*.py",),
-           ("tests/test_quality.py",), isolation="forkserver"),
     Module("kill_switch", ("meridian_assets/risk/kill_switch.py",),
            ("tests/test_money_paths_kill_switch.py", "tests/test_kill_switch.py"), isolation="forkserver",
            undecorate=True),
@@ -79,6 +71,14 @@ MODULES: tuple[Module, ...] = (  # run in this order; the JSON is rewritten afte
            ("tests/test_money_paths_reconcile.py", "tests/test_mut_reconcile.py"), isolation="forkserver"),
     Module("gates", ("meridian_assets/gates.py",),
            ("tests/test_money_paths_gates.py", "tests/test_mut_gates.py"), isolation="forkserver"),
+    Module("quality", ("meridian_assets/ingest/quality/*.py",),
+           ("tests/test_quality.py",), isolation="forkserver"),
+    Module("rebalance", ("meridian_assets/portfolio/rebalance.py",),
+           ("tests/test_portfolio_rebalance.py", "tests/test_mut_rebalance.py"), isolation="forkserver",
+           # a cold MVO solve of the 40-name book costs ~5 s in every mutant's fresh process; the smaller MVO tests
+           # and the fallback test cover the same branch
+           deselect=("tests/test_portfolio_rebalance.py::test_proposal_from_cash_respects_budget_and_every_accepted"
+                     "_trade_passes_the_veto[mvo]",)),
     Module("pre_trade", ("meridian_assets/risk/pre_trade.py",),
            ("tests/test_pre_trade.py", "tests/test_pre_trade_property.py", "tests/test_pre_trade_edges.py")),
     Module("breakers", ("meridian_assets/risk/breakers.py",),
