@@ -31,7 +31,9 @@ from meridian_assets.risk.states import TradingState, VetoReason
 __all__ = ["CHECK_ORDER", "BookState", "Decision", "Denial", "MarketInfo", "Trade", "TradingState", "VetoReason",
            "check_trade"]
 
-_EPS = 1e-12
+# Limits are fractions of NAV; a figure within one billionth of NAV of its limit or of its value before the trade
+# ($0.01 on a $10M book) is the same figure up to floating-point rounding, not a breach or a worsening.
+_EPS = 1e-9
 
 
 CHECK_ORDER: tuple[VetoReason, ...] = tuple(VetoReason)
