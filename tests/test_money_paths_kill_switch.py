@@ -77,3 +77,9 @@ def test_the_lock_is_written_when_the_broker_cannot_cancel(world):
     assert md["as_of"] == str(day) and world["lock"].read().reason == f"MANUAL on {day}"
     assert world["lock"].read().expires_on is None  # only CLOSE_ALL_TODAY is day-scoped
     assert json.loads(world["lock"].path.read_text())["triggers"] == {}
+
+
+def test_a_halt_launched_by_hand_with_no_triggers_records_none(world):
+    md = halt(world, action="MANUAL", as_of="2024-03-28", triggers_json="")  # the launchpad's empty field
+    assert md["triggers"] == {} and world["lock"].read().triggers == {}
+    assert md["reason"] == "MANUAL on 2024-03-28" and world["lock"].is_halted()
