@@ -185,6 +185,7 @@ def settle(page, quiet_s: float = 3.0) -> None:
 def shoot(page, path: Path) -> None:
     """Screenshot the whole page. Streamlit scrolls inside its main section, so a full-page shot of the window is
     one screen: the viewport grows to the content's height first (bounded), then goes back."""
+    page.mouse.move(0, 0)  # no hover tooltip over the page
     size = page.viewport_size
     height = page.evaluate("""() => Math.max(document.body.scrollHeight, ...Array.from(
         document.querySelectorAll('[data-testid="stMain"], [data-testid="stAppViewContainer"]'),
