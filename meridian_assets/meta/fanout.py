@@ -167,7 +167,10 @@ def collect(plan: Plan) -> list[BacktestResult]:
             missing.append(key)
             continue
         plan_id, result = read_result(folder)
-        (results if plan_id == plan.plan_id else stale).append(result if plan_id == plan.plan_id else key)
+        if plan_id != plan.plan_id:
+            stale.append(key)
+        else:
+            results.append(result)
     if missing or stale:
         raise FanoutError(f"research plan {plan.plan_id} ({plan.start}..{plan.end}): partitions not run: "
                           f"{', '.join(missing) or 'none'}; from another plan: {', '.join(stale) or 'none'}. "
