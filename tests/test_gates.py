@@ -141,7 +141,11 @@ def failed_prices(tmp_path_factory):
 @pytest.mark.parametrize("assets_def", _reading_ops(), ids=lambda ad: ad.op.name)
 def test_every_reading_asset_refuses_after_a_failed_price_check(failed_prices, assets_def):
     location, instance = failed_prices
-    partition = assets_def.partitions_def.get_first_partition_key() if assets_def.partitions_def else None
+    pdef = assets_def.partitions_def
+    if isinstance(pdef, dg.DynamicPartitionsDefinition):  # a research partition: one sleeve@version
+        instance.add_dynamic_partitions(pdef.name, ["core@1"])
+    with dg.partition_loading_context(dynamic_partitions_store=instance):
+        partition = pdef.get_first_partition_key() if pdef else None
     job = location.resolve_implicit_job_def_def_for_assets(list(assets_def.keys))
     result = job.execute_in_process(instance=instance, asset_selection=list(assets_def.keys),
                                     partition_key=partition, raise_on_error=False)

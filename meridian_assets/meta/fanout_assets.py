@@ -94,6 +94,7 @@ def research_history(context: dg.AssetExecutionContext, config: BacktestConfig, 
 def research_sleeve_backtests(context: dg.AssetExecutionContext, settings: MeridianSettings):
     """One sleeve's daily-rebalance backtest over the research window, from the history file (never DuckDB):
     its daily book, trades and final target as Parquet files for `research_backtests` to publish."""
+    require_clean_inputs(context)  # from Dagster's event log: a history filed before a failed check is not used
     key = context.partition_key
     plan = fanout.read_plan(research_root(settings))
     try:
