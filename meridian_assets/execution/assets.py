@@ -198,7 +198,10 @@ def execute_rebalance(context: dg.AssetExecutionContext, config: ExecutionRunCon
     rep = result.report
     recs = pl.DataFrame([{"ticker": r.ticker, "action": r.action, "shares": r.shares, "status": r.status,
                           "fill_price": r.fill_price, "slippage_bps": r.slippage_bps, "notes": r.notes}
-                         for r in rep.records]) if rep.records else pl.DataFrame()
+                         for r in rep.records],
+                        schema={"ticker": pl.Utf8, "action": pl.Utf8, "shares": pl.Int64, "status": pl.Utf8,
+                                "fill_price": pl.Float64, "slippage_bps": pl.Float64, "notes": pl.Utf8},
+                        ) if rep.records else pl.DataFrame()
     if rep.aborted:
         raise dg.Failure(f"execution of {rid} stopped early: {rep.aborted} (outcomes so far recorded; the next run "
                          "reconciles and continues)", allow_retries=False,
