@@ -258,3 +258,82 @@ def test_a_submit_whose_outcome_stays_unknown_is_recorded_and_stops_the_run(tmp_
     [unknown] = journal.of("unknown")
     assert unknown == {"cid": cid, "detail": r.notes}
     assert report.submitted == 0 and raw.calls.counts["submit_order"] == 1  # BBB never sent
+
+
+def test_a_rejected_order_is_recorded_and_journaled_with_the_venues_reason(tmp_path):
+    plan = FaultPlan()
+    plan.add(FaultKind.REJECT, ticker="AAA")
+    raw, broker, clock = venue(tmp_path, PRICES, faults=plan)
+    journal = Journal()
+    report = Executor(broker, CFG.execution, clock=clock, on_event=journal).run(
+        [TradeIntent("AAA", 0, 100, 10.0, 5e8)], context())
+    [r] = report.records
+    cid = f"{RID}:AAA:0:0"
+    assert (r.rebalance_id, r.client_order_id, r.ticker, r.action, r.side) == (RID, cid, "AAA", "BUY", "LONG")
+    assert (r.status, r.ordered_shares, r.signal_price, r.limit_price) == (Status.REJECTED, 100, 10.0, 10.01)
+    assert (r.broker, r.chunk, r.attempt, r.finished_at) == (broker.name, 0, 0, utc(clock))
+    assert r.notes == "REJECTED: rejected by the venue (injected fault)"
+    reason = "rejected by the venue (injected fault)"
+    assert journal.of("reject") == [{"cid": cid, "code": "REJECTED", "reason": reason}]
+    assert raw.calls.counts["submit_order"] == 1  # a definite rejection is not retried
+
+
+def test_an_order_whose_broker_is_lost_while_it_works_is_left_open_for_the_next_run(tmp_path):
+    plan = FaultPlan()
+    raw, broker, clock = venue(tmp_path, PRICES, cfg=SLOW, faults=plan)
+    real_sleep = clock.sleep
+
+    def sleep(seconds):  # the connection drops after the first poll
+        real_sleep(seconds)
+        if not plan.in_outage():
+            plan.start_outage(1000)
+
+    clock.sleep = sleep
+    start = utc(clock)
+    report = Executor(broker, CFG.execution, clock=clock).run([TradeIntent("AAA", 0, 100, 10.0, 5e8)], context())
+    [r] = report.records
+    assert (r.client_order_id, r.rebalance_id, r.ticker, r.action, r.side) == (f"{RID}:AAA:0:0", RID, "AAA", "BUY",
+                                                                               "LONG")
+    assert (r.status, r.ordered_shares, r.signal_price, r.limit_price) == (Status.OPEN, 100, 10.0, 10.01)
+    assert (r.broker, r.chunk, r.attempt, r.run_id) == (broker.name, 0, 0, "run-7")
+    assert start < r.finished_at <= utc(clock) and r.alpaca_order_id  # the order the broker acknowledged
+    assert r.notes.startswith("broker lost while working: ") and report.aborted
+
+
+def test_an_order_is_cancelled_at_its_time_in_force_and_journaled(tmp_path):
+    plan = FaultPlan()
+    plan.add(FaultKind.PARTIAL, ticker="AAA", fraction=0.4)
+    raw, broker, clock = venue(tmp_path, PRICES, cfg=SLOW, faults=plan)
+    cfg = CFG.execution.model_copy(update={"executor": CFG.execution.executor.model_copy(
+        update={"time_in_force_seconds": 42, "poll_seconds": 5})})
+    journal, start = Journal(), clock.time()
+    at = []
+    ex = Executor(broker, cfg, clock=clock, on_event=lambda kind, **f: (journal(kind, **f), at.append(clock.time())))
+    report = ex.run([TradeIntent("AAA", 0, 500, 10.0, 5e8)], context())
+    [r] = report.records
+    assert (r.status, r.shares, r.notes) == (Status.PARTIAL, 200, "cancelled at time in force")
+    order = raw.list_orders()[0]
+    [cancel] = journal.of("cancel")
+    assert cancel == {"cid": order.client_order_id, "order_id": order.order_id, "why": "time in force"}
+    kinds = [k for k, _ in journal.events]
+    assert at[kinds.index("cancel")] - start == 42  # at the time in force, not at the next poll after it
+
+
+def test_a_retry_is_repriced_from_the_callers_price_for_that_ticker_when_it_has_one(tmp_path):
+    from meridian_assets.execution.planning import limit_price
+
+    plan = FaultPlan()
+    plan.add(FaultKind.NO_FILL, times=4)
+    raw, broker, clock = venue(tmp_path, {"AAA": 1.0}, faults=plan)
+    fresh = iter([None, 0.8, 0.9, 0.7])  # asked after each of the four attempts
+    asked = []
+
+    def refresh(ticker):
+        asked.append(ticker)
+        return next(fresh)
+
+    report = Executor(broker, CFG.execution, clock=clock).run(
+        [TradeIntent("AAA", 0, 100, 1.0, 5e8)], context(refresh_price=refresh))
+    offset = CFG.execution.executor.limit_offset_pct
+    assert [r.limit_price for r in report.records] == [limit_price(p, Side.BUY, offset) for p in (1.0, 1.0, 0.8, 0.9)]
+    assert [r.signal_price for r in report.records] == [1.0, 1.0, 0.8, 0.9] and asked == ["AAA"] * 4
