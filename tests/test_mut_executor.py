@@ -337,3 +337,13 @@ def test_a_retry_is_repriced_from_the_callers_price_for_that_ticker_when_it_has_
     offset = CFG.execution.executor.limit_offset_pct
     assert [r.limit_price for r in report.records] == [limit_price(p, Side.BUY, offset) for p in (1.0, 1.0, 0.8, 0.9)]
     assert [r.signal_price for r in report.records] == [1.0, 1.0, 0.8, 0.9] and asked == ["AAA"] * 4
+
+
+def test_an_order_cancelled_by_a_halt_says_so(tmp_path):
+    raw, broker, clock = venue(tmp_path, PRICES, cfg=SLOW)
+    start = clock.time()
+    halted = lambda: clock.time() - start >= 12  # noqa: E731  (the lock appears after the first slice filled)
+    report = Executor(broker, CFG.execution, clock=clock).run(
+        [TradeIntent("AAA", 0, 1000, 10.0, 5e8)], context(halted=halted))
+    [r] = report.records
+    assert (r.status, r.shares, r.notes) == (Status.PARTIAL, 500, "cancelled: trading halted")
