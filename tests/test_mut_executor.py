@@ -254,7 +254,7 @@ def test_a_submit_whose_outcome_stays_unknown_is_recorded_and_stops_the_run(tmp_
     assert (r.status, r.shares, r.ordered_shares) == (Status.UNKNOWN, 0, 100)
     assert (r.signal_price, r.limit_price) == (10.0, 10.01)
     assert (r.broker, r.chunk, r.attempt, r.finished_at) == (broker.name, 0, 0, utc(clock))
-    assert r.notes == report.aborted.partition(": ")[2] and "outcome unknown" in r.notes
+    assert report.aborted == f"AmbiguousOrderState: {r.notes}" and "outcome unknown" in r.notes
     [unknown] = journal.of("unknown")
     assert unknown == {"cid": cid, "detail": r.notes}
     assert report.submitted == 0 and raw.calls.counts["submit_order"] == 1  # BBB never sent
@@ -347,3 +347,55 @@ def test_an_order_cancelled_by_a_halt_says_so(tmp_path):
         [TradeIntent("AAA", 0, 1000, 10.0, 5e8)], context(halted=halted))
     [r] = report.records
     assert (r.status, r.shares, r.notes) == (Status.PARTIAL, 500, "cancelled: trading halted")
+
+
+def test_the_opening_leg_waits_when_the_closing_leg_did_not_complete(tmp_path):
+    plan = FaultPlan()
+    plan.add(FaultKind.REJECT, ticker="AAA")
+    raw, broker, clock = venue(tmp_path, PRICES, faults=plan)
+    report = Executor(broker, CFG.execution, clock=clock).run(
+        [TradeIntent("AAA", 50, -50, 10.0, 5e8)], context(positions_value={"AAA": 500.0}))
+    assert [(r.action, r.status) for r in report.records] == [("SELL", Status.REJECTED), ("SHORT", Status.SKIPPED)]
+    skipped = report.records[1]
+    assert (skipped.client_order_id, skipped.ordered_shares, skipped.side) == (f"{RID}:AAA:SHORT:skipped", 50, "SHORT")
+    assert skipped.notes == "the closing leg did not complete; not opening the other side"
+    assert raw.calls.counts["submit_order"] == 1
+
+
+def test_a_reducing_book_only_shrinks_positions_and_every_row_reaches_the_caller(tmp_path):
+    from meridian_assets.risk.states import TradingState
+
+    raw, broker, clock = venue(tmp_path, PRICES)
+    seen = []
+    report = Executor(broker, CFG.execution, clock=clock, on_record=seen.append).run(
+        [TradeIntent("AAA", 0, 100, 10.0, 5e8), TradeIntent("BBB", 100, 50, 20.0, 5e8)],
+        context(trading_state=TradingState.REDUCING, positions_value={"BBB": 2000.0}))
+    by = {r.ticker: r for r in report.records}
+    assert by["AAA"].status == Status.VETOED and by["AAA"].notes.startswith("TRADING_REDUCING: ")
+    assert by["BBB"].status == Status.FILLED and by["BBB"].action == "SELL"
+    assert seen == report.records
+
+
+def test_a_veto_row_carries_every_denial_message(tmp_path):
+    from meridian_assets.risk.pre_trade import BookState, Trade, check_trade
+
+    raw, broker, clock = venue(tmp_path, PRICES)
+    ctx = context(nav=1e6)
+    report = Executor(broker, CFG.execution, clock=clock).run([TradeIntent("BBB", 0, -40_000, 20.0, 5e8)], ctx)
+    decision = check_trade(Trade("BBB", -800_000.0), BookState(nav=1e6, positions={}), ctx.market, ctx.risk, False)
+    assert len(decision.denials) > 1
+    codes = ",".join(r.value for r in decision.reasons)
+    assert report.records[0].notes == f"{codes}: " + "; ".join(d.message for d in decision.denials)
+
+
+def test_each_fill_is_journaled_once_with_its_price(tmp_path):
+    raw, broker, clock = venue(tmp_path, PRICES, cfg=SLOW)
+    journal = Journal()
+    report = Executor(broker, CFG.execution, clock=clock, on_event=journal).run(
+        [TradeIntent("AAA", 0, 100, 10.0, 5e8)], context())
+    [r] = report.records
+    [order] = raw.list_orders()
+    fills = journal.of("fill")
+    assert [f["fill_id"] for f in fills] == r.fill_ids.split(",") and sum(f["qty"] for f in fills) == 100
+    assert all(f["cid"] == order.client_order_id and f["order_id"] == order.order_id for f in fills)
+    assert sum(f["qty"] * f["price"] for f in fills) / 100 == pytest.approx(r.fill_price)
