@@ -40,7 +40,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400),
 PAGES = [
     ("", "ULTRON · The Network", ["NAV", "YTD", "since inception", "Drawdown", "Positions", "VIX",
                                   "ULTRON is offline"]),
-    ("research", "Research", ["Propose a what-if rebalance (mvo)", "Approve proposal", "Top/bottom 30",
+    ("research", "Research", ["Propose a what-if rebalance (", "Approve proposal", "Top/bottom 30",
                               "Candidates", "sh waits"]),
     ("risk", "Risk", ["Daily loss (size down)", "Drawdown (kill switch)", "Marginal contribution to risk",
                       "Alerts (last 3 sessions)", "Stress scenarios"]),
@@ -247,7 +247,7 @@ def test_propose_and_approve(desk, page, shots):
     from dagster_graphql import DagsterGraphQLClient
 
     base, home, dagster_port, servers = desk
-    method = "conviction"  # the demo committed an MVO rebalance; a conviction what-if is a fresh proposal
+    method = "conviction"  # the demo's rebalances are decided and not conviction: a conviction what-if is new
     if research(page, base, method) != "PROPOSED":
         page.get_by_role("button", name=f"Propose a what-if rebalance ({method})").click()
         status, _ = run_status(page, f"Propose ({method})", RUN_TIMEOUT_S, servers)

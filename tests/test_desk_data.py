@@ -32,15 +32,24 @@ def test_kpis_are_the_books_latest_row(snap):
     assert k["as_of"] == last["date"] and k["nav"] == pytest.approx(last["nav"])
     assert k["positions"] == last["positions"] and k["gross"] == pytest.approx(last["gross"])
     assert k["week"] == pytest.approx(last["nav"] / live["nav"][-6] - 1)
-    before_month = live.filter(pl.col("date") < last["date"].replace(day=1))
-    assert k["mtd"] == pytest.approx(last["nav"] / before_month["nav"][-1] - 1) and k["mtd_since"] is None
-    # the demo book starts in January 2024: YTD is since inception, from the capital it started with
-    first = live.row(0, named=True)
-    assert first["date"].year == last["date"].year and k["ytd_since"] == first["date"]
-    assert k["ytd"] == pytest.approx(last["nav"] / snap.cfg.portfolio.capital_base - 1)
+    for key, since in (("mtd", last["date"].replace(day=1)), ("ytd", last["date"].replace(month=1, day=1))):
+        before = live.filter(pl.col("date") < since)
+        if before.height:  # from the last close before the period
+            assert k[f"{key}_since"] is None and k[key] == pytest.approx(last["nav"] / before["nav"][-1] - 1)
+        else:  # the book started inside the period: since inception, from the capital it started with
+            assert k[f"{key}_since"] == live["date"][0]
+            assert k[key] == pytest.approx(last["nav"] / snap.cfg.portfolio.capital_base - 1)
     s = portfolio.status(snap)
     assert s["trading_state"] in ("ACTIVE", "REDUCING", "HALTED") and s["provider"] == "synthetic"
     assert s["vix_regime"] in ("LOW", "NORMAL", "HIGH")
+
+
+def test_period_returns_fall_back_to_inception_inside_the_period():
+    d = [dt.date(2024, 1, 9), dt.date(2024, 1, 10), dt.date(2024, 2, 1), dt.date(2024, 2, 2)]
+    hist = pl.DataFrame({"date": d, "nav": [99.0, 110.0, 121.0, 133.1], "daily_return": [-0.01, 1 / 9, 0.1, 0.1]})
+    assert portfolio.inception_nav(hist) == pytest.approx(100.0)  # 99 after a -1% first day
+    assert portfolio.period_return(hist, dt.date(2024, 2, 1)) == (pytest.approx(133.1 / 110 - 1), None)
+    assert portfolio.period_return(hist, dt.date(2024, 1, 1)) == (pytest.approx(0.331), dt.date(2024, 1, 9))
 
 
 def test_heatmap_is_top_and_bottom_30_by_composite_with_the_8_parents(snap):
@@ -53,13 +62,14 @@ def test_heatmap_is_top_and_bottom_30_by_composite_with_the_8_parents(snap):
 
 
 def test_latest_proposal_and_its_cards(snap):
-    p = research.latest_proposal(snap, "mvo") or research.latest_proposal(snap)
-    assert p is not None and p["decision"] == "EXECUTED"  # the demo commits its rebalances
+    p = research.latest_proposal(snap)
+    assert p is not None and p["method"] in research.METHODS
+    assert p["decision"] in ("EXECUTED", "APPROVED")  # the demo commits (or approves and executes) its rebalances
     cards = research.candidates(snap, p["rebalance_id"])
     assert 0 < cards.filter(pl.col("side") == "LONG").height <= research.CARDS_N
     assert (cards.filter(pl.col("side") == "SHORT")["weight"] < 0).all()
     traded = cards.filter(pl.col("trade_status") == "PROPOSED")
-    assert traded.height and set(traded["decision"]) == {"EXECUTED"}
+    assert traded.height and set(traded["decision"]) <= {p["decision"], "VETOED"}  # VETOED: under a halt
     deferred = cards.filter(pl.col("trade_status") == "DEFERRED")
     assert deferred.height and (deferred["delta_shares"] == 0).all() and (deferred["intended_shares"] != 0).all()
     for r in deferred.iter_rows(named=True):  # the shares that wait are the ones the target book asked for

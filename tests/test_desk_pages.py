@@ -6,7 +6,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from meridian_assets.config import load_config
 from meridian_assets.desk import hours
+from meridian_assets.desk.data import research
+from meridian_assets.desk.source import Snapshot
 from tests.desk_world import demo_home
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
@@ -45,9 +48,11 @@ def test_portfolio_page(env):
 
 def test_research_page(env):
     at = render("research")
-    assert [b.label for b in at.button][:1] == ["Propose a what-if rebalance (mvo)"]
+    latest = research.latest_proposal(Snapshot.of(load_config(str(env / "meridian.yaml"))))
+    # the optimizer shown first is the latest proposal's, and the demo decided it: Approve is disabled
+    assert [b.label for b in at.button][:1] == [f"Propose a what-if rebalance ({latest['method']})"]
     assert {"Approve proposal", "Reject proposal", "Execute"} <= {b.label for b in at.button}
-    assert "EXECUTED" in text(at)  # the demo's last rebalance was committed: Approve is disabled
+    assert latest["decision"] in ("EXECUTED", "APPROVED") and latest["decision"] in text(at)
     assert next(b for b in at.button if b.label == "Approve proposal").disabled
     body = text(at)
     # a deferred trade reads as what waits, not "BUY +0 · DEFERRED"

@@ -7,6 +7,7 @@ import polars as pl
 from meridian_assets.desk.source import Snapshot
 
 PARENTS = ["momentum", "value", "quality", "growth", "revisions", "short_interest", "insider", "institutional"]
+METHODS = ("mvo", "conviction", "sleeves")  # rebalance_proposal's optimize_method (sleeves: the meta layer's target)
 HEATMAP_N = 30
 CARDS_N = 10
 

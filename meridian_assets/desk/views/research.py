@@ -33,7 +33,10 @@ def candidate_card(p: dict, r: dict) -> None:
 
 
 snap = ui.page("Research", "II RESEARCH")
-method = st.radio("Optimizer", ["mvo", "conviction"], horizontal=True, key="method")
+latest = research.latest_proposal(snap) if snap.exists() else None  # the optimizer shown first: the latest one's
+methods = list(research.METHODS)
+method = st.radio("Optimizer", methods, horizontal=True, key="method",
+                  index=methods.index(latest["method"]) if latest and latest["method"] in methods else 0)
 ui.launch_button(actions.propose(method), key="propose", label=f"Propose a what-if rebalance ({method})")
 p = research.latest_proposal(snap, method) if snap.exists() else None
 if p is None:
