@@ -49,3 +49,26 @@ def test_a_check_failed_in_a_run_names_the_run():
     result = dg.materialize([a1, a1_valid], instance=inst, raise_on_error=False)
     assert failed_checks(inst, [A1_VALID]) == [
         f"a1:a1_valid failed in run {result.run_id[:8]}: a1 2024-03-05 AAA close=-1.0 (must be > 0)"]
+
+
+@dg.asset(deps=[a1])
+def guarded(context) -> None:
+    from meridian_assets.gates import require_clean_inputs
+
+    require_clean_inputs(context)
+
+
+def test_the_code_location_handed_over_as_it_loads_guards_each_asset():
+    import meridian_assets.gates as gates
+
+    before = gates._code_location
+    inst = dg.DagsterInstance.ephemeral()
+    try:
+        gates.use_code_location(dg.Definitions(assets=[a1, guarded], asset_checks=[a1_valid]))
+        dg.materialize([a1, a1_valid], instance=inst, raise_on_error=False)  # the check fails
+        result = dg.materialize([guarded], instance=inst, raise_on_error=False)  # a run of the one asset
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        assert "guarded: refusing inputs whose latest blocking check failed" in failure.event_specific_data.error.message
+    finally:
+        gates._code_location = before
+        gates._code_location_graph.cache_clear()
