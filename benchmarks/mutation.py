@@ -72,7 +72,7 @@ MODULES: tuple[Module, ...] = (  # run in this order; the JSON is rewritten afte
     Module("gates", ("meridian_assets/gates.py",),
            ("tests/test_money_paths_gates.py", "tests/test_mut_gates.py"), isolation="forkserver"),
     Module("quality", ("meridian_assets/ingest/quality/*.py",),
-           ("tests/test_quality.py",), isolation="forkserver"),
+           ("tests/test_quality.py", "tests/test_mut_quality.py"), isolation="forkserver"),
     Module("rebalance", ("meridian_assets/portfolio/rebalance.py",),
            ("tests/test_portfolio_rebalance.py", "tests/test_mut_rebalance.py"), isolation="forkserver",
            # a cold MVO solve of the 40-name book costs ~5 s in every mutant's fresh process; the smaller MVO tests

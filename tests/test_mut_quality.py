@@ -1,0 +1,55 @@
+"""Data-quality output a person reads: the violations table row by row (a key violation has no value), the
+summary line of a long list with and without per-rule counts, a capped key check, and the table rules called
+directly with a severity and a cap."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from meridian_assets.ingest import schemas
+from meridian_assets.ingest.quality import (
+    Violation, format_violations, key_violations, range_violations, violations_frame,
+)
+from tests.test_quality import _table
+
+D = dt.date
+
+
+def test_the_violations_table_keeps_every_field_of_each_violation():
+    v = Violation.make("daily_prices", "positive_price", "must be > 0", ticker="NVDA", date=D(2024, 3, 5),
+                       field="close", value=-1.0)
+    df = pl.concat([_table("macro_series"), _table("macro_series")])
+    [dup] = key_violations(df, schemas.MACRO_SERIES)
+    assert violations_frame([v, dup]).rows(named=True) == [
+        {"table": "daily_prices", "ticker": "NVDA", "date": D(2024, 3, 5), "field": "close", "value": "-1.0",
+         "rule": "positive_price", "blocking": True, "message": v.message},
+        {"table": "macro_series", "ticker": dup.ticker, "date": dup.date, "field": dup.field, "value": None,
+         "rule": dup.rule, "blocking": dup.blocking, "message": dup.message},
+    ]
+
+
+def test_a_long_list_ends_with_a_count_of_the_rest():
+    vs = [Violation.make("macro_series", "non_finite_value", "must be finite", ticker="DGS10", date=D(2024, 3, d),
+                         field="value", value=float("nan")) for d in (4, 5, 6)]
+    assert format_violations(vs, limit=1).splitlines() == [vs[0].message, "... and 2 more"]  # no counts to show
+    two_rules = pl.concat([_table("corporate_actions", ratio=0.0), _table("corporate_actions", action="merger")])
+    found = range_violations("corporate_actions", two_rules, max_per_rule=1)
+    assert format_violations(found, limit=1).splitlines()[-1] == "... and 1 more (action_allowed: 1, split_ratio: 1)"
+
+
+def test_a_capped_key_check_keeps_the_count():
+    a, b = _table("macro_series"), _table("macro_series", date=D(2024, 3, 5))
+    vs = key_violations(pl.concat([a, a, a, b, b]), schemas.MACRO_SERIES, max_per_rule=1)
+    assert len(vs) == 1 and vs.total == 2  # two keys duplicated, the first one shown
+    assert vs[0].message.endswith("(duplicate key (series_id, date): 3 rows)")
+
+
+def test_table_rules_called_directly_split_by_severity_and_capped():
+    bad = pl.concat([_table("fundamentals_raw", revenue=-5.0, cash=-1.0), _table("fundamentals_raw", cash=-2.0)])
+    blocking = range_violations("fundamentals_raw", bad, blocking=True, max_per_rule=1)
+    assert blocking.counts == {"negative_balance": 2} and len(blocking) == 1
+    assert {v.table for v in blocking} == {"fundamentals_raw"} and all(v.blocking for v in blocking)
+    warnings = range_violations("fundamentals_raw", bad, blocking=False)
+    assert warnings.counts == {"negative_revenue": 1} and not any(v.blocking for v in warnings)
