@@ -53,3 +53,32 @@ def test_table_rules_called_directly_split_by_severity_and_capped():
     assert {v.table for v in blocking} == {"fundamentals_raw"} and all(v.blocking for v in blocking)
     warnings = range_violations("fundamentals_raw", bad, blocking=False)
     assert warnings.counts == {"negative_revenue": 1} and not any(v.blocking for v in warnings)
+
+
+def test_the_price_check_through_its_table_entry_passes_every_setting_on():
+    from meridian_assets.ingest.quality import violations_for
+    from meridian_assets.ingest.settings import QualityConfig
+    from tests.test_quality import _prices, _scale_from, _split
+
+    moved = _scale_from(_prices(), "NVDA", D(2024, 3, 12), 0.40)  # a 60% fall on the day of a 2-for-1 split
+    split = _split(D(2024, 3, 12), 2.0)
+    assert violations_for("daily_prices", moved, blocking=False).counts == {"large_move": 1}
+    assert violations_for("daily_prices", moved, blocking=False, corporate_actions=split) == []
+    loose = QualityConfig(max_abs_daily_move=0.7)
+    assert violations_for("daily_prices", moved, blocking=False, quality=loose) == []
+    bad = moved.with_columns(adj_close=pl.lit(-1.0))
+    only = violations_for("daily_prices", bad, blocking=True, max_per_rule=2)
+    assert (len(only), only.total, all(v.blocking for v in only)) == (2, 60, True)
+    both = violations_for("daily_prices", bad, corporate_actions=split, max_per_rule=2)
+    assert both.counts == {"positive_price": 60} and len(both) == 2
+
+
+def test_each_table_rule_counts_under_its_own_name():
+    from meridian_assets.ingest.quality import violations_for
+
+    cases = [("insider_transactions", dict(shares=-100.0), "negative_amount"),
+             ("fundamentals_raw", dict(revenue=float("inf")), "non_finite_value"),
+             ("fundamentals_raw", dict(known_at=D(2024, 1, 26)), "known_before_period_end"),
+             ("fundamentals_raw", dict(period_type="ttm"), "period_type_allowed")]
+    for table, changes, rule in cases:
+        assert violations_for(table, _table(table, **changes), blocking=True).counts == {rule: 1}
