@@ -6,7 +6,7 @@ queued run coordinator) with `dagster-daemon run` as a subprocess. The backfill 
 over the whole history window (`dagster job launch`, queued and launched by the daemon like any run). Once
 one of its steps holds the pool, a `portfolio_history` materialization with a 9% drawdown in its breaker
 inputs (`risk.breakers.breaker_inputs`, what `portfolio_book` publishes) is written to the event log; the
-clock runs until the lock file exists (kill_switch_sensor tick → queued halt_job → launched → written).
+clock runs until the lock file exists (kill_switch_sensor tick → queued risk_halt_job → launched → written).
 
 Baseline in the same run: the same breach with the daemon idle (no backfill). Also reported: how long the
 backfill still held the database after the breach — what a halt that needs a DuckDB step would wait at least.

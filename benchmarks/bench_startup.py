@@ -6,7 +6,7 @@
 - ``command_overhead``: `meridian data --start D --end D --no-filings` for one session on a scratch home, from
   launching the command to its first step starting (from the run's event log); measured on the second of two
   runs (the first creates the database and the instance's storage). Baseline: the same command's whole run.
-- ``ui_run``: `daily_refresh_job` for one partition launched as the UI launches it — queued on a scratch
+- ``ui_run``: `ingest_daily_job` for one partition launched as the UI launches it — queued on a scratch
   instance (the committed dagster.yaml) and started by `dagster-daemon run` — executed with the code location's
   executor (in process), against the same job on Dagster's multiprocess executor (a fresh interpreter per
   step, the previous behaviour; `benchmarks/multiprocess_location.py`). From the event log: queued to started
@@ -122,14 +122,14 @@ def run() -> Result:
                              f"      working_directory: {ROOT}\n      location_name: meridian\n")
         ui_env = scratch_env(tmp / "ui")
         with Daemon(ui_env, workspace, tmp / "daemon.log") as daemon:
-            in_process = _ui_run(daemon, workspace, "daily_refresh_job", day)
+            in_process = _ui_run(daemon, workspace, "ingest_daily_job", day)
             multiprocess = _ui_run(daemon, workspace, MULTIPROCESS_JOB, day)
 
     per_step = in_process["per_step_overhead_seconds"]
     return Result(
         name="startup",
         description="meridian --help; importing the code location; a command's wait before its first step; "
-                    "per-step overhead of a daily_refresh_job run launched through the queue and the daemon "
+                    "per-step overhead of a ingest_daily_job run launched through the queue and the daemon "
                     "(in-process executor)",
         baseline="help: a bare python start; import: `import dagster` alone; command: the same command's whole "
                  "run; UI run: the same job on Dagster's multiprocess executor (a fresh interpreter per step)",

@@ -51,7 +51,7 @@ def executor_for(name: str) -> dg.ExecutorDefinition:
 def deployment_definitions(executor: str | None = None, config_path: str | None = None,
                            database: str | None = None) -> dg.Definitions:
     """`meridian_assets.definitions.build_definitions()` with ``executor`` (default: `MERIDIAN_EXECUTOR`, else
-    in_process) as every job's default executor. Jobs that pin their own executor (halt_job) keep it."""
+    in_process) as every job's default executor. Jobs that pin their own executor (risk_halt_job) keep it."""
     base = build_definitions(config_path, database)
     return dg.Definitions(
         assets=base.assets, asset_checks=base.asset_checks, jobs=base.jobs, schedules=base.schedules,

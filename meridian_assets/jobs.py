@@ -5,7 +5,7 @@ jobs are in `<domain>/jobs.py`; a job that selects across all of them belongs to
 
 Decisions and actions are not data and stay out of it: committing or approving a rebalance
 (`position_approvals`), the kill switch (`halt_lock`) and anything that talks to a broker or spends on an LLM
-have their own jobs, as do the meta layer's weekly backtests and proposals. The weekly documents are weekly-partitioned and run in `weekly_report_job`.
+have their own jobs, as do the meta layer's weekly backtests and proposals. The weekly documents are weekly-partitioned and run in `reporting_weekly_job`.
 """
 
 import dagster as dg

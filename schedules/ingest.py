@@ -10,7 +10,7 @@ import os
 import dagster as dg
 
 from meridian_assets import calendar
-from meridian_assets.ingest.jobs import daily_refresh_job, ingest_job
+from meridian_assets.ingest.jobs import ingest_daily_job, ingest_job
 from meridian_assets.ingest.partitions import TIMEZONE
 
 DAILY_REFRESH_CRON = "30 18 * * 1-5"  # 18:30 New York, after the close and the data vendors' updates
@@ -22,7 +22,7 @@ def default_status() -> dg.DefaultScheduleStatus:
     return dg.DefaultScheduleStatus.RUNNING if deployed else dg.DefaultScheduleStatus.STOPPED
 
 
-@dg.schedule(job=daily_refresh_job, cron_schedule=DAILY_REFRESH_CRON, execution_timezone=TIMEZONE,
+@dg.schedule(job=ingest_daily_job, cron_schedule=DAILY_REFRESH_CRON, execution_timezone=TIMEZONE,
              default_status=default_status())
 def daily_refresh_schedule(context: dg.ScheduleEvaluationContext):
     """Loads the session that just closed; skips NYSE holidays."""

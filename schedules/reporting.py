@@ -8,7 +8,7 @@ import dagster as dg
 from meridian_assets import calendar
 from meridian_assets.config import get_config
 from meridian_assets.ingest.partitions import TIMEZONE
-from meridian_assets.reporting.jobs import weekly_report_job
+from meridian_assets.reporting.jobs import reporting_weekly_job
 from meridian_assets.reporting.partitions import REPORT_AS_OF_TAG, week_key
 from schedules.ingest import default_status
 
@@ -17,7 +17,7 @@ DAY_OF_WEEK = {"Mon": 1, "Tue": 2, "Wed": 3, "Thu": 4, "Fri": 5}
 WEEKLY_REPORT_CRON = f"0 20 * * {DAY_OF_WEEK[get_config().reporting.commentary_weekday]}"
 
 
-@dg.schedule(job=weekly_report_job, cron_schedule=WEEKLY_REPORT_CRON, execution_timezone=TIMEZONE,
+@dg.schedule(job=reporting_weekly_job, cron_schedule=WEEKLY_REPORT_CRON, execution_timezone=TIMEZONE,
              default_status=default_status())
 def weekly_report_schedule(context: dg.ScheduleEvaluationContext):
     """Builds this week's summary, PDF and commentary (and refreshes the reporting tables as of the day)."""

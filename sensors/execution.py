@@ -1,6 +1,6 @@
 """`approved_rebalance_sensor`: an approval launches the execution of that rebalance, once.
 
-It reads Dagster's event log — the `position_approvals` materializations that `approve_rebalance_job`
+It reads Dagster's event log — the `position_approvals` materializations that `portfolio_approve_job`
 (`meridian approve <rebalance-id>`) records with metadata ``rebalance_id``, ``status`` and ``approved_by`` —
 and never opens DuckDB. Each APPROVED rebalance gets one `RunRequest` of `execution_job` with run key = the
 rebalance id (Dagster launches a run key once per sensor) and the id in the run config. The cursor is the

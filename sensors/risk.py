@@ -1,10 +1,10 @@
-"""The kill-switch sensor: Dagster's event log → `halt_job`. Never opens DuckDB.
+"""The kill-switch sensor: Dagster's event log → `risk_halt_job`. Never opens DuckDB.
 
 It reads the latest `portfolio_history` materialization — written by the book step as soon as the book is
 marked to market — and evaluates the book-level circuit breakers (`risk.breakers.evaluate_inputs`) on the
 inputs in its metadata (NAV, peak, daily and 5-day return, drawdown, session). So a breach reaches the halt
 without waiting for `risk_state`, which shares the DuckDB pool with every writer and could sit behind a
-backfill for minutes. When the breakers call for KILL_SWITCH or CLOSE_ALL_TODAY it requests one `halt_job`
+backfill for minutes. When the breakers call for KILL_SWITCH or CLOSE_ALL_TODAY it requests one `risk_halt_job`
 run keyed by session and action, so re-evaluating the same book (or a restarted daemon) never halts twice.
 The cursor is the storage id of the last book it looked at. Thresholds come from the `risk` config block
 (the `settings` resource: a file, never the database).
@@ -15,7 +15,7 @@ import json
 import dagster as dg
 
 from meridian_assets.risk.breakers import evaluate_inputs
-from meridian_assets.risk.jobs import halt_job
+from meridian_assets.risk.jobs import risk_halt_job
 from resources import MeridianSettings
 from sensors.events import value
 
@@ -25,8 +25,8 @@ BREAKER_INPUTS = ("nav", "peak_nav", "daily_return", "weekly_return", "drawdown"
 INTERVAL_SECONDS = 5  # the daemon's own loop period: a breach is seen within ~5 s (one event-log query a tick)
 
 
-@dg.sensor(job=halt_job, minimum_interval_seconds=INTERVAL_SECONDS, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Launch halt_job when the breakers on the latest portfolio_history call for KILL_SWITCH "
+@dg.sensor(job=risk_halt_job, minimum_interval_seconds=INTERVAL_SECONDS, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Launch risk_halt_job when the breakers on the latest portfolio_history call for KILL_SWITCH "
                        "or CLOSE_ALL_TODAY.")
 def kill_switch_sensor(context: dg.SensorEvaluationContext, settings: MeridianSettings):
     # only the latest book counts (an older breach already superseded is not acted on)

@@ -1,7 +1,7 @@
 """`serving_snapshot_sensor`: after a run that wrote DuckDB succeeds, publish the desk's read-only copy.
 
 It reads only Dagster's run storage (never DuckDB): the latest successful run of any job other than the
-snapshot job itself and `halt_job` (which writes no table). When that run is newer than the one the cursor
+snapshot job itself and `risk_halt_job` (which writes no table). When that run is newer than the one the cursor
 names, it requests one `serving_snapshot_job` run (run key `serving:<run id>`), unless a snapshot run is
 still waiting in the queue — that one copies the file after this run's writes anyway. CLI runs are seen too
 (they are recorded on the same instance).
@@ -12,7 +12,7 @@ import dagster as dg
 from meridian_assets.serving.jobs import SERVING_SNAPSHOT_JOB
 
 INTERVAL_SECONDS = 20
-NOT_WRITING = {SERVING_SNAPSHOT_JOB, "halt_job"}
+NOT_WRITING = {SERVING_SNAPSHOT_JOB, "risk_halt_job"}
 WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
 
 

@@ -49,6 +49,27 @@ def test_every_asset_group_is_the_package_that_defines_it():
             f"{key.to_user_string()}: group {group!r}, defined in {module}"
 
 
+def test_every_job_is_named_after_its_package():
+    """A job's name starts with the package (and asset group) whose jobs.py defines it, so `ingest_daily_job`
+    is found in ingest/jobs.py; `main_job` spans every domain and lives beside the code location."""
+    import importlib
+
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+    root = Path(__file__).parents[1] / "meridian_assets"
+    domains = sorted(p.name for p in root.iterdir() if (p / "jobs.py").exists())
+    found = {}
+    for domain in domains:
+        module = importlib.import_module(f"meridian_assets.{domain}.jobs")
+        for value in vars(module).values():
+            if isinstance(value, UnresolvedAssetJobDefinition | dg.JobDefinition):
+                found[value.name] = domain
+    jobs = {j.name for j in defs.get_repository_def().get_all_jobs() if not j.name.startswith("__")}
+    assert jobs - set(found) == {"main_job"}, jobs - set(found)
+    for job, domain in found.items():
+        assert job.startswith(f"{domain}_"), f"{job} is defined in meridian_assets/{domain}/jobs.py"
+
+
 def test_the_gates_read_the_code_locations_checks():
     """Loading the code location hands its graph to the gates (they never import the code location)."""
     from meridian_assets import gates

@@ -96,8 +96,8 @@ def test_the_code_location_builds_an_execution_plan_under_each_executor(name, sm
     assert job.executor_def is executor_for(name)
     plan = create_execution_plan(job)  # validates the run config, the executor's section included
     assert "daily_prices" in plan.step_keys_to_execute and len(plan.step_keys_to_execute) > 10
-    # halt_job keeps its own in-process executor: the kill switch never waits for a pod or container
-    assert defs.resolve_job_def("halt_job").executor_def is dg.in_process_executor
+    # risk_halt_job keeps its own in-process executor: the kill switch never waits for a pod or container
+    assert defs.resolve_job_def("risk_halt_job").executor_def is dg.in_process_executor
 
 
 

@@ -276,7 +276,7 @@ def test_propose_and_approve(desk, page, shots):
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster"))) as instance:
         run = instance.get_run_by_id(run_id)
     config = run.run_config["ops"]["position_approvals"]["config"]
-    assert run.job_name == "approve_rebalance_job" and run.tags["meridian/source"] == "desk"
+    assert run.job_name == "portfolio_approve_job" and run.tags["meridian/source"] == "desk"
     assert (config["rebalance_id"], config["decision"], config["rejected_tickers"]) == (rebalance_id, "approve",
                                                                                        [refused])
 
@@ -291,7 +291,7 @@ def test_propose_and_approve(desk, page, shots):
 
 
 def test_regenerate_the_weekly_pdf(desk, page, shots):
-    """Regenerate on the Letter page is a `weekly_report_job` run of the PDF's week, launched through GraphQL and
+    """Regenerate on the Letter page is a `reporting_weekly_job` run of the PDF's week, launched through GraphQL and
     followed to SUCCESS in the desk; the rebuilt PDF reaches the page with the next snapshot."""
     import dagster as dg
     from dagster._core.instance.ref import InstanceRef
@@ -305,7 +305,7 @@ def test_regenerate_the_weekly_pdf(desk, page, shots):
     shoot(page, shots / "letter-regenerate-run.png")
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster"))) as instance:
         run = instance.get_run_by_id(run_id)
-    assert run.job_name == "weekly_report_job" and run.tags["dagster/partition"] == "2024-03-25"
+    assert run.job_name == "reporting_weekly_job" and run.tags["dagster/partition"] == "2024-03-25"
     assert {k.to_user_string() for k in run.asset_selection} == {"weekly_change_summary", "weekly_report_pdf"}
     deadline = time.monotonic() + 300
     while page.locator("div.strip", has_text="pages").first.inner_text() == built:

@@ -1,5 +1,5 @@
 """Per-candidate decisions from the desk's Research cards: the desk's approval carries the refused candidates in
-`approve_rebalance_job`'s run config; the job records their trades REJECTED and `execution_job` (the run the
+`portfolio_approve_job`'s run config; the job records their trades REJECTED and `execution_job` (the run the
 approved_rebalance_sensor launches) sends no order for them while the rest of the proposal trades."""
 
 from __future__ import annotations

@@ -158,7 +158,7 @@ def test_auto_refresh_only_in_nyse_hours():
 
 def test_actions_carry_the_jobs_run_config():
     a = actions.decide("rb-1", "approve")
-    assert a.job == "approve_rebalance_job"
+    assert a.job == "portfolio_approve_job"
     assert a.run_config["ops"]["position_approvals"]["config"] == {"rebalance_id": "rb-1", "decision": "approve",
                                                                     "decided_by": "desk"}
     with pytest.raises(ValueError):
@@ -169,7 +169,7 @@ def test_actions_carry_the_jobs_run_config():
     assert "rejected_tickers" not in actions.decide("rb-1", "reject", rejected=["AA"]).run_config["ops"][
         "position_approvals"]["config"]  # rejecting the proposal rejects every trade
     pdf = actions.regenerate_weekly_pdf("2024-03-25")
-    assert (pdf.job, pdf.partition, pdf.assets) == ("weekly_report_job", "2024-03-25",
+    assert (pdf.job, pdf.partition, pdf.assets) == ("reporting_weekly_job", "2024-03-25",
                                                     ("weekly_change_summary", "weekly_report_pdf"))
 
 

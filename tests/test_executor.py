@@ -86,7 +86,7 @@ def test_every_job_runs_with_the_chosen_executor():
     from meridian_assets.definitions import RUN_EXECUTOR, defs
 
     jobs = defs.resolve_all_job_defs()
-    assert {j.name for j in jobs} >= {"ingest_job", "main_job", "halt_job", "__ASSET_JOB"}
+    assert {j.name for j in jobs} >= {"ingest_job", "main_job", "risk_halt_job", "__ASSET_JOB"}
     assert {j.name: j.executor_def.name for j in jobs} == {j.name: RUN_EXECUTOR.name for j in jobs}
 
 

@@ -1,6 +1,6 @@
 """The kill switch end to end on a one-name book in tmp_path: the book step publishes the breaker inputs, the
-kill_switch_sensor (evaluated on an ephemeral instance, never opening DuckDB) requests halt_job, halt_job writes
-the lock, and the pre-trade checks deny with TRADING_HALTED — for the whole next New York session when the
+kill_switch_sensor (evaluated on an ephemeral instance, never opening DuckDB) requests risk_halt_job, risk_halt_job
+writes the lock, and the pre-trade checks deny with TRADING_HALTED — for the whole next New York session when the
 halt is day-scoped, and not after it."""
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def halt_from_book(home, cfg, closes):
     request = kill_switch_sensor(sensor_context(inst, cfg))
     if not isinstance(request, dg.RunRequest):
         return session, request, None
-    result = defs.resolve_job_def("halt_job").execute_in_process(run_config=request.run_config, instance=inst,
+    result = defs.resolve_job_def("risk_halt_job").execute_in_process(run_config=request.run_config, instance=inst,
                                                                  tags=request.tags)
     return session, request, result
 
@@ -116,7 +116,7 @@ def test_halt_job_scopes_close_all_today_to_the_session_after_the_breach(home):
     lock = HaltLock(h / "risk_halt.lock")
     lock.clear()
     config = {"action": "CLOSE_ALL_TODAY", "as_of": session.isoformat(), "reason": "daily loss 3%"}
-    assert defs.resolve_job_def("halt_job").execute_in_process(
+    assert defs.resolve_job_def("risk_halt_job").execute_in_process(
         run_config={"ops": {"halt_lock": {"config": config}}}, instance=dg.DagsterInstance.ephemeral()).success
     halted = next_session(session)
     assert lock.is_halted(halted)  # a New York date: the whole next session

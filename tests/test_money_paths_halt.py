@@ -80,17 +80,17 @@ def assert_all_halted(trades: pl.DataFrame) -> None:
 
 def test_a_proposal_materialized_under_the_lock_vetoes_every_trade(market, lock):
     home, defs = market
-    result = run(defs, "rebalance_job", rebalance_proposal={"as_of": "2024-03-04"})
+    result = run(defs, "portfolio_rebalance_job", rebalance_proposal={"as_of": "2024-03-04"})
     rid = proposed_id(result)
     assert_all_halted(trades_of(home, rid))
     lock.clear()  # the same proposal without the lock trades
-    free = trades_of(home, proposed_id(run(defs, "rebalance_job", rebalance_proposal={"as_of": "2024-03-04"})))
+    free = trades_of(home, proposed_id(run(defs, "portfolio_rebalance_job", rebalance_proposal={"as_of": "2024-03-04"})))
     assert "PROPOSED" in set(free["status"])
 
 
 def test_propose_and_commit_under_the_lock_commits_nothing(market, lock):
     home, defs = market
-    result = run(defs, "rebalance_commit_job", rebalance_proposal={"as_of": "2024-03-11"},
+    result = run(defs, "portfolio_commit_job", rebalance_proposal={"as_of": "2024-03-11"},
                  position_approvals={"decision": "commit", "decided_by": "simulated"})
     rid = proposed_id(result)
     assert_all_halted(trades_of(home, rid))
@@ -125,23 +125,23 @@ def test_cli_whatif_then_approve_under_the_lock_releases_nothing(market, lock, c
 def test_a_scheduled_run_proposes_on_the_last_scored_session_of_its_window_and_obeys_the_lock(market, lock):
     home, defs = market
     # no as_of: what main_job's scheduled runs do; the session comes from the run's partition-range tags
-    ranged = run(defs, "rebalance_job", tags=range_tags(dt.date(2024, 3, 11), dt.date(2024, 3, 16)))
+    ranged = run(defs, "portfolio_rebalance_job", tags=range_tags(dt.date(2024, 3, 11), dt.date(2024, 3, 16)))
     assert as_of(ranged) == "2024-03-15"  # the 16th is a Saturday
     assert_all_halted(trades_of(home, proposed_id(ranged)))
-    single = run(defs, "rebalance_job", tags={"dagster/partition": "2024-03-20"})
+    single = run(defs, "portfolio_rebalance_job", tags={"dagster/partition": "2024-03-20"})
     assert as_of(single) == "2024-03-20"
-    assert as_of(run(defs, "rebalance_job")) == SCORE[1].isoformat()  # no window: the latest scored session
+    assert as_of(run(defs, "portfolio_rebalance_job")) == SCORE[1].isoformat()  # no window: the latest scored session
 
 
 @pytest.mark.parametrize("decision", ["commit", "approve"])
 def test_a_proposal_made_before_the_lock_is_not_released_by_a_decision_under_it(market, decision):
     home, defs = market
-    rid = proposed_id(run(defs, "rebalance_job", rebalance_proposal={"as_of": "2024-03-27"}))
+    rid = proposed_id(run(defs, "portfolio_rebalance_job", rebalance_proposal={"as_of": "2024-03-27"}))
     assert "PROPOSED" in set(trades_of(home, rid)["status"])
     lock = HaltLock(home / "risk_halt.lock")
     lock.write("KILL_SWITCH on 2024-03-27")
     try:
-        run(defs, "approve_rebalance_job",
+        run(defs, "portfolio_approve_job",
             position_approvals={"rebalance_id": rid, "decision": decision, "decided_by": "simulated"})
         ledger = ledger_of(home, rid)
         assert ledger.height > 0 and set(ledger["status"]) == {"VETOED"}

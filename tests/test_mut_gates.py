@@ -68,7 +68,8 @@ def test_the_code_location_handed_over_as_it_loads_guards_each_asset():
         dg.materialize([a1, a1_valid], instance=inst, raise_on_error=False)  # the check fails
         result = dg.materialize([guarded], instance=inst, raise_on_error=False)  # a run of the one asset
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-        assert "guarded: refusing inputs whose latest blocking check failed" in failure.event_specific_data.error.message
+        message = failure.event_specific_data.error.message
+        assert "guarded: refusing inputs whose latest blocking check failed" in message
     finally:
         gates._code_location = before
         gates._code_location_graph.cache_clear()

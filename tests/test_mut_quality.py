@@ -82,3 +82,43 @@ def test_each_table_rule_counts_under_its_own_name():
              ("fundamentals_raw", dict(period_type="ttm"), "period_type_allowed")]
     for table, changes, rule in cases:
         assert violations_for(table, _table(table, **changes), blocking=True).counts == {rule: 1}
+
+
+# the rule each one-bad-row case of tests/test_quality.py breaks, as named in the violations table and the check
+# metadata's per-rule counts (one name per rule, the same for every table that has it)
+RULES = ["asset_type_allowed", "end_before_start", "cik_positive", "not_null", "action_allowed", "split_ratio",
+         "dividend_amount", "ticker_change_target", "known_at_session", "known_before_period_end",
+         "period_type_allowed", "fiscal_period_allowed", "non_finite_value", "negative_balance", "not_null",
+         "negative_revenue", "current_assets_above_total", "form_allowed", "non_finite_value",
+         "known_before_period_end", "known_before_filed", "period_after_filing", "form_allowed",
+         "known_before_transaction", "code_allowed", "acquired_disposed_allowed", "negative_amount",
+         "negative_amount", "value_mismatch", "code_direction", "n_insiders_positive", "transactions_below_insiders",
+         "window_inverted", "window_after_known", "negative_amount", "negative_amount", "known_before_period",
+         "change_mismatch", "new_with_prior", "negative_amount", "new_above_count", "known_before_period",
+         "short_pct_float_range", None, "short_pct_float_above_one", "negative_amount", "settlement_after_date",
+         "date_session", "negative_amount", "rating_range", "price_target_positive", "non_finite_value",
+         "session_allowed", "n_chars_mismatch", "known_before_event", "empty_text", "non_finite_value",
+         "known_before_date", "negative_amount"]
+
+
+def test_every_rule_reports_under_its_name():
+    from meridian_assets.ingest.quality import violations_for
+    from tests.test_quality import CASES
+
+    assert len(CASES) == len(RULES)
+    for (table, changes, blocking, _), rule in zip(CASES, RULES):
+        vs = violations_for(table, _table(table, **changes), blocking=blocking)
+        assert [v.rule for v in vs] == ([rule] if rule else []), (table, changes)
+
+
+def test_a_stock_without_a_sector_is_refused_but_a_benchmark_is_not():
+    from meridian_assets.ingest.quality import violations_for
+
+    message = "no sector in any source: a stock is scored within its sector, so add its GICS sector"
+    for sector in ("", "  ", "Unknown"):
+        [v] = violations_for("universe", _table("universe", sector=sector), blocking=True)
+        assert (v.rule, v.field, v.message.endswith(f"({message})")) == ("sector_missing", "sector", True)
+    assert violations_for("universe", _table("universe", sector="", is_benchmark=True, asset_type="index")) == []
+    unflagged = violations_for("universe", _table("universe", sector="", is_benchmark=None), blocking=True)
+    assert "sector_missing" in [v.rule for v in unflagged]  # an unknown benchmark flag: treated as a stock
+    assert violations_for("universe", _table("universe", cik=1)) == []  # the smallest valid CIK

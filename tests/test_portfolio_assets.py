@@ -46,13 +46,13 @@ def test_whatif_commits_nothing_and_rebalances_build_the_book(market):
     home, defs = market
     db = home / "meridian.duckdb"
     inst = dg.DagsterInstance.ephemeral()
-    whatif = run(defs, "rebalance_job", inst, rebalance_proposal={"as_of": "2024-02-26"})
+    whatif = run(defs, "portfolio_rebalance_job", inst, rebalance_proposal={"as_of": "2024-02-26"})
     rid = metadata(whatif, "target_book")["rebalance_id"]
     assert rid.startswith("rb-20240226-")
     assert "position_approvals" not in {r["table_name"] for r in query(
         db, "SELECT table_name FROM information_schema.tables").iter_rows(named=True)}
     for day in ("2024-02-26", "2024-03-04", "2024-03-11", "2024-03-18"):
-        res = run(defs, "rebalance_commit_job", inst, rebalance_proposal={"as_of": day, "optimize_method": "conviction"},
+        res = run(defs, "portfolio_commit_job", inst, rebalance_proposal={"as_of": day, "optimize_method": "conviction"},
                   position_approvals={"decision": "commit", "decided_by": "simulated"})
         md = metadata(res, "position_approvals")
         assert md["status"] == "EXECUTED" and md["as_of"] == day
@@ -81,7 +81,7 @@ def test_whatif_commits_nothing_and_rebalances_build_the_book(market):
     assert rs["trading_state"][0] == state["trading_state"] and rs["halted"][0] is False
     # re-committing the oldest proposal after later trades is refused (the book is never rewritten out of order)
     first = trades.sort("as_of")["rebalance_id"][0]
-    late = defs.resolve_job_def("approve_rebalance_job").execute_in_process(
+    late = defs.resolve_job_def("portfolio_approve_job").execute_in_process(
         run_config={"ops": {"position_approvals": {"config": {"rebalance_id": first, "decision": "commit"}}}},
         instance=inst, raise_on_error=False)
     assert not late.success
@@ -110,7 +110,7 @@ def test_risk_state_reports_the_breach_and_the_halt_lock(market):
 
     md = metadata(dg.materialize([risk_state], resources=build_resources(), instance=inst), "risk_state")
     assert md["kill_switch"] is True and "KILL_SWITCH" in md["actions"] and md["drawdown"] > 0.08
-    lock.write("KILL_SWITCH on 2024-03-28")  # what halt_job writes (tests/test_kill_switch.py)
+    lock.write("KILL_SWITCH on 2024-03-28")  # what risk_halt_job writes (tests/test_kill_switch.py)
     res2 = dg.materialize([risk_state], resources=build_resources(), instance=inst)
     assert metadata(res2, "risk_state")["trading_state"] == "HALTED"
     lock.clear()
@@ -148,7 +148,7 @@ def test_proposal_refuses_inputs_whose_latest_blocking_check_failed(market):
                                   severity=dg.AssetCheckSeverity.ERROR,
                                   description="daily_prices 2024-03-27 AAA close=-1.0 (must be > 0)")
     inst.report_runless_asset_event(bad)
-    res = defs.resolve_job_def("rebalance_job").execute_in_process(
+    res = defs.resolve_job_def("portfolio_rebalance_job").execute_in_process(
         run_config={"ops": {"rebalance_proposal": {"config": {"as_of": "2024-03-27"}}}}, instance=inst,
         raise_on_error=False)
     assert not res.success
@@ -157,5 +157,5 @@ def test_proposal_refuses_inputs_whose_latest_blocking_check_failed(market):
     assert "AAA close=-1.0" in failure.event_specific_data.error.message
     good = dg.AssetCheckEvaluation(asset_key=dg.AssetKey("daily_prices"), check_name="valid", passed=True)
     inst.report_runless_asset_event(good)
-    assert defs.resolve_job_def("rebalance_job").execute_in_process(
+    assert defs.resolve_job_def("portfolio_rebalance_job").execute_in_process(
         run_config={"ops": {"rebalance_proposal": {"config": {"as_of": "2024-03-27"}}}}, instance=inst).success

@@ -1,7 +1,7 @@
 """The Dagster instance on PostgreSQL (`dagster.postgres.yaml`), against a real server started on loopback.
 
 A CLI data run, a backfill launched by `dagster-daemon run` and the kill switch (the daemon's sensor reading the
-book's materialization from the Postgres event log, then `halt_job` writing the lock) behave as they do on the
+book's materialization from the Postgres event log, then `risk_halt_job` writing the lock) behave as they do on the
 default SQLite instance: the same runs succeed, the same blocking checks are recorded as passed, the `duckdb`
 pool has one slot and is free afterwards, the halt lock is written. Skipped, with the reason, only where no
 PostgreSQL server can be started (no binaries; `make setup` installs Debian's `postgresql` when it can).
@@ -228,14 +228,14 @@ def test_cli_runs_a_daemon_backfill_and_the_kill_switch_on_postgres(world):
         assert {"2024-03-11", "2024-03-15", "2024-03-18", "2024-03-28"} <= loaded
 
         # 3. the kill switch: a book past the kill level, materialized into the Postgres event log; the
-        # daemon's kill_switch_sensor (5 s ticks) requests halt_job, which the daemon runs and which writes the lock
+        # daemon's kill_switch_sensor (5 s ticks) requests risk_halt_job, which the daemon runs and which writes the lock
         lock = HaltLock(home / "risk_halt.lock")
         assert not lock.is_halted()
         session = book_world(home, [100.0, 101.0, 99.0, 98.0, 97.0, 96.0, 95.0, 94.0, 92.0, 90.5])
         assert dg.materialize([portfolio_book], resources=build_resources(str(cfg), str(home / "meridian.duckdb")),
                               instance=instance).success
-        halt = wait_for(lambda: [r for r in instance.get_runs(dg.RunsFilter(job_name="halt_job"))
-                                 if r.is_finished], 90, "halt_job launched by the kill switch sensor", poll=0.5)
+        halt = wait_for(lambda: [r for r in instance.get_runs(dg.RunsFilter(job_name="risk_halt_job"))
+                                 if r.is_finished], 90, "risk_halt_job launched by the kill switch sensor", poll=0.5)
         assert [r.status for r in halt] == [dg.DagsterRunStatus.SUCCESS]
         assert halt[0].tags["dagster/run_key"] == f"halt:{session}:KILL_SWITCH"
         assert lock.is_halted() and "KILL_SWITCH" in lock.read().reason

@@ -168,7 +168,7 @@ def test_reporting_definitions_load_with_their_jobs_and_schedule():
     d = _merged()
     dg.Definitions.validate_loadable(d)
     repo = d.get_repository_def()
-    assert {"reporting_job", "weekly_report_job"} <= {j.name for j in repo.get_all_jobs()}
+    assert {"reporting_job", "reporting_weekly_job"} <= {j.name for j in repo.get_all_jobs()}
     assert {s.name: s.cron_schedule for s in repo.schedule_defs} == {"weekly_report_schedule": "0 20 * * 5"}
     graph = repo.asset_graph
     for key in graph.get_all_asset_keys():

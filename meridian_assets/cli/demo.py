@@ -2,8 +2,8 @@
 weekly rebalances through every layer, and write the reports, each step the same run its own command makes.
 
 The book (`demo_book.run_book`): every sleeve backtested and capital allocated across them (`meta_proposal_job`),
-each week a what-if that follows the meta layer's target (`rebalance_job`, method ``sleeves``), its approval
-(`approve_rebalance_job`) and its execution on the simulated venue (`execution_job`, the run the
+each week a what-if that follows the meta layer's target (`portfolio_rebalance_job`, method ``sleeves``), its approval
+(`portfolio_approve_job`) and its execution on the simulated venue (`execution_job`, the run the
 `approved_rebalance_sensor` launches); at the end the whole meta job again, leaving its proposals pending.
 
 The one command that runs others: `data`, `score`, `portfolio` and `report` never import each other or this.

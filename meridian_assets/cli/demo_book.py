@@ -2,8 +2,8 @@
 
     meta_proposal_job (subset)  every sleeve backtested up to the week, decisions, the allocation across sleeves
                                 and the combined target (`meta_target_book`), every ``meta_every`` weeks
-    rebalance_job               the what-if on that session, method ``sleeves``: the book follows the meta target
-    approve_rebalance_job       the approval for the broker (`meridian approve`)
+    portfolio_rebalance_job     the what-if on that session, method ``sleeves``: the book follows the meta target
+    portfolio_approve_job       the approval for the broker (`meridian approve`)
     execution_job               the simulated venue trades it on the next session (the run the
                                 `approved_rebalance_sensor` launches): reconciliation, chunks, limit orders, fills
     meta_proposal_job (whole)   on the last week, before its rebalance: diagnostics and evidenced proposals, PENDING
@@ -87,14 +87,14 @@ def _week(defs: dg.Definitions, instance: dg.DagsterInstance, day: dt.date) -> t
     from sensors.execution import execution_run_config
 
     proposal = run_in_process(
-        defs.resolve_job_def("rebalance_job"), instance=instance, tags=TAGS, raise_on_error=False,
+        defs.resolve_job_def("portfolio_rebalance_job"), instance=instance, tags=TAGS, raise_on_error=False,
         run_config={**QUIET, "ops": {"rebalance_proposal": {"config": {"as_of": day.isoformat(),
                                                                        "optimize_method": "sleeves"}}}})
     if report_failures(proposal, f"The what-if on {day}"):
         return None
     rid = _materialized(proposal, "target_book")["rebalance_id"]
     approval = run_in_process(
-        defs.resolve_job_def("approve_rebalance_job"), instance=instance, tags=TAGS, raise_on_error=False,
+        defs.resolve_job_def("portfolio_approve_job"), instance=instance, tags=TAGS, raise_on_error=False,
         run_config={**QUIET, "ops": {"position_approvals": {"config": {"rebalance_id": rid, "decision": "approve",
                                                                        "decided_by": "demo"}}}})
     if report_failures(approval, f"The approval of {rid}"):

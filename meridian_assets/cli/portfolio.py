@@ -118,11 +118,11 @@ def run_portfolio(args: argparse.Namespace) -> int:
         _run("risk_check_job", {"risk_state": {"stress": False}})
         print_book()
     elif args.whatif:
-        print_proposal(_proposed_id(_run("rebalance_job", {"rebalance_proposal": proposal})))
+        print_proposal(_proposed_id(_run("portfolio_rebalance_job", {"rebalance_proposal": proposal})))
     else:
         if HaltLock(cfg.halt_lock_path()).is_halted():
             print("warning: trading is halted; every trade will be vetoed (TRADING_HALTED)", file=sys.stderr)
-        result = _run("rebalance_commit_job", {"rebalance_proposal": proposal,
+        result = _run("portfolio_commit_job", {"rebalance_proposal": proposal,
                                                "position_approvals": {"decision": "commit",
                                                                       "decided_by": "simulated"}})
         print_proposal(_proposed_id(result))
@@ -133,7 +133,7 @@ def run_portfolio(args: argparse.Namespace) -> int:
 
 def run_approve(args: argparse.Namespace) -> int:
     decision = "reject" if args.reject else "approve"
-    _run("approve_rebalance_job", {"position_approvals": {"rebalance_id": args.rebalance_id, "decision": decision,
+    _run("portfolio_approve_job", {"position_approvals": {"rebalance_id": args.rebalance_id, "decision": decision,
                                                           "decided_by": args.by}})
     print(f"{args.rebalance_id}: {decision}d by {args.by}"
           + ("; the approved_rebalance_sensor launches execution" if decision == "approve" else ""))

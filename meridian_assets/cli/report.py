@@ -7,7 +7,7 @@
     --letter      the LP letter for the latest session (--force writes it again)
     --commentary  just this week's commentary (and the week's change summary it is written from)
 
-Each is a run of `reporting_job` or `weekly_report_job` on the project's Dagster instance, so it shows in the UI.
+Each is a run of `reporting_job` or `reporting_weekly_job` on the project's Dagster instance, so it shows in the UI.
 """
 
 from __future__ import annotations

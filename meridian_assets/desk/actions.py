@@ -41,12 +41,12 @@ def decide(rebalance_id: str, decision: str, by: str = "desk", rejected: Iterabl
     if refused:
         config["rejected_tickers"] = refused
     label = f"{decision.title()} {rebalance_id}" + (f" without {', '.join(refused)}" if refused else "")
-    return Action(label, "approve_rebalance_job", {"ops": {"position_approvals": {"config": config}}})
+    return Action(label, "portfolio_approve_job", {"ops": {"position_approvals": {"config": config}}})
 
 
 def propose(method: str) -> Action:
     """A what-if proposal with the chosen optimizer (commits nothing)."""
-    return Action(f"Propose ({method})", "rebalance_job",
+    return Action(f"Propose ({method})", "portfolio_rebalance_job",
                   {"ops": {"rebalance_proposal": {"config": {"optimize_method": method}}}})
 
 
@@ -70,7 +70,7 @@ WEEKLY_PDF_ASSETS = ("weekly_change_summary", "weekly_report_pdf")
 
 
 def regenerate_weekly_pdf(week: str) -> Action:
-    """The weekly PDF of the week keyed ``week`` (its Monday) built again: `weekly_report_job` on that partition,
+    """The weekly PDF of the week keyed ``week`` (its Monday) built again: `reporting_weekly_job` on that partition,
     the week's change summary (the PDF's stored context) and the PDF."""
     return Action(f"Regenerate the weekly PDF ({week})", WEEKLY_JOB, {}, assets=WEEKLY_PDF_ASSETS, partition=week)
 

@@ -20,8 +20,8 @@ ingest_job = dg.define_asset_job(
     description="Every Layer-1 table for a range of sessions (one run for any range).",
 )
 
-daily_refresh_job = dg.define_asset_job(
-    "daily_refresh_job",
+ingest_daily_job = dg.define_asset_job(
+    "ingest_daily_job",
     selection=dg.AssetSelection.groups("ingest") - dg.AssetSelection.assets(*FILINGS_ASSETS),
     partitions_def=trading_days,
     description="Prices, corporate actions, short interest, estimates, calendar and macro for one session.",

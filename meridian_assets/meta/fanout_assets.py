@@ -14,7 +14,7 @@ dagster.yaml), each in its own run worker — a process of its own, or a pod / c
 run launchers, which is what lets a sweep grow past one machine. A multiprocess executor would parallelise
 only the steps of one run on one host, and every step would re-import the code location just as a run worker
 does. A partition step never opens DuckDB, so it holds no pool slot: the ingest and the kill switch's
-`halt_job` are not queued behind a sweep, and DuckDB's file lock (one writer process) is never contended.
+`risk_halt_job` are not queued behind a sweep, and DuckDB's file lock (one writer process) is never contended.
 
 The same backtests as `sleeve_backtests` (one code path, `backtest.run_backtest` on the same history): the
 published rows equal the in-step sweep's (tests/test_fanout.py). `sleeve_backtests` and the weekly

@@ -3,8 +3,9 @@
 import dagster as dg
 
 from meridian_assets.portfolio.assets import PORTFOLIO_ASSETS
-from meridian_assets.portfolio.jobs import approve_rebalance_job, rebalance_commit_job, rebalance_job
+from meridian_assets.portfolio.jobs import portfolio_approve_job, portfolio_commit_job, portfolio_rebalance_job
 
 
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=PORTFOLIO_ASSETS, jobs=[rebalance_job, rebalance_commit_job, approve_rebalance_job])
+    return dg.Definitions(assets=PORTFOLIO_ASSETS,
+                          jobs=[portfolio_rebalance_job, portfolio_commit_job, portfolio_approve_job])

@@ -6,13 +6,13 @@ import dagster as dg
 PROPOSAL = ["target_book", "rebalance_trades", "portfolio_factor_exposures"]
 BOOK = ["portfolio_positions", "portfolio_history"]
 
-rebalance_job = dg.define_asset_job(
-    "rebalance_job", selection=dg.AssetSelection.assets(*PROPOSAL),
+portfolio_rebalance_job = dg.define_asset_job(
+    "portfolio_rebalance_job", selection=dg.AssetSelection.assets(*PROPOSAL),
     description="What-if: propose a rebalance (target book, trades, factor spreads); commits nothing.")
-rebalance_commit_job = dg.define_asset_job(
-    "rebalance_commit_job", selection=dg.AssetSelection.assets(*PROPOSAL, "position_approvals", *BOOK, "risk_state"),
+portfolio_commit_job = dg.define_asset_job(
+    "portfolio_commit_job", selection=dg.AssetSelection.assets(*PROPOSAL, "position_approvals", *BOOK, "risk_state"),
     config={"ops": {"position_approvals": {"config": {"decision": "commit", "decided_by": "simulated"}}}},
     description="Simulated book: propose, commit the trades as filled, mark the book and refresh the risk state.")
-approve_rebalance_job = dg.define_asset_job(
-    "approve_rebalance_job", selection=dg.AssetSelection.assets("position_approvals"),
+portfolio_approve_job = dg.define_asset_job(
+    "portfolio_approve_job", selection=dg.AssetSelection.assets("position_approvals"),
     description="Approve (or reject) a proposal for the broker; approved_rebalance_sensor launches execution.")

@@ -5,8 +5,8 @@ import dagster as dg
 
 from meridian_assets.reporting.assets import ANALYTICS_ASSETS
 from meridian_assets.reporting.document_assets import DOCUMENT_ASSETS
-from meridian_assets.reporting.jobs import reporting_job, weekly_report_job
+from meridian_assets.reporting.jobs import reporting_job, reporting_weekly_job
 
 
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[*ANALYTICS_ASSETS, *DOCUMENT_ASSETS], jobs=[reporting_job, weekly_report_job])
+    return dg.Definitions(assets=[*ANALYTICS_ASSETS, *DOCUMENT_ASSETS], jobs=[reporting_job, reporting_weekly_job])

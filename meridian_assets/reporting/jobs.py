@@ -15,7 +15,7 @@ reporting_job = dg.define_asset_job(
                 "snapshots and capital movement, the report charts and the LP letter, as of the latest session.",
 )
 
-weekly_report_job = dg.define_asset_job(
+reporting_weekly_job = dg.define_asset_job(
     WEEKLY_JOB,
     selection=dg.AssetSelection.assets(*ANALYTICS_ASSETS, *WEEKLY_ASSETS),
     partitions_def=weekly_partitions,

@@ -5,7 +5,7 @@ in New York); its report is as of the last session on or before the Sunday. ``en
 current week's partition exist, so the Friday schedule can build it.
 
 The unpartitioned reporting assets report as of the latest book session on or before the end of the run's
-window: the week of a `weekly_report_job` run, the tag ``meridian/report_as_of`` when given (the CLI sets it),
+window: the week of a `reporting_weekly_job` run, the tag ``meridian/report_as_of`` when given (the CLI sets it),
 or the trading-day window of any other partitioned run (a `main_job` backfill), else the latest session.
 """
 
@@ -17,7 +17,7 @@ from meridian_assets import calendar
 from meridian_assets.config import get_config
 from meridian_assets.ingest.partitions import PARTITION, RANGE_END, TIMEZONE, tagged_window
 
-WEEKLY_JOB = "weekly_report_job"
+WEEKLY_JOB = "reporting_weekly_job"
 REPORT_AS_OF_TAG = "meridian/report_as_of"
 
 

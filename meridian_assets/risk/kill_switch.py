@@ -1,4 +1,4 @@
-"""The kill switch's action: `halt_lock` (an asset: the lock file), materialized by `halt_job` (`risk/jobs.py`),
+"""The kill switch's action: `halt_lock` (an asset: the lock file), materialized by `risk_halt_job` (`risk/jobs.py`),
 which the `kill_switch_sensor` launches when the breakers on the book's latest NAV (from `portfolio_history`'s materialization
 metadata) call for KILL_SWITCH or CLOSE_ALL_TODAY.
 

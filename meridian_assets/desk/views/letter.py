@@ -18,13 +18,13 @@ with st.container(horizontal=True):
                      help="reporting_job: lp_letter of the letter's date, written again")
     ui.launch_button(actions.regenerate_weekly_pdf(week or ""), key="regen-pdf", label="Regenerate weekly PDF",
                      disabled=week is None,
-                     help=f"weekly_report_job, week {week}: the change summary and the PDF" if week else None)
+                     help=f"reporting_weekly_job, week {week}: the change summary and the PDF" if week else None)
 ui.runs_panel()
 
 st.markdown("### Weekly report")
 if pdf is None:
     st.markdown("<div class='muted'>No weekly PDF yet: Regenerate weekly PDF builds the latest week's "
-                "(weekly_report_job).</div>", unsafe_allow_html=True)
+                "(reporting_weekly_job).</div>", unsafe_allow_html=True)
 else:
     size = f"{pdf['bytes'] / 1024:,.0f} KB" if pdf["bytes"] else "size unknown"
     st.markdown(f"<div class='strip'>{pdf['doc_id']} · week {pdf['week_start']} to {pdf['week_end']} · "

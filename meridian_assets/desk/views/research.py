@@ -40,7 +40,7 @@ method = st.radio("Optimizer", methods, horizontal=True, key="method",
 ui.launch_button(actions.propose(method), key="propose", label=f"Propose a what-if rebalance ({method})")
 p = research.latest_proposal(snap, method) if snap.exists() else None
 if p is None:
-    st.info(f"No {method} proposal yet: propose one above (`rebalance_job`, commits nothing).")
+    st.info(f"No {method} proposal yet: propose one above (`portfolio_rebalance_job`, commits nothing).")
 else:
     trades = ", ".join(f"{n} {status.lower()}" for status, n in sorted(p["trade_counts"].items()))
     st.markdown(f"<div class='strip'>Proposal <b>{p['rebalance_id']}</b> · {p['as_of']} · {p['names']} names · "
