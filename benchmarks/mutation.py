@@ -237,6 +237,38 @@ def write(modules: dict, last_run: dict | None = None) -> dict:
     return doc
 
 
+def salvage(name: str, base: Path) -> dict:
+    """Figures of a module whose run was stopped part-way, from mutmut's per-file cache (``--salvage <module>``):
+    the mutants tested so far, first-pass verdicts (timeouts not re-checked), marked incomplete."""
+    from mutmut.stats import status_by_exit_code
+
+    module = next(m for m in MODULES if m.name == name)
+    equivalent = equivalent_names()
+    counts = {"killed": 0, "survived": 0, "timeout": 0, "equivalent": 0, "no_tests": 0, "other": 0}
+    survivors, total = [], 0
+    for meta in (base / name / "mutants").rglob("*.py.meta"):
+        module_name = str(meta.relative_to(base / name / "mutants"))[:-len(".py.meta")].replace("/", ".")
+        for key, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            total += 1
+            status = status_by_exit_code[code]
+            full = key if key.startswith(module_name) else f"{module_name}.{key}"
+            if status == "survived" and full in equivalent:
+                counts["equivalent"] += 1
+            elif status == "survived":
+                counts["survived"] += 1
+                survivors.append(full)
+            elif status in ("killed", "timeout"):
+                counts[status] += 1
+            elif status == "no tests":
+                counts["no_tests"] += 1
+    tested = sum(counts.values())
+    scored = counts["killed"] + counts["timeout"] + counts["survived"] + counts["no_tests"]
+    return {"sources": list(module.sources), "mutants": total, "tested": tested, **counts,
+            "score": round((counts["killed"] + counts["timeout"]) / scored, 4) if scored else None,
+            "survivors": sorted(survivors), "survivor_diffs": [], "complete": False,
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
 def main(argv: list[str]) -> int:
     wanted = [m for m in MODULES if (m.default if not argv else "all" in argv or any(a in m.name for a in argv))]
     base = Path(os.environ.get("MUTATION_WORKDIR", "/tmp/meridian-mutation"))
@@ -246,6 +278,12 @@ def main(argv: list[str]) -> int:
     known = {m.name for m in MODULES}
     previous = json.loads(out.read_text()).get("modules", {}) if out.exists() else {}
     modules = {k: v for k, v in previous.items() if k in known}
+    if argv[:1] == ["--salvage"]:
+        for name in argv[1:]:
+            modules[name] = salvage(name, base)
+        write(modules, json.loads(out.read_text()).get("last_run") if out.exists() else None)
+        print(json.dumps({n: {k: modules[n][k] for k in ("mutants", "tested", "score")} for n in argv[1:]}))
+        return 0
     started, cpu0 = time.monotonic(), os.times()
     last_run = {"modules": [m.name for m in wanted], "children": children, "finished": []}
     doc = write(modules, last_run)
