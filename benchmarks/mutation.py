@@ -3,6 +3,7 @@
     python -m benchmarks.mutation                 # every default module in MODULES (all of them today)
     python -m benchmarks.mutation pre_trade gates  # the modules whose name contains one of the words
     python -m benchmarks.mutation all             # also any module marked default=False
+    python -m benchmarks.mutation --salvage rebalance  # record a run stopped part-way (incomplete, not in total)
 
 Each module runs mutmut (3.x) on its own copy of the tree (under ``$MUTATION_WORKDIR``, default
 /tmp/meridian-mutation/<module>), so edits in the work tree during a run change nothing, with only the fast
