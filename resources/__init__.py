@@ -1,9 +1,10 @@
-"""Every ConfigurableResource Meridian uses."""
+"""Every ConfigurableResource Meridian uses, one module per domain (settings and the DuckDB store are shared)."""
 
-from resources.broker import BrokerResource
+from resources.analysis import AnthropicResource, OpenAIResource
 from resources.duckdb import DUCKDB_POOL, DuckDBStore
-from resources.llm import AnthropicResource, OpenAIResource
-from resources.settings import MarketDataResource, MeridianSettings
+from resources.execution import BrokerResource
+from resources.ingest import MarketDataResource
+from resources.settings import MeridianSettings
 
 __all__ = ["DUCKDB_POOL", "AnthropicResource", "BrokerResource", "DuckDBStore", "MarketDataResource",
            "MeridianSettings", "OpenAIResource"]

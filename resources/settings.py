@@ -1,4 +1,4 @@
-"""Configuration and data-provider resources."""
+"""The configuration resource: `meridian.yaml`, validated, for every other resource and asset."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Optional
 import dagster as dg
 
 from meridian_assets.config import MeridianConfig, get_config, load_config
-from meridian_assets.ingest.providers import Provider, provider_for
 
 
 class MeridianSettings(dg.ConfigurableResource):
@@ -17,12 +16,3 @@ class MeridianSettings(dg.ConfigurableResource):
 
     def get(self) -> MeridianConfig:
         return load_config(self.config_path) if self.config_path else get_config()
-
-
-class MarketDataResource(dg.ConfigurableResource):
-    """The data providers chosen in `meridian.yaml` (`providers:`), one per kind of data."""
-
-    settings: MeridianSettings
-
-    def provider(self, kind: str) -> Provider:
-        return provider_for(kind, self.settings.get())

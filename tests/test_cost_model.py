@@ -16,7 +16,7 @@ from meridian_assets.execution.clock import ManualClock
 from meridian_assets.execution.market import FrameBars
 from meridian_assets.portfolio.costs import CostModel, TransactionCost
 from meridian_assets.portfolio.market import market_stats
-from resources.broker import BrokerResource
+from resources.execution import BrokerResource
 from resources.settings import MeridianSettings
 
 DAYS = [dt.date(2024, 1, 2) + dt.timedelta(days=i) for i in range(40)]

@@ -21,7 +21,7 @@ from meridian_assets.execution.planning import TradeIntent
 from meridian_assets.execution.short_availability import ShortAvailabilityCache
 from meridian_assets.execution.schemas import SHORT_AVAILABILITY
 from meridian_assets.risk.pre_trade import MarketInfo
-from resources.broker import BrokerResource
+from resources.execution import BrokerResource
 from resources.settings import MeridianSettings
 from tests.conftest import fake_credential, write_config
 from tests.stubs.alpaca_trading_server import AlpacaTradingStub, _position

@@ -11,7 +11,7 @@ from meridian_assets.execution.faults import FaultKind, FaultPlan
 from sensors.execution import approved_rebalance_sensor
 from meridian_assets.execution.simulated import SimulatedBroker
 from meridian_assets.risk.halt_lock import HaltLock
-from resources.broker import BrokerResource
+from resources.execution import BrokerResource
 from tests.conftest import query
 from tests.execution_world import RID, synthetic_market, write_rebalance
 

@@ -15,7 +15,7 @@ from meridian_assets.errors import ConfigError
 from meridian_assets.execution import assets as execution_assets
 from meridian_assets.execution.clock import ManualClock
 from meridian_assets.execution.live_gate import LIVE_CONFIRMATION, LiveConfirmations, check_paper_endpoint
-from resources.broker import BrokerResource
+from resources.execution import BrokerResource
 from resources.settings import MeridianSettings
 from sensors.execution import approved_rebalance_sensor
 from tests.conftest import fake_credential, write_config

@@ -19,7 +19,7 @@ from meridian_assets.config import MeridianConfig
 from meridian_assets.execution.clock import ManualClock
 from meridian_assets.execution.journal import read_events
 from meridian_assets.execution.session import execute_rebalance
-from resources.broker import BrokerResource
+from resources.execution import BrokerResource
 from resources.settings import MeridianSettings
 from tests.conftest import fake_credential, write_config
 from tests.execution_world import RID, flat_prices, venue, write_rebalance

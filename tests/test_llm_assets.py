@@ -16,7 +16,7 @@ import pytest
 from meridian_assets.definitions import build_resources
 from meridian_assets.factors.assets import factor_scores
 from meridian_assets.analysis.assets import ANALYSIS_ASSETS
-from resources.llm import AnthropicResource, OpenAIResource
+from resources.analysis import AnthropicResource, OpenAIResource
 from tests.conftest import fake_credential, materialize_ingest, query, range_tags, table_names, write_config
 from tests.stubs.llm_server import LLMStub, analyst_responder
 

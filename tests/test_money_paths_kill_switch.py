@@ -14,7 +14,7 @@ from meridian_assets.calendar import last_completed_session
 from meridian_assets.risk.halt_lock import HaltLock, halt_session
 from meridian_assets.risk.kill_switch import halt_lock
 from resources import MeridianSettings
-from resources.broker import BrokerResource
+from resources.execution import BrokerResource
 
 
 class Venue:

@@ -33,7 +33,7 @@ from meridian_assets.analysis.secrets import redact
 from meridian_assets.analysis.store import Store
 from meridian_assets.storage import read, replace_window, table_exists
 from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings
-from resources.llm import AnthropicResource, OpenAIResource
+from resources.analysis import AnthropicResource, OpenAIResource
 
 GROUP = "analysis"
 BUDGET = "analysis"

@@ -1,5 +1,5 @@
 """One shape for a single LLM call, whichever provider: a `Prompt` in, a `Completion` (text, structured
-object, usage) out. The adapters wrap the official SDK clients, which the resources in `resources/llm.py`
+object, usage) out. The adapters wrap the official SDK clients, which the resources in `resources/analysis.py`
 build from environment variables.
 
 - `AnthropicChat`: Messages API. The system prompt is one text block marked

@@ -91,7 +91,7 @@ def _definitions() -> dg.Definitions:
         return defs
     except Exception:  # noqa: BLE001 - any lookup failure means the job is not there
         from meridian_assets.analysis.definitions import defs as analysis_defs
-        from resources.llm import AnthropicResource, OpenAIResource
+        from resources.analysis import AnthropicResource, OpenAIResource
 
         return dg.Definitions.merge(defs, analysis_defs(), dg.Definitions(
             resources={"anthropic": AnthropicResource(), "openai": OpenAIResource()}))
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         print(render_estimate(estimate, cfg, as_of, candidates.height))
         return 0
     from meridian_assets.cli.runner import prepare_instance, report_failures, run_assets
-    from resources.llm import AnthropicResource, OpenAIResource
+    from resources.analysis import AnthropicResource, OpenAIResource
 
     providers = {"anthropic": AnthropicResource(), "openai": OpenAIResource()}
     used = sorted({cfg.analysis.task(a.removesuffix("_analysis")).provider for a in ANALYZER_ASSETS})

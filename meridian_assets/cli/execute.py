@@ -50,7 +50,7 @@ def build_execution_definitions() -> dg.Definitions:
     from meridian_assets.cli.runner import progress_logger
     from meridian_assets.execution.definitions import defs as execution_defs
     from resources import DuckDBStore, MeridianSettings
-    from resources.broker import BrokerResource
+    from resources.execution import BrokerResource
 
     settings = MeridianSettings(config_path=os.environ.get("MERIDIAN_CONFIG"))
     res = {"settings": settings, "db": DuckDBStore(database=str(settings.get().database_path())),
@@ -87,7 +87,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 def run(args: argparse.Namespace, prompt=input) -> int:
     from meridian_assets.cli.runner import prepare_instance, report_failures, run_assets
-    from resources.broker import BrokerResource
+    from resources.execution import BrokerResource
     from resources.settings import MeridianSettings
 
     cfg = get_config()

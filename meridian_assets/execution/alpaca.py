@@ -8,7 +8,7 @@
   dropped connection is settled by `get_order_by_client_id` (``GET /v2/orders:by_client_order_id``).
 - **Rate.** Every HTTP request (trading and market data) first takes a slot of a `WindowLimiter`: never more
   than ``execution.max_requests_per_minute`` (200, Alpaca's limit) in any 60 seconds.
-- **Keys** only from ``ALPACA_API_KEY`` / ``ALPACA_SECRET_KEY`` (read by `resources/broker.py`); never logged
+- **Keys** only from ``ALPACA_API_KEY`` / ``ALPACA_SECRET_KEY`` (read by `resources/execution.py`); never logged
   nor put in messages. Requests time out after ``execution.request_timeout_seconds``.
 - **Errors.** 429 -> `RateLimited` (Retry-After honoured); 5xx, timeouts, dropped connections ->
   `BrokerUnavailable`; bad keys (401) -> `BrokerError` (the run stops); "client_order_id must be unique" ->
@@ -88,7 +88,7 @@ def _float(value: Any) -> float | None:
 
 
 class AlpacaBroker:
-    """The raw adapter (typed errors, no retries). Build it through `resources.broker.BrokerResource`."""
+    """The raw adapter (typed errors, no retries). Build it through `resources.execution.BrokerResource`."""
 
     name = "alpaca"
 

@@ -32,7 +32,7 @@ from meridian_assets.ingest.loading import preview_markdown
 from meridian_assets.risk.halt_lock import HaltLock
 from meridian_assets.storage import replace_where, table_exists
 from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings
-from resources.broker import BrokerResource
+from resources.execution import BrokerResource
 
 GROUP = "execution"
 BROKER_POSITIONS = "broker_positions"

@@ -16,7 +16,7 @@ import dagster as dg
 from meridian_assets.calendar import last_completed_session
 from meridian_assets.risk.halt_lock import HaltLock, halt_session
 from resources import MeridianSettings
-from resources.broker import BrokerResource
+from resources.execution import BrokerResource
 
 GROUP = "risk"
 

@@ -46,7 +46,7 @@ def open_orders(cfg) -> tuple[pl.DataFrame | None, str]:
     cannot be reached. The simulated venue is not polled: its orders live inside execution runs."""
     if cfg.execution.broker != "alpaca":
         return None, f"No broker configured for live polling (execution.broker: {cfg.execution.broker})."
-    from resources.broker import BrokerResource
+    from resources.execution import BrokerResource
     from resources.settings import MeridianSettings
 
     try:
