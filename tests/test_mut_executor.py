@@ -399,3 +399,4 @@ def test_each_fill_is_journaled_once_with_its_price(tmp_path):
     assert [f["fill_id"] for f in fills] == r.fill_ids.split(",") and sum(f["qty"] for f in fills) == 100
     assert all(f["cid"] == order.client_order_id and f["order_id"] == order.order_id for f in fills)
     assert sum(f["qty"] * f["price"] for f in fills) / 100 == pytest.approx(r.fill_price)
+    assert (r.rebalance_id, r.broker, r.status, r.finished_at) == (RID, broker.name, Status.FILLED, utc(clock))
