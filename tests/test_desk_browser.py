@@ -296,16 +296,23 @@ def test_regenerate_the_weekly_pdf(desk, page, shots):
     import dagster as dg
     from dagster._core.instance.ref import InstanceRef
 
+    import datetime as dt
+
+    from meridian_assets import dbread
+
     base, home, _, servers = desk
+    with dbread.read_only(home / "meridian.duckdb") as conn:
+        last = conn.execute("SELECT max(date) FROM portfolio_history").fetchone()[0]
+    week = (last - dt.timedelta(days=last.weekday())).isoformat()  # the week of the book's latest session
     open_page(page, base, "letter", "Letter")
     built = page.locator("div.strip", has_text="pages").first.inner_text()
     page.get_by_role("button", name="Regenerate weekly PDF", exact=True).click()
-    status, run_id = run_status(page, "Regenerate the weekly PDF (2024-03-25)", RUN_TIMEOUT_S, servers)
+    status, run_id = run_status(page, f"Regenerate the weekly PDF ({week})", RUN_TIMEOUT_S, servers)
     assert status == "SUCCESS", servers.logs()
     shoot(page, shots / "letter-regenerate-run.png")
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster"))) as instance:
         run = instance.get_run_by_id(run_id)
-    assert run.job_name == "reporting_weekly_job" and run.tags["dagster/partition"] == "2024-03-25"
+    assert run.job_name == "reporting_weekly_job" and run.tags["dagster/partition"] == week
     assert {k.to_user_string() for k in run.asset_selection} == {"weekly_change_summary", "weekly_report_pdf"}
     deadline = time.monotonic() + 300
     while page.locator("div.strip", has_text="pages").first.inner_text() == built:

@@ -90,4 +90,7 @@ def test_letter_page(env):
     at = render("letter")
     assert "MCP-IM-" in text(at) and [b.label for b in at.button] == ["Regenerate letter", "Regenerate weekly PDF"]
     assert not any(b.disabled for b in at.button)
-    assert re.search(r"week 2024-03-25 to 2024-03-28 · \d+ pages", text(at))
+    # the strip names the latest weekly PDF's week, read from the serving copy the page reads
+    snap = Snapshot.of(load_config(str(env / "meridian.yaml")))
+    week = snap.query("SELECT week_start, week_end FROM weekly_report_pdf ORDER BY week_start DESC LIMIT 1").row(0)
+    assert re.search(rf"week {week[0]} to {week[1]} · \d+ pages", text(at))

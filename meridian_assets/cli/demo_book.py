@@ -93,6 +93,9 @@ def _week(defs: dg.Definitions, instance: dg.DagsterInstance, day: dt.date) -> t
     if report_failures(proposal, f"The what-if on {day}"):
         return None
     rid = _materialized(proposal, "target_book")["rebalance_id"]
+    trades = _materialized(proposal, "rebalance_trades")
+    if not trades.get("trades"):  # every trade deferred by the turnover budget or vetoed: nothing to send
+        return rid, {"deferred": trades.get("deferred", 0), "vetoed": trades.get("vetoed", 0)}
     approval = run_in_process(
         defs.resolve_job_def("portfolio_approve_job"), instance=instance, tags=TAGS, raise_on_error=False,
         run_config={**QUIET, "ops": {"position_approvals": {"config": {"rebalance_id": rid, "decision": "approve",
@@ -133,8 +136,9 @@ def run_book(end: dt.date, cfg: MeridianConfig, weeks: int = BOOK_WEEKS, meta_ev
             return 1
         rid, fills = done
         counts = {k[len("status_"):]: v for k, v in fills.items() if k.startswith("status_") and v}
-        print(f"{day} {rid}: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no orders"),
-              flush=True)
+        held = "; ".join(f"{fills[k]} {k}" for k in ("deferred", "vetoed") if k in fills)
+        print(f"{day} {rid}: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+                                  or f"no orders ({held or 'no trades'}: not sent to the venue)"), flush=True)
     result = run_in_process(defs.resolve_job_def("risk_check_job"), run_config=QUIET, instance=instance,
                             tags=TAGS, raise_on_error=False)
     if report_failures(result, "Risk check"):
