@@ -122,6 +122,26 @@ def _forward_returns(history: MarketHistory, trades: pl.DataFrame, sessions: int
     return trades.with_columns(fwd_return=pl.Series(fwd, dtype=pl.Float64).fill_nan(None))
 
 
+def open_session(book: SimBook, history: MarketHistory, day: dt.date, pending: list[Order], max_participation: float,
+                 refused: set[str], borrow_rate: float):
+    """One session of the simulated book before its rebalance: corporate actions known by ``day``, yesterday's
+    orders filled at today's open, borrow charged, the book marked at the close. Returns (the last-price lookup,
+    fills, borrow, the marked row, P&L by sector)."""
+    i = history.index[day]
+
+    def last(t: str) -> float | None:
+        c = history.col.get(t)
+        p = history.price[i, c] if c is not None else np.nan
+        return float(p) if np.isfinite(p) else None
+
+    book.start_session()
+    pending = book.corporate_actions(day, history.actions_on(day), last, pending)
+    fills = _fill(book, pending, history, i, day, max_participation, refused)
+    borrow = book.borrow(last, lambda t: borrow_rate)
+    row, pnl = book.mark(day, last)
+    return last, fills, borrow, row, pnl
+
+
 def run_backtest(history: MarketHistory, sleeve: Sleeve, base: MeridianConfig, start: dt.date, end: dt.date, *,
                  version: int = 0, purpose: str = "backtest") -> BacktestResult:
     """Simulate ``sleeve`` over the sessions of [start, end] (module docstring)."""
@@ -141,18 +161,9 @@ def run_backtest(history: MarketHistory, sleeve: Sleeve, base: MeridianConfig, s
     for k, day in enumerate(sessions):
         t0 = time.perf_counter()
         i = history.index[day]
-
-        def last(t: str, i=i) -> float | None:
-            c = history.col.get(t)
-            p = history.price[i, c] if c is not None else np.nan
-            return float(p) if np.isfinite(p) else None
-
-        book.start_session()
-        pending = book.corporate_actions(day, history.actions_on(day), last, pending)
-        fills = _fill(book, pending, history, i, day, venue.max_participation, refused)
+        last, fills, borrow, row, pnl = open_session(book, history, day, pending, venue.max_participation, refused,
+                                                     base.meta.borrow_rate)
         pending = []
-        borrow = book.borrow(last, lambda t: base.meta.borrow_rate)
-        row, pnl = book.mark(day, last)
         for s, v in pnl.items():
             sector_pnl[s or "Unknown"] += v
         nav_history.append(row["nav"])

@@ -19,12 +19,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
-import numpy as np
 import polars as pl
 
 from meridian_assets.config import MeridianConfig
 from meridian_assets.errors import MeridianError
-from meridian_assets.meta.backtest import _fill, _inputs, _orders
+from meridian_assets.meta.backtest import _inputs, _orders, open_session
 from meridian_assets.meta.book import SimBook
 from meridian_assets.meta.history import MarketHistory
 from meridian_assets.portfolio.rebalance import propose_rebalance
@@ -65,18 +64,9 @@ def replay_targets(history: MarketHistory, target_book: pl.DataFrame, cfg: Merid
     active = None
     for day in history.window(start, end):
         i = history.index[day]
-
-        def last(t: str, i=i) -> float | None:
-            c = history.col.get(t)
-            p = history.price[i, c] if c is not None else np.nan
-            return float(p) if np.isfinite(p) else None
-
-        book.start_session()
-        pending = book.corporate_actions(day, history.actions_on(day), last, pending)
-        fills = _fill(book, pending, history, i, day, venue.max_participation, refused)
+        _, fills, borrow, row, _ = open_session(book, history, day, pending, venue.max_participation, refused,
+                                                cfg.meta.borrow_rate)
         pending = []
-        borrow = book.borrow(last, lambda t: cfg.meta.borrow_rate)
-        row, _ = book.mark(day, last)
         nav_history.append(row["nav"])
         cost = sum(f.commission + f.spread + f.impact for f in fills) + borrow
         for f in fills:
