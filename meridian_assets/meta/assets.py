@@ -89,6 +89,20 @@ def _active(conn, sleeves, wanted: list[str], window) -> tuple[list, list[str]]:
     return chosen, skipped
 
 
+def sweep_plan(context: dg.AssetExecutionContext, config: BacktestConfig, conn, cfg, step: str):
+    """The window a sweep backtests (the run config's dates, else the run's tagged window's end and
+    ``meta.backtest_sessions`` scored sessions before it) and its sleeves: (window, chosen, skipped)."""
+    tagged = tagged_window(context.run.tags)
+    end = dt.date.fromisoformat(config.end) if config.end else (tagged[1] if tagged else None)
+    start = dt.date.fromisoformat(config.start) if config.start else None
+    store.seed(conn)
+    window = rd.backtest_window(conn, cfg.meta.backtest_sessions, start, end)
+    if window is None:
+        raise dg.Failure(f"{step}: no factor scores yet; run `meridian score` first", allow_retries=False)
+    chosen, skipped = _active(conn, store.sleeves_in_force(conn), config.sleeves, window)
+    return window, chosen, skipped
+
+
 @dg.multi_asset(
     specs=[dg.AssetSpec(t.name, group_name=GROUP, kinds={"duckdb", "cvxpy"}, description=t.description,
                         deps=["sleeve_configs", "factor_scores", "combined_scores", "daily_prices",
@@ -102,15 +116,8 @@ def sleeve_backtests(context: dg.AssetExecutionContext, config: BacktestConfig, 
     parallel processes: returns, Sharpe, drawdown, turnover, each cost type and the time per simulated day."""
     require_clean_inputs(context)
     cfg = settings.get()
-    tagged = tagged_window(context.run.tags)
-    end = dt.date.fromisoformat(config.end) if config.end else (tagged[1] if tagged else None)
-    start = dt.date.fromisoformat(config.start) if config.start else None
     with db.connect() as conn:
-        store.seed(conn)
-        window = rd.backtest_window(conn, cfg.meta.backtest_sessions, start, end)
-        if window is None:
-            raise dg.Failure("sleeve_backtests: no factor scores yet; run `meridian score` first", allow_retries=False)
-        chosen, skipped = _active(conn, store.sleeves_in_force(conn), config.sleeves, window)
+        window, chosen, skipped = sweep_plan(context, config, conn, cfg, "sleeve_backtests")
         start_workers(cfg, len(chosen))  # the sweep's worker processes start while the history is read
         history = load_history(conn, *window, cfg) if chosen else None
     for s in skipped:

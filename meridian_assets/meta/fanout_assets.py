@@ -21,7 +21,6 @@ published rows equal the in-step sweep's (tests/test_fanout.py). `sleeve_backtes
 `meta_proposal_job` are unchanged; fanning out is the operator's choice of job (docs/scaling.md).
 """
 
-import datetime as dt
 import resource
 
 import dagster as dg
@@ -29,11 +28,8 @@ import polars as pl
 
 from meridian_assets.gates import require_clean_inputs
 from meridian_assets.ingest.loading import preview_markdown
-from meridian_assets.ingest.partitions import tagged_window
-from meridian_assets.meta import config_store as store
 from meridian_assets.meta import fanout
-from meridian_assets.meta import runs as rd
-from meridian_assets.meta.assets import GROUP, MD, BacktestConfig, _active
+from meridian_assets.meta.assets import GROUP, MD, BacktestConfig, sweep_plan
 from meridian_assets.meta.backtest import write_results
 from meridian_assets.meta.history import load_history
 from meridian_assets.meta.schemas import BACKTEST_DAILY, BACKTEST_RUNS, BACKTEST_TRADES
@@ -58,16 +54,8 @@ def research_history(context: dg.AssetExecutionContext, config: BacktestConfig, 
     (partitions of sleeves no longer in the plan are removed)."""
     require_clean_inputs(context)
     cfg = settings.get()
-    tagged = tagged_window(context.run.tags)
-    end = dt.date.fromisoformat(config.end) if config.end else (tagged[1] if tagged else None)
-    start = dt.date.fromisoformat(config.start) if config.start else None
     with db.connect() as conn:
-        store.seed(conn)
-        window = rd.backtest_window(conn, cfg.meta.backtest_sessions, start, end)
-        if window is None:
-            raise dg.Failure("research_history: no factor scores yet; run `meridian score` first",
-                             allow_retries=False)
-        chosen, skipped = _active(conn, store.sleeves_in_force(conn), config.sleeves, window)
+        window, chosen, skipped = sweep_plan(context, config, conn, cfg, "research_history")
         if not chosen:
             raise dg.Failure(f"research_history: no sleeve to backtest ({'; '.join(skipped) or 'none enabled'})",
                              allow_retries=False)
