@@ -41,7 +41,7 @@ from meridian_assets.portfolio.errors import NumericalSolverError, ProgramInfeas
 from meridian_assets.portfolio.market import sample_covariance
 from meridian_assets.portfolio.mvo import expected_returns
 from meridian_assets.portfolio.mvo_program import solve_mvo
-from meridian_assets.portfolio.selection import Books, select_books, tradable
+from meridian_assets.portfolio.selection import BetaRoom, Books, select_books, tradable
 from meridian_assets.portfolio.turnover import apply_turnover_budget, balanced_order
 from meridian_assets.risk.factor_model import FactorModel
 from meridian_assets.risk.pre_trade import BookState, MarketInfo, Trade, check_trade
@@ -195,13 +195,17 @@ def propose_rebalance(inputs: RebalanceInputs, cfg: MeridianConfig, method: str 
     pc = cfg.portfolio
     requested = method or pc.optimize_method
     notes: list[str] = []
+    held = {t: int(s) for t, s in zip(inputs.positions["ticker"], inputs.positions["shares"]) if int(s) != 0}
     if requested == "sleeves":
         books = _sleeve_books(inputs)
     else:
-        books = select_books(inputs.candidates, pc.num_longs, pc.num_shorts)
+        # the MVO's own exposure, position and beta constraints: books it can solve (selection module docstring)
+        room = (BetaRoom(pc.long_exposure, pc.short_exposure, pc.min_position_pct, cfg.risk.max_position_pct,
+                         cfg.risk.max_beta, pc.max_sector_net_pct, cfg.risk.max_sector_side_pct)
+                if requested == "mvo" else None)
+        books = select_books(inputs.candidates, pc.num_longs, pc.num_shorts, held, room)
     if books.untradable:
         notes.append(f"{len(books.untradable)} names without a price/volume/score left out")
-    held = {t: int(s) for t, s in zip(inputs.positions["ticker"], inputs.positions["shares"]) if int(s) != 0}
     names = list(books.longs) + list(books.shorts) + sorted(set(held) - set(books.longs) - set(books.shorts))
     u = pl.DataFrame({"ticker": names}).join(inputs.candidates, on="ticker", how="left")
     c = _Columns.of(u)
@@ -314,7 +318,7 @@ def propose_rebalance(inputs: RebalanceInputs, cfg: MeridianConfig, method: str 
     long_w, short_w = float(w[w > 0].sum()), float(-w[w < 0].sum())
     figures.update({
         "longs": len(books.longs), "shorts": len(books.shorts), "topped_up_long": books.topped_up_long,
-        "topped_up_short": books.topped_up_short, "target_gross": long_w + short_w, "target_net": long_w - short_w,
+        "topped_up_short": books.topped_up_short, "beta_swaps": books.beta_swaps, "target_gross": long_w + short_w, "target_net": long_w - short_w,
         "target_beta": float(beta @ w), "trades": len(accepted),
         "vetoed": int((st == "VETOED").sum()), "deferred": int((st == "DEFERRED").sum()),
         "turnover": float(np.abs(delta * price).sum() / inputs.nav), "turnover_budget": pc.turnover_budget,
