@@ -35,13 +35,12 @@ from benchmarks.harness import Result, measure_stages, scratch_env
 
 TARGET = 1.6
 SLEEVES = ["core", "momentum_tilt", "quality_value_tilt", "conviction"]
-ONE_THREAD = {k: "1" for k in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 CHILD = r'''
 import datetime as dt, json, os, resource, time
 from pathlib import Path
 import dagster as dg, duckdb, polars as pl
-from benchmarks.harness import Daemon, ROOT, session_cpu, wait_for
+from benchmarks.harness import ROOT
 from meridian_assets.config import load_config
 from meridian_assets.factors.inputs import inputs_from_provider
 from meridian_assets.factors.schemas import FACTOR_SCORES
@@ -51,7 +50,6 @@ from meridian_assets.ingest.schemas import CORPORATE_ACTIONS, DAILY_PRICES, EARN
 from meridian_assets.storage import replace_window
 
 home = Path(os.environ["MERIDIAN_HOME"])
-IDLE = 20.0
 db = home / "meridian.duckdb"
 sleeves = json.loads(os.environ["FANOUT_SLEEVES"])
 cfg = load_config(os.environ["MERIDIAN_CONFIG"])
@@ -84,10 +82,29 @@ for schema, frame, col in frames:
 conn.close()
 del inputs, frames
 
+from dagster._core.definitions.reconstruct import ReconstructableRepository
 from meridian_assets.definitions import defs
-from meridian_assets.meta.fanout_assets import RESEARCH_SLEEVES, submit_research_backfill
+from meridian_assets.meta.fanout_assets import RESEARCH_SLEEVES, research_run_tags
 
 instance = dg.DagsterInstance.get()
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+def tree_cpu():
+    """CPU of this process, its reaped children and its live descendants (the fork server and its steps)."""
+    total, kids, me = cpu(), {}, os.getpid()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        kids.setdefault(int(f[1]), []).append((int(pid), sum(int(x) for x in f[11:15]) / TICK))
+    todo = [me]
+    while todo:
+        for pid, c in kids.get(todo.pop(), []):
+            total += c
+            todo.append(pid)
+    return total
 
 def tables():
     c = duckdb.connect(str(db), read_only=True)
@@ -101,67 +118,66 @@ def tables():
     finally:
         c.close()
 
-def job(name, op=None):
-    rc = {"ops": {op: {"config": {"sleeves": sleeves}}}} if op else None
-    r = defs.resolve_job_def(name).execute_in_process(instance=instance, run_config=rc)
+def job(name, op):
+    r = defs.resolve_job_def(name).execute_in_process(
+        instance=instance, run_config={"ops": {op: {"config": {"sleeves": sleeves}}}})
     assert r.success, name
     return r
 
+load0 = os.getloadavg()
 _, t_serial = stage(lambda: job("meta_backtest_job", "sleeve_backtests"))
 expected = tables()
 serial_runs = expected["runs"].select("sleeve", "sessions").to_dicts()
 
-daemon_env = {**os.environ, **json.loads(os.environ["FANOUT_DAEMON_ENV"])}
-with Daemon(daemon_env, ROOT / "workspace.yaml", home / "daemon.log") as daemon:
-    idle0 = daemon.cpu()
-    time.sleep(IDLE)  # the daemon's own CPU while nothing runs (sensors, queue, heartbeats), as a rate
-    idle_rate = (daemon.cpu() - idle0) / IDLE
-    t_fan, d0, c0 = time.perf_counter(), daemon.cpu(), cpu()
-    _, t_history = stage(lambda: job("meta_research_history_job", "research_history"))
-    submitted = time.time()
-    bid = submit_research_backfill(instance, defs.resolve_asset_graph())
-    keys = instance.get_dynamic_partitions(RESEARCH_SLEEVES.name)
+# Registering the sleeve@version partitions (once per config version; it also files a history, untimed).
+_, t_register = stage(lambda: job("meta_research_history_job", "research_history"))
+keys = instance.get_dynamic_partitions(RESEARCH_SLEEVES.name)
 
-    def finished():
-        runs = instance.get_runs(dg.RunsFilter.for_backfill(bid))
-        done = [r for r in runs if r.is_finished]
-        if any(r.status != dg.DagsterRunStatus.SUCCESS for r in done):
-            raise RuntimeError(f"a backfill run failed: {[(r.run_id, r.status) for r in done]}")
-        return runs if len(done) == len(keys) + 1 else None
+# The fanned-out job over every partition, as `dagster job execute -j meta_research_sleeves_job` runs it: the
+# job's own executor (multiprocess, forkserver preloading the code location), this process orchestrating.
+recon = ReconstructableRepository.for_module("meridian_assets.definitions", "defs", str(ROOT)).get_reconstructable_job(
+    "meta_research_sleeves_job")
+t0, c0 = time.perf_counter(), tree_cpu()
+res = dg.execute_job(recon, instance, run_config={"ops": {"research_history": {"config": {"sleeves": sleeves}}}},
+                     tags=research_run_tags(instance))
+fan_wall, fan_cpu = time.perf_counter() - t0, tree_cpu() - c0
+assert res.success
+run_id = res.run_id
+load1 = os.getloadavg()
 
-    runs = wait_for(finished, 3600, "the backfill's runs", poll=0.5)
-    pipeline_wall = time.perf_counter() - t_fan
-    fan_cpu = daemon.cpu() - d0 + cpu() - c0
-    records = {r.run_id: instance.get_run_record_by_id(r.run_id) for r in runs}
-    def key(tags):  # an asset backfill tags a one-partition run with a range of one
-        return tags.get("dagster/partition") or tags.get("dagster/asset_partition_range_start")
-    part = [records[r.run_id] for r in runs if key(r.tags)]
-    pub = [records[r.run_id] for r in runs if not key(r.tags)]
-    created = min(x.create_timestamp.timestamp() for x in part)
-    ended = max(x.end_time for x in part)
-    span = ended - created
-    publish = pub[0].end_time - pub[0].create_timestamp.timestamp()
-    latency = created - submitted
 got = tables()
 same = {n: got[n].equals(expected[n]) for n in expected}
-per_run = sorted((round(x.end_time - x.start_time, 3), key(x.dagster_run.tags)) for x in part)
-worker_cpu, backtest_seconds = {}, {}
-for x in part:
-    for e in instance.get_records_for_run(x.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records:
-        md = e.event_log_entry.dagster_event.event_specific_data.materialization.metadata
-        worker_cpu[key(x.dagster_run.tags)] = md["worker_cpu_seconds"].value
-        backtest_seconds[key(x.dagster_run.tags)] = md["seconds"].value
+events = [r.event_log_entry for r in instance.get_records_for_run(run_id).records if r.event_log_entry.dagster_event]
+run_start = min(e.timestamp for e in events)
+steps = {}
+for e in events:
+    k, t = e.step_key, e.dagster_event.event_type
+    if k is None:
+        continue
+    d = steps.setdefault(k, {})
+    if t == dg.DagsterEventType.STEP_WORKER_STARTING:
+        d["launched"] = e.timestamp
+    elif t == dg.DagsterEventType.STEP_START:
+        d["started"] = e.timestamp
+    elif t in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
+        d["ended"] = e.timestamp
+    elif t == dg.DagsterEventType.ASSET_MATERIALIZATION:
+        md = e.dagster_event.event_specific_data.materialization.metadata
+        if "step_cpu_seconds" in md:
+            d["backtest_seconds"] = md["seconds"].value
+            d["step_cpu_seconds"] = md["step_cpu_seconds"].value
+timeline = {k: {n: round(v - run_start, 3) if n in ("launched", "started", "ended") else v for n, v in d.items()}
+            for k, d in sorted(steps.items(), key=lambda kv: kv[1].get("started", 0))}
+step_startup = [round(d["started"] - d["launched"], 3) for d in steps.values() if "launched" in d and "started" in d]
+backtest = [d.get("backtest_seconds") for k, d in steps.items() if "research_sleeve_backtest[" in k]
 
 json.dump(dict(
     names=cfg.synthetic.n_tickers, sessions=serial_runs[0]["sessions"], sleeves=sleeves, partitions=keys,
-    serial=t_serial, history_run=t_history,
-    partition_runs={"created_to_last_end_seconds": round(span, 3), "per_run_seconds": per_run},
-    publish_run_seconds=round(publish, 3), backfill_loop_latency_seconds=round(latency, 3),
-    fanout={"wall_seconds": round(t_history["wall_seconds"] + span + publish, 3), "cpu_seconds": round(fan_cpu, 3)},
-    pipeline_wall_seconds=round(pipeline_wall, 3), identical=same, load_average=os.getloadavg(),
-    partition_worker_cpu_seconds=worker_cpu, partition_backtest_wall_seconds=backtest_seconds,
-    daemon_idle_cpu_per_second=round(idle_rate, 4),
-    daemon_idle_cpu_over_pipeline=round(idle_rate * pipeline_wall, 3),
+    serial=t_serial, register_run=t_register,
+    fanout={"wall_seconds": round(fan_wall, 3), "cpu_seconds": round(fan_cpu, 3)},
+    steps=timeline, step_startup_seconds=step_startup,
+    backtests_wall_seconds_sum=round(sum(b for b in backtest if b), 3),
+    identical=same, load_average_before=load0, load_average_after=load1,
 ), open(os.environ["BENCH_OUT"], "w"))
 '''
 
@@ -174,23 +190,20 @@ def run(overrides: dict | None = None) -> Result:
     with tempfile.TemporaryDirectory(prefix="bench_fanout_") as tmp:
         home = Path(tmp)
         env = scratch_env(home)
-        instance_yaml = Path(env["DAGSTER_HOME"]) / "dagster.yaml"
-        doc = yaml.safe_load(instance_yaml.read_text())
-        doc["concurrency"]["runs"]["max_concurrent_runs"] = 2  # two run workers at a time: the 2 processes
-        instance_yaml.write_text(yaml.safe_dump(doc))
         config = home / "meridian.yaml"
         config.write_text(yaml.safe_dump(blocks))
         whole, st = measure_stages(CHILD, {**env, "MERIDIAN_CONFIG": str(config), "POLARS_MAX_THREADS": "2",
-                                           "FANOUT_SLEEVES": json.dumps(SLEEVES),
-                                           "FANOUT_DAEMON_ENV": json.dumps(ONE_THREAD)})
+                                           "DAGSTER_MULTIPROCESS_EXECUTOR_MAX_CONCURRENT": "2",
+                                           "FANOUT_SLEEVES": json.dumps(SLEEVES)})
     nan = {"wall_seconds": float("nan"), "cpu_seconds": float("nan")}
     serial, fan = st.get("serial", nan), st.get("fanout", nan)
     speedup = serial["wall_seconds"] / fan["wall_seconds"]
     return Result(
         name="research_fanout",
         description=f"{len(SLEEVES)} sleeves (3 MVO, 1 conviction) x every scored session of the embedded "
-                    "history (~500 names, 3 years): history file + one Dagster run per sleeve@version partition "
-                    "(2 at a time, run queue) + one publish run, on a scratch instance with dagster-daemon",
+                    "history (~500 names, 3 years): meta_research_sleeves_job over every sleeve@version "
+                    "partition (history step, one backtest step per partition on the multiprocess executor, "
+                    "2 processes forked from a preloaded fork server, one publish step), in one run",
         baseline="the same four backtests in one sleeve_backtests step, one after another (meta.workers 1), "
                  "measured in the same run",
         measurements={"child_process": vars(whole), "stages": st},
@@ -198,10 +211,6 @@ def run(overrides: dict | None = None) -> Result:
         passed={"serial_over_fanout": speedup >= TARGET,
                 "identical_to_serial": bool(st) and all(st.get("identical", {}).values())},
         ratios={"serial_over_fanout": round(speedup, 2),
-                "serial_over_pipeline_with_backfill_latency": round(
-                    serial["wall_seconds"] / st.get("pipeline_wall_seconds", float("nan")), 2),
-                "fanout_cpu_over_serial_cpu": round(fan["cpu_seconds"] / serial["cpu_seconds"], 2),
-                "fanout_cpu_without_daemon_idle_over_serial_cpu": round(
-                    (fan["cpu_seconds"] - st.get("daemon_idle_cpu_over_pipeline", 0.0)) / serial["cpu_seconds"], 2)},
+                "fanout_cpu_over_serial_cpu": round(fan["cpu_seconds"] / serial["cpu_seconds"], 2)},
         wall_s=None, cpu_s=None,
     )

@@ -1,16 +1,22 @@
 """Fanned-out sleeve backtests through real materializations on one instance: the history and plan step registers
-one dynamic partition per sleeve@version, each partition run computes its sleeve without DuckDB, and the publish
+one dynamic partition per sleeve@version, each partition's step computes its sleeve without DuckDB, and the publish
 step writes the same rows the in-step serial sweep (`sleeve_backtests`, meta.workers 1) writes; the publish
-refuses, leaving the tables as they were, while a partition is missing or was computed for an older plan."""
+refuses, leaving the tables as they were, while a partition is missing or was computed for an older plan. The
+whole job, launched as a user launches it (`dagster job execute` over every partition), runs each sleeve in a
+process of its own forked by the research executor and publishes the same rows."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
 import pytest
 
 from meridian_assets.meta.definitions import defs as meta_defs
-from meridian_assets.meta.fanout_assets import RESEARCH_SLEEVES, submit_research_backfill
+from meridian_assets.meta.fanout_assets import RESEARCH_SLEEVES, research_run_tags
 from resources import DuckDBStore, MeridianSettings
 from tests import meta_world as w
 from tests.conftest import query
@@ -48,7 +54,7 @@ def _tables(home) -> dict[str, pl.DataFrame]:
 
 def test_fanned_out_partitions_publish_the_serial_sweeps_rows(home):
     defs = _defs(home)
-    instance = dg.DagsterInstance.ephemeral()
+    instance = dg.DagsterInstance.get()  # $DAGSTER_HOME: the job below runs in another process on it
     serial = defs.resolve_job_def("meta_backtest_job").execute_in_process(
         instance=instance, run_config={"ops": {"sleeve_backtests": {"config": {"sleeves": SLEEVES}}}})
     assert serial.success
@@ -56,52 +62,62 @@ def test_fanned_out_partitions_publish_the_serial_sweeps_rows(home):
     assert expected["runs"]["sleeve"].sort().to_list() == sorted(SLEEVES) and expected["trades"].height > 0
 
     plan = defs.resolve_job_def("meta_research_history_job").execute_in_process(instance=instance, run_config=RUN)
+    assert plan.success
     keys = instance.get_dynamic_partitions(RESEARCH_SLEEVES.name)
     assert sorted(keys) == ["conviction@1", "core@1"]
     assert (home / "research" / "plan.json").exists()
 
-    # Partition runs never open DuckDB: with the file moved away, a connection would create a new one.
+    # A sleeve partition's steps never open DuckDB: with the file moved away, a connection would create a new one.
     db, aside = home / "meridian.duckdb", home / "aside.duckdb"
-    db.rename(aside)
     sleeves_job = defs.resolve_job_def("meta_research_sleeves_job")
-    first = sleeves_job.execute_in_process(instance=instance, partition_key=keys[0])
+    db.rename(aside)
+    first = sleeves_job.execute_in_process(instance=instance, partition_key=keys[0],
+                                           asset_selection=[dg.AssetKey("research_sleeve_backtests")])
     assert first.success and not db.exists()
     aside.rename(db)
 
-    # One partition missing: the publish is refused and the tables keep the serial rows.
+    # One partition missing: the publish of both is refused and the tables keep the serial rows.
     publish = defs.resolve_job_def("meta_research_publish_job")
-    refused = publish.execute_in_process(instance=instance, raise_on_error=False)
+    every = research_run_tags(instance)
+    refused = publish.execute_in_process(instance=instance, tags=every, raise_on_error=False)
     assert not refused.success
     assert f"partitions not run: {keys[1]}" in str(refused.all_events)
+    assert all(_tables(home)[n].equals(expected[n]) for n in expected)
 
-    db.rename(aside)
-    assert sleeves_job.execute_in_process(instance=instance, partition_key=keys[1]).success and not db.exists()
-    aside.rename(db)
-    # The partitions were materialized as partitions of the asset, on the instance.
-    mats = instance.fetch_materializations(dg.AssetKey("research_sleeve_backtests"), limit=10).records
-    assert sorted(m.partition_key for m in mats) == sorted(keys)
-
-    # Publish: delete-then-insert by run id over the serial rows (same run ids), so equal tables mean equal rows.
-    done = publish.execute_in_process(instance=instance)
-    assert done.success
+    # The job as launched over every partition: one run, each sleeve in a process forked by the research executor.
+    (home / "run.yaml").write_text(json.dumps(RUN))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m",
+                           "meridian_assets.definitions", "-j", "meta_research_sleeves_job", "-c",
+                           str(home / "run.yaml"), "--tags", json.dumps(every)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run = instance.get_runs(dg.RunsFilter(job_name="meta_research_sleeves_job"), limit=1)[0]
+    assert run.status == dg.DagsterRunStatus.SUCCESS
     got = _tables(home)
-    for name in expected:
+    for name in expected:  # delete-then-insert over the serial rows (same run ids): equal tables, equal rows
         assert got[name].equals(expected[name]), name
-    published = {e.event_specific_data.materialization.asset_key.to_user_string()
-                 for e in done.get_asset_materialization_events()}
-    assert {"research_backtests", "backtest_runs", "backtest_daily", "backtest_trades"} <= published
-    assert plan.success
 
-    # What the daemon would fan out: every registered partition (one run each), then the publish.
-    backfill = instance.get_backfill(submit_research_backfill(instance, defs.resolve_asset_graph()))
-    targets = {(ap.asset_key.to_user_string(), ap.partition_key)
-               for ap in backfill.asset_backfill_data.target_subset.iterate_asset_partitions()}
-    assert targets == {("research_sleeve_backtests", k) for k in keys} | {("research_backtests", None)}
+    records = instance.get_records_for_run(run.run_id).records
+    events = [r.event_log_entry for r in records if r.event_log_entry.dagster_event]
+    steps = {e.step_key: e.dagster_event.pid for e in events
+             if e.dagster_event.event_type == dg.DagsterEventType.STEP_START}
+    mapped = {k: pid for k, pid in steps.items() if k.startswith("research_sleeve_backtests.research_sleeve_backtest[")}
+    assert len(mapped) == 2 and len(set(steps.values())) == len(steps)  # a process per step
+    assert "multiprocess executor" in " ".join(e.user_message for e in events)
+    mats = {(m.asset_key.to_user_string(), m.partition): m.metadata
+            for m in (e.dagster_event.event_specific_data.materialization for e in events
+                      if e.dagster_event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION)}
+    run_ids = dict(zip(expected["runs"]["sleeve"], expected["runs"]["run_id"]))
+    for k in keys:  # each partition its own materialization, with its own backtest's figures
+        assert mats[("research_sleeve_backtests", k)]["run_id"].value == run_ids[k.split("@")[0]]
+        assert ("research_backtests", k) in mats
+    assert {"backtest_runs", "backtest_daily", "backtest_trades"} <= {a for a, _ in mats}
 
     # A new plan for the same window drops the old results: publishing now is refused until its partitions run.
     again = defs.resolve_job_def("meta_research_history_job").execute_in_process(instance=instance, run_config=RUN)
     assert again.success
-    stale = publish.execute_in_process(instance=instance, raise_on_error=False)
+    stale = publish.execute_in_process(instance=instance, tags=every, raise_on_error=False)
     assert not stale.success and "partitions not run: " in str(stale.all_events)
     assert all(k in str(stale.all_events) for k in keys)
     assert all(_tables(home)[n].equals(expected[n]) for n in expected)

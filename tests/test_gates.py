@@ -122,9 +122,9 @@ def _reading_ops() -> list[dg.AssetsDefinition]:
     ops = {}
     for ad in graph.assets_defs:
         if (ad.is_executable and ad.keys and {graph.get(k).group_name for k in ad.keys} & READING_GROUPS
-                and ad.op.name not in EXEMPT and upstream_blocking_checks(graph, ad.keys)):
-            ops[ad.op.name] = ad
-    return sorted(ops.values(), key=lambda ad: ad.op.name)
+                and ad.node_def.name not in EXEMPT and upstream_blocking_checks(graph, ad.keys)):
+            ops[ad.node_def.name] = ad
+    return sorted(ops.values(), key=lambda ad: ad.node_def.name)
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +138,7 @@ def failed_prices(tmp_path_factory):
         yield build_definitions(str(cfg), str(home / "meridian.duckdb")), instance
 
 
-@pytest.mark.parametrize("assets_def", _reading_ops(), ids=lambda ad: ad.op.name)
+@pytest.mark.parametrize("assets_def", _reading_ops(), ids=lambda ad: ad.node_def.name)
 def test_every_reading_asset_refuses_after_a_failed_price_check(failed_prices, assets_def):
     location, instance = failed_prices
     pdef = assets_def.partitions_def

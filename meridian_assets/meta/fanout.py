@@ -1,5 +1,5 @@
-"""Fanned-out sleeve backtests: the files that let each sleeve's backtest run in its own Dagster run, away from
-the DuckDB writer.
+"""Fanned-out sleeve backtests: the files that let each sleeve's backtest run in its own process (a step of its
+own), away from the DuckDB writer.
 
 The in-step sweep (`meta.sweep`) holds the one-slot ``duckdb`` pool while every sleeve computes. Fanned out,
 the work is split in three, and only the first and the last open DuckDB:
@@ -12,8 +12,8 @@ the work is split in three, and only the first and the last open DuckDB:
    is open): reads the plan and the history file, runs `backtest.run_backtest` for its sleeve — the same call
    the serial sweep makes on the same history, so the same rows — and writes ``results/<key>/`` (daily and
    trades as Parquet, the final target as Parquet, the rest as JSON), stamped with the plan id.
-3. **publish** (a writer step): reads every partition's result, in the plan's order, refuses a missing one or
-   one from another plan, and replaces their rows in backtest_runs / backtest_daily / backtest_trades
+3. **publish** (a writer step): reads the run's partitions' results, in the plan's order, refuses a missing one
+   or one from another plan, and replaces their rows in backtest_runs / backtest_daily / backtest_trades
    (`backtest.write_results`: delete-then-insert by run id).
 
 Files are written to a temporary name and renamed, so a reader sees a whole file or none. Plain functions, no
@@ -157,11 +157,13 @@ def read_result(folder: Path) -> tuple[str, BacktestResult]:
         sector_pnl=doc["sector_pnl"], warnings=doc["warnings"], seconds=doc["seconds"])
 
 
-def collect(plan: Plan) -> list[BacktestResult]:
-    """Every partition's result in the plan's order (step 3); a missing one, or one written for another plan,
-    is an error naming the partitions to run."""
+def collect(plan: Plan, keys=None) -> list[BacktestResult]:
+    """The results of ``keys`` (default: every partition of the plan) in the plan's order (step 3); a key the
+    plan does not hold, a missing result, or one written for another plan, is an error naming the partitions."""
+    keys = list(plan.sleeves) if keys is None else list(keys)
+    unknown = [k for k in keys if k not in plan.sleeves]
     missing, stale, results = [], [], []
-    for key in plan.sleeves:
+    for key in (k for k in plan.sleeves if k in keys):
         folder = plan.result_dir(key)
         if not (folder / "result.json").exists():
             missing.append(key)
@@ -171,8 +173,9 @@ def collect(plan: Plan) -> list[BacktestResult]:
             stale.append(key)
         else:
             results.append(result)
-    if missing or stale:
+    if missing or stale or unknown:
         raise FanoutError(f"research plan {plan.plan_id} ({plan.start}..{plan.end}): partitions not run: "
-                          f"{', '.join(missing) or 'none'}; from another plan: {', '.join(stale) or 'none'}. "
-                          "Materialize those partitions of research_sleeve_backtests first")
+                          f"{', '.join(missing) or 'none'}; from another plan: {', '.join(stale) or 'none'}; "
+                          f"not in the plan: {', '.join(unknown) or 'none'}. Materialize research_history, then "
+                          "those partitions of research_sleeve_backtests")
     return results

@@ -1,20 +1,20 @@
-"""Meta-layer assets, fanned out: sleeve backtests as dynamic partitions, one Dagster run per sleeve@version.
+"""Meta-layer assets, fanned out: sleeve backtests as dynamic partitions (one per sleeve@version), computed side
+by side by Dagster's multiprocess executor in one run, published by one writer step.
 
     research_history           (duckdb pool)  the window's MarketHistory -> $MERIDIAN_HOME/research, the plan,
                                               and one `research_sleeves` partition per sleeve@version
-    research_sleeve_backtests  (no pool)      one partition: the sleeve's backtest from the history file ->
-                                              Parquet under research/<window>/results/<sleeve@version>
-    research_backtests         (duckdb pool)  every partition's result published into backtest_runs,
-                                              backtest_daily, backtest_trades (delete-then-insert by run id)
+    research_sleeve_backtests  (no pool)      a graph: one mapped step per partition of the run, each the
+                                              sleeve's backtest from the history file -> Parquet under
+                                              research/<window>/results/<sleeve@version> (never DuckDB)
+    research_backtests         (duckdb pool)  the run's partitions published into backtest_runs, backtest_daily,
+                                              backtest_trades (delete-then-insert by run id)
 
-Why runs, not steps: a dynamic partition is a run's partition key, so one run materializes one partition; the
-partitions run side by side as a backfill of `meta_research_sleeves_job` (one run per partition:
-`BackfillPolicy.multi_run(1)`), as many at once as the run queue allows (`max_concurrent_runs` in
-dagster.yaml), each in its own run worker — a process of its own, or a pod / container under the K8s / Docker
-run launchers, which is what lets a sweep grow past one machine. A multiprocess executor would parallelise
-only the steps of one run on one host, and every step would re-import the code location just as a run worker
-does. A partition step never opens DuckDB, so it holds no pool slot: the ingest and the kill switch's
-`risk_halt_job` are not queued behind a sweep, and DuckDB's file lock (one writer process) is never contended.
+`meta_research_sleeves_job` runs all three over a range of `research_sleeves` partitions (both partitioned assets
+have `BackfillPolicy.single_run()`, so a range is one run) on `meta.jobs.RESEARCH_EXECUTOR`: the multiprocess executor,
+one process per core, each step forked from a fork server that has already imported the code location and
+cvxpy (`meta.fanout_worker`), so a step starts in well under a second. Each partition is still its own
+materialization in the UI, with its own metadata. A sleeve step never opens DuckDB, so it holds no pool slot;
+the history and publish steps hold the `duckdb` pool, one at a time, as every writer does.
 
 The same backtests as `sleeve_backtests` (one code path, `backtest.run_backtest` on the same history): the
 published rows equal the in-step sweep's (tests/test_fanout.py). `sleeve_backtests` and the weekly
@@ -22,6 +22,7 @@ published rows equal the in-step sweep's (tests/test_fanout.py). `sleeve_backtes
 """
 
 import resource
+from types import SimpleNamespace
 
 import dagster as dg
 import polars as pl
@@ -36,7 +37,9 @@ from meridian_assets.meta.schemas import BACKTEST_DAILY, BACKTEST_RUNS, BACKTEST
 from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings
 
 RESEARCH_SLEEVES = dg.DynamicPartitionsDefinition(name="research_sleeves")
-RESEARCH_DIR = "research"  # under $MERIDIAN_HOME: shared by every run worker (docs/scaling.md)
+RESEARCH_DIR = "research"  # under $MERIDIAN_HOME: shared by every step's process (docs/scaling.md)
+ONE_RUN = dg.BackfillPolicy.single_run()  # a range of sleeve partitions is one run; its steps fan out
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 def research_root(settings: MeridianSettings):
@@ -55,7 +58,10 @@ def research_history(context: dg.AssetExecutionContext, config: BacktestConfig, 
     require_clean_inputs(context)
     cfg = settings.get()
     with db.connect() as conn:
-        window, chosen, skipped = sweep_plan(context, config, conn, cfg, "research_history")
+        # In a research run the partition tags name sleeves, not dates: the window is the run config's, else the
+        # latest `meta.backtest_sessions` scored sessions, as for an untagged sweep.
+        untagged = SimpleNamespace(run=SimpleNamespace(tags={}))
+        window, chosen, skipped = sweep_plan(untagged, config, conn, cfg, "research_history")
         if not chosen:
             raise dg.Failure(f"research_history: no sleeve to backtest ({'; '.join(skipped) or 'none enabled'})",
                              allow_retries=False)
@@ -77,13 +83,29 @@ def research_history(context: dg.AssetExecutionContext, config: BacktestConfig, 
         "skipped": MD.md("\n".join(f"- {s}" for s in skipped) or "none")})
 
 
-@dg.asset(group_name=GROUP, partitions_def=RESEARCH_SLEEVES, deps=[research_history], kinds={"parquet", "cvxpy"},
-          backfill_policy=dg.BackfillPolicy.multi_run(1))
-def research_sleeve_backtests(context: dg.AssetExecutionContext, settings: MeridianSettings):
-    """One sleeve's daily-rebalance backtest over the research window, from the history file (never DuckDB):
-    its daily book, trades and final target as Parquet files for `research_backtests` to publish."""
+def _mapping_key(key: str) -> str:
+    return key.replace("@", "_v").replace("-", "_")  # mapping keys are [A-Za-z0-9_]
+
+
+@dg.op(ins={"research_history": dg.In(dg.Nothing)}, out=dg.DynamicOut(str))
+def research_sleeve_partitions(context: dg.OpExecutionContext, settings: MeridianSettings):
+    """One mapped step per partition of the run, in the plan's (sweep) order; a partition the current plan does
+    not hold fails here, before any backtest starts."""
     require_clean_inputs(context)  # from Dagster's event log: a history filed before a failed check is not used
-    key = context.partition_key
+    plan = fanout.read_plan(research_root(settings))
+    keys = set(context.partition_keys)
+    unknown = sorted(keys - set(plan.sleeves))
+    if unknown:
+        raise dg.Failure(f"research plan {plan.plan_id}: partitions {', '.join(unknown)} are not in the plan "
+                         f"({', '.join(plan.sleeves)}); materialize research_history again", allow_retries=False)
+    for key in (k for k in plan.sleeves if k in keys):
+        yield dg.DynamicOutput(key, mapping_key=_mapping_key(key))
+
+
+@dg.op
+def research_sleeve_backtest(context: dg.OpExecutionContext, key: str, settings: MeridianSettings) -> dict:
+    """One sleeve's daily-rebalance backtest over the research window, from the history file (never DuckDB):
+    its daily book, trades and final target as Parquet files; returns the partition's metadata."""
     plan = fanout.read_plan(research_root(settings))
     try:
         result = fanout.run_partition(plan, key, settings.get())
@@ -91,14 +113,31 @@ def research_sleeve_backtests(context: dg.AssetExecutionContext, settings: Merid
         raise dg.Failure(str(err), allow_retries=False) from err
     context.log.info(str(result))
     s = result.summary()
-    return dg.MaterializeResult(metadata={
+    return {"key": key, "metadata": {
         "run_id": MD.text(result.run_id), "plan_id": MD.text(plan.plan_id),
         "window": MD.text(f"{plan.start}..{plan.end}"), "sessions": result.sessions,
         "files": MD.path(str(plan.result_dir(key))),
         **{k: MD.float(float(s[k] or 0.0)) for k in ("total_return", "sharpe", "max_drawdown", "cost_bps")},
         "trades": s["trades"], "seconds": MD.float(round(result.seconds, 3)),
-        # the run worker's CPU so far: its start-up (imports) and the backtest, what a run per partition costs
-        "worker_cpu_seconds": MD.float(round(_process_cpu(), 3))})
+        # the step process's CPU: the backtest and what the step itself costs beyond it (forked, no imports)
+        "step_cpu_seconds": MD.float(round(_process_cpu(), 3))}}
+
+
+@dg.op(out=dg.Out(dg.Nothing))
+def research_sleeve_results(context: dg.AssetExecutionContext, results: list[dict]) -> None:
+    """Each partition's figures on its own materialization."""
+    for r in results:
+        context.add_asset_metadata(r["metadata"], partition_key=r["key"])
+
+
+@dg.graph_asset(group_name=GROUP, partitions_def=RESEARCH_SLEEVES, backfill_policy=ONE_RUN,
+                kinds={"parquet", "cvxpy"}, ins={"research_history": dg.AssetIn(dagster_type=dg.Nothing)})
+def research_sleeve_backtests(research_history):
+    """Each sleeve@version partition's daily-rebalance backtest over the research window, from the history file
+    (never DuckDB), one step per partition run side by side by the multiprocess executor: daily book, trades and
+    final target as Parquet files for `research_backtests` to publish."""
+    keys = research_sleeve_partitions(research_history)
+    return research_sleeve_results(keys.map(research_sleeve_backtest).collect())
 
 
 def _process_cpu() -> float:
@@ -106,15 +145,16 @@ def _process_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-@dg.asset(group_name=GROUP, pool=DUCKDB_POOL, deps=[research_sleeve_backtests], kinds={"duckdb"})
+@dg.asset(group_name=GROUP, partitions_def=RESEARCH_SLEEVES, backfill_policy=ONE_RUN, pool=DUCKDB_POOL,
+          deps=[research_sleeve_backtests], kinds={"duckdb"})
 def research_backtests(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
-    """Every partition of the research plan published into backtest_runs / backtest_daily / backtest_trades
-    (each run's rows replaced by run id); refused, leaving the tables as they were, while a partition is missing
+    """The run's research partitions published into backtest_runs / backtest_daily / backtest_trades (each
+    backtest's rows replaced by run id); refused, leaving the tables as they were, while one of them is missing
     or was computed for another plan."""
     require_clean_inputs(context)
     plan = fanout.read_plan(research_root(settings))
     try:
-        results = fanout.collect(plan)
+        results = fanout.collect(plan, context.partition_keys)
     except fanout.FanoutError as err:
         raise dg.Failure(str(err), allow_retries=False) from err
     with db.connect() as conn:
@@ -136,21 +176,11 @@ def research_backtests(context: dg.AssetExecutionContext, db: DuckDBStore, setti
 RESEARCH_ASSETS = [research_history, research_sleeve_backtests, research_backtests]
 
 
-def submit_research_backfill(instance: dg.DagsterInstance, asset_graph, tags: dict[str, str] | None = None) -> str:
-    """Submit what the UI's "Materialize" of research_sleeve_backtests (all partitions) with research_backtests
-    submits: an asset backfill the daemon turns into one run per registered partition, queued side by side, and,
-    once every partition has run, one publish run. Returns the backfill id."""
-    from dagster._core.execution.backfill import PartitionBackfill
-    from dagster._core.utils import make_new_backfill_id
-    from dagster._time import get_current_timestamp
-
+def research_run_tags(instance: dg.DagsterInstance) -> dict[str, str]:
+    """The tags of one run over every registered `research_sleeves` partition (a partition range), for
+    `meta_research_sleeves_job`: `dagster job launch -j meta_research_sleeves_job --tags '<these, as JSON>'`
+    queues it, as the UI's launch of the job over all partitions does."""
     keys = instance.get_dynamic_partitions(RESEARCH_SLEEVES.name)
     if not keys:
         raise dg.DagsterInvariantViolationError("no research_sleeves partitions: materialize research_history first")
-    backfill = PartitionBackfill.from_asset_partitions(
-        backfill_id=make_new_backfill_id(), asset_graph=asset_graph, partition_names=keys,
-        asset_selection=[research_sleeve_backtests.key, research_backtests.key],
-        backfill_timestamp=get_current_timestamp(), tags=tags or {}, dynamic_partitions_store=instance,
-        all_partitions=False, title="research sleeves", description=None, run_config=None)
-    instance.add_backfill(backfill)
-    return backfill.backfill_id
+    return {RANGE_START: keys[0], RANGE_END: keys[-1]}
