@@ -49,7 +49,7 @@ def _world(seed: int = 7):
 
 
 def _model(prices, scores, fundamentals, as_of):
-    return model_as_of(prices, scores, fundamentals, as_of, lookback=60, styles=STYLES, beta_days=30)
+    return model_as_of(prices, scores, fundamentals, as_of, lookback=60, styles=STYLES, beta_days=30)[:3]
 
 
 def test_returns_after_t_never_change_the_model_as_of_t():

@@ -9,7 +9,7 @@ import polars as pl
 
 from meridian_assets.gates import require_clean_inputs
 from meridian_assets.ingest.loading import preview_markdown
-from meridian_assets.risk.descriptors import model_as_of
+from meridian_assets.risk.descriptors import SIZE_PROXY_DAYS, model_as_of
 from meridian_assets.risk.factor_model import RiskModelError
 from meridian_assets.risk.halt_lock import HaltLock
 from meridian_assets.risk.inputs import load_risk_inputs, risk_as_of
@@ -22,6 +22,8 @@ from meridian_assets.storage import read, replace_window, table_exists
 from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings
 
 GROUP = "risk"
+NO_FUNDAMENTALS = pl.DataFrame(schema={"ticker": pl.Utf8, "period_end": pl.Date, "known_at": pl.Date,
+                                       "shares_outstanding": pl.Float64})
 RISK_MODEL_KEYS = [t.name for t in (RISK_EXPOSURES, RISK_FACTOR_COVARIANCE, RISK_SPECIFIC_VARIANCE, RISK_FACTOR_RETURNS)]
 
 
@@ -55,30 +57,36 @@ def risk_model(context: dg.AssetExecutionContext, db: DuckDBStore, settings: Mer
     """Barra-style factor risk model as of the latest scored session: daily cross-sectional WLS of stock
     returns on market, industry and style exposures known the session before each return, over
     `risk.factor_lookback_days` sessions (industry returns constrained cap-weighted to zero), the annualised
-    factor covariance and specific variances. Bars follow each company across ticker changes."""
+    factor covariance and specific variances. Bars follow each company across ticker changes. Without shares
+    outstanding, size is a market-cap estimate from dollar volume; a style with no data is left out; the
+    exposures' metadata names both (`exposure_sources`)."""
     require_clean_inputs(context)
     cfg = settings.get()
     lookback = cfg.risk.factor_lookback_days
     with db.connect() as conn:
         as_of = _as_of(context, conn)
-        if not table_exists(conn, "fundamentals_raw"):
-            raise dg.Failure("risk_model: needs shares outstanding from fundamentals_raw for market caps "
-                             "(size exposure, regression weights); load fundamentals first", allow_retries=False)
-        # bars for the lookback plus the beta window before its first day (exposures known the day before)
-        start = as_of - dt.timedelta(days=int((lookback + cfg.portfolio.beta_lookback_days) * 1.6) + 30)
-        cols = "date, ticker, close, adj_close" + (", security_id" if _has_column(conn, "daily_prices",
-                                                                                     "security_id") else "")
+        # bars for the lookback plus the beta (and dollar-volume) window before its first day (exposures known
+        # the day before)
+        window = max(cfg.portfolio.beta_lookback_days, SIZE_PROXY_DAYS)
+        start = as_of - dt.timedelta(days=int((lookback + window) * 1.6) + 30)
+        cols = "date, ticker, close, adj_close, volume" + (
+            ", security_id" if _has_column(conn, "daily_prices", "security_id") else "")
         prices = read(conn, f"SELECT {cols} FROM daily_prices WHERE date BETWEEN ? AND ?", [start, as_of])
         scores = read(conn, "SELECT * FROM factor_scores WHERE date BETWEEN ? AND ?",
                       [as_of - dt.timedelta(days=int(lookback * 1.6) + 30), as_of])
-        fundamentals = read(conn, "SELECT ticker, period_end, known_at, shares_outstanding FROM fundamentals_raw "
-                                  "WHERE known_at <= ?", [as_of])
+        # without fundamentals (e.g. a prices-only files provider) size is estimated from dollar volume
+        fundamentals = (read(conn, "SELECT ticker, period_end, known_at, shares_outstanding FROM fundamentals_raw "
+                                   "WHERE known_at <= ?", [as_of]) if table_exists(conn, "fundamentals_raw")
+                        else NO_FUNDAMENTALS)
     try:
-        model, dates, tickers = model_as_of(prices, scores, fundamentals, as_of, lookback=lookback,
-                                            styles=tuple(cfg.risk.style_factors),
-                                            beta_days=cfg.portfolio.beta_lookback_days)
+        model, dates, tickers, sources = model_as_of(prices, scores, fundamentals, as_of, lookback=lookback,
+                                                     styles=tuple(cfg.risk.style_factors),
+                                                     beta_days=cfg.portfolio.beta_lookback_days)
     except RiskModelError as err:
         raise dg.Failure(f"risk_model {as_of}: {err}", allow_retries=False) from None
+    for style, source in sources.items():
+        if "proxy" in source or "left out" in source:
+            context.log.warning(f"risk_model {as_of}: {style}: {source}")
     names = list(model.factor_names)
     expo = pl.DataFrame({
         "as_of": [as_of] * (len(tickers) * len(names)),
@@ -101,7 +109,12 @@ def risk_model(context: dg.AssetExecutionContext, db: DuckDBStore, settings: Mer
     d = model.decompose(ew)
     common = {"as_of": dg.MetadataValue.text(str(as_of)), "stocks": dg.MetadataValue.int(len(tickers)),
               "factors": dg.MetadataValue.int(len(names)), "sessions": dg.MetadataValue.int(len(dates))}
-    yield dg.MaterializeResult(asset_key=RISK_EXPOSURES.name, metadata={**common, "rows": expo.height})
+    yield dg.MaterializeResult(asset_key=RISK_EXPOSURES.name, metadata={
+        **common, "rows": expo.height,
+        "exposure_sources": dg.MetadataValue.json(sources),
+        "proxies": dg.MetadataValue.text(", ".join(s for s, v in sources.items() if "proxy" in v) or "none"),
+        "styles_left_out": dg.MetadataValue.text(
+            ", ".join(s for s, v in sources.items() if v.startswith("left out")) or "none")})
     yield dg.MaterializeResult(asset_key=RISK_FACTOR_COVARIANCE.name, metadata={
         **common, "factor_vols": dg.MetadataValue.md(preview_markdown(vols, n=len(names))),
         "equal_weight_vol": dg.MetadataValue.float(float(d.sigma)),
