@@ -62,6 +62,7 @@ def render_summary(
         lines += ["", f"{'table':<26}{'rows':>12}  span"]
         for name, n, span in table_stats(conn):
             lines.append(f"{name:<26}{n:>12,}  {span}")
+        lines += survivorship_lines(conn)
     finally:
         conn.close()
     lines += [
@@ -72,6 +73,29 @@ def render_summary(
         "Asset graph, runs, checks and backfills: `make ui` then http://127.0.0.1:3000",
     ]
     return "\n".join(lines)
+
+
+def survivorship_lines(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """Index members vs members with prices on the first session of each year and the last one (from
+    `index_coverage`), and the sessions where some members have no prices; [] when the table is absent."""
+    if not conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name='index_coverage'"
+                        ).fetchall()[0][0]:
+        return []
+    rows = conn.execute(
+        """SELECT date, members, members_with_prices FROM index_coverage WHERE members > 0 AND (
+               date IN (SELECT min(date) FROM index_coverage GROUP BY year(date))
+               OR date = (SELECT max(date) FROM index_coverage)) ORDER BY date""").fetchall()
+    if not rows:
+        return []
+    short, total = conn.execute(
+        "SELECT count(*) FILTER (WHERE members_with_prices < members), count(*) FROM index_coverage").fetchall()[0]
+    lines = ["", f"Survivorship (index_coverage): members with prices on {short:,} of {total:,} sessions "
+                 "fall short of the members"]
+    lines += [f"  {d}  {w:>4} of {m:>4} members have prices ({w / m:.0%})" for d, m, w in rows]
+    if short:
+        lines.append("  Members without prices are out of every score, book and backtest on those dates: a price "
+                     "source holding today's members only leaves out the names that later left the index.")
+    return lines
 
 
 def render_scoring_summary(cfg: MeridianConfig) -> str:

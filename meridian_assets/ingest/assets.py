@@ -313,6 +313,21 @@ def _institutional_inputs(conn, start: dt.date, end: dt.date) -> pl.DataFrame:
     return compute_institutional_summary(S.INSTITUTIONAL_HOLDINGS.conform(h))
 
 
+def _coverage_inputs(conn, start: dt.date, end: dt.date) -> pl.DataFrame:
+    from meridian_assets.ingest.identity import members_with_prices
+
+    if not (table_exists(conn, "universe") and table_exists(conn, "daily_prices")):
+        return S.INDEX_COVERAGE.empty()
+    sid = ", security_id" if "security_id" in read(conn, "SELECT * FROM daily_prices LIMIT 0").columns else ""
+    prices = read(conn, f"SELECT date, ticker{sid} FROM daily_prices WHERE date BETWEEN ? AND ?", [start, end])
+    universe = read(conn, "SELECT * FROM universe WHERE asset_type = 'stock'")
+    return members_with_prices(universe, prices, calendar.sessions(start, end))
+
+
+index_coverage = _derived_asset(
+    S.INDEX_COVERAGE, ["universe", "daily_prices"], _coverage_inputs,
+    "Printed in the load summary and the backtest tear sheet.",
+)
 fundamental_ratios = _derived_asset(
     S.FUNDAMENTAL_RATIOS, ["fundamentals_raw", "daily_prices"], _ratios_inputs,
     "Computed from fundamentals known at each filing's session; yields use the close on that session.",
@@ -400,8 +415,8 @@ def run_log(context: dg.AssetExecutionContext, db: DuckDBStore):
 
 
 TABLE_ASSETS = [
-    daily_prices, corporate_actions, fundamentals_raw, fundamental_ratios, sec_filings, insider_transactions,
-    insider_cluster_flags, institutional_holdings, institutional_summary, short_interest, analyst_estimates,
+    daily_prices, index_coverage, corporate_actions, fundamentals_raw, fundamental_ratios, sec_filings,
+    insider_transactions, insider_cluster_flags, institutional_holdings, institutional_summary, short_interest, analyst_estimates,
     earnings_calendar, earnings_transcripts, macro_series,
 ]
 INGEST_ASSETS = [universe, *TABLE_ASSETS, run_log]

@@ -393,11 +393,26 @@ RUN_LOG = TableSchema(
     description="One row per ingestion run with its summary counts.",
 )
 
+INDEX_COVERAGE = TableSchema(
+    name="index_coverage",
+    columns={
+        "date": Date,
+        "members": Int,  # stocks in the index that session (point-in-time membership)
+        "members_with_prices": Int,  # of them, those with a bar that session (followed across ticker changes)
+        "members_without_prices": Int,  # members the price source has no bar for (e.g. later removed from the index)
+    },
+    key=("date",),
+    partition_column="date",
+    description="Survivorship, per session: the index members and how many of them have prices. A price source "
+                "that holds today's members only (as many free ones do) shows here as members without prices.",
+)
+
 TABLES: dict[str, TableSchema] = {
     t.name: t
     for t in (
         UNIVERSE,
         DAILY_PRICES,
+        INDEX_COVERAGE,
         CORPORATE_ACTIONS,
         FUNDAMENTALS_RAW,
         FUNDAMENTAL_RATIOS,
