@@ -1,7 +1,8 @@
 """`meridian report --daily | --weekly | --tearsheet | --letter [--force] | --commentary [--as-of D]`.
 
     --daily       attribution (and output/daily_attribution.csv), trade analytics, turnover and tax, the tear
-                  sheet, allocation snapshots, capital movement, the report charts and the LP letter
+                  sheet, the backtest tear sheet, allocation snapshots, capital movement, the report charts and
+                  the LP letter
     --weekly      the week's change summary, weekly PDF and commentary (with the reporting tables refreshed)
     --tearsheet   just the tear sheet (output/tear_sheet_latest.md) and the tables it reads
     --letter      the LP letter for the latest session (--force writes it again)
@@ -24,7 +25,8 @@ if TYPE_CHECKING:  # dagster is imported by the commands that run, so `--help` d
     import dagster as dg
 
 DAILY = ["daily_attribution", "position_attribution", "win_loss", "sector_relative_alpha", "turnover_and_tax",
-         "tear_sheet", "allocation_snapshots", "capital_movement", "cvar_by_regime", "live_vs_sim", "lp_letter"]
+         "tear_sheet", "allocation_snapshots", "capital_movement", "cvar_by_regime", "live_vs_sim",
+         "backtest_tear_sheet", "lp_letter"]
 TEARSHEET = ["daily_attribution", "position_attribution", "win_loss", "turnover_and_tax", "tear_sheet"]
 LETTER = ["allocation_snapshots", "daily_attribution", "lp_letter"]
 WEEKLY = ["daily_attribution", "position_attribution", "win_loss", "turnover_and_tax", "tear_sheet",
@@ -32,7 +34,8 @@ WEEKLY = ["daily_attribution", "position_attribution", "win_loss", "turnover_and
           "weekly_change_summary", "weekly_report_pdf", "weekly_commentary"]
 COMMENTARY = ["allocation_snapshots", "daily_attribution", "weekly_change_summary", "weekly_commentary"]
 # metadata entries worth printing: where the documents are
-SHOW = {"daily_attribution": "csv", "tear_sheet": "markdown", "lp_letter": "pdf", "weekly_report_pdf": "path",
+SHOW = {"daily_attribution": "csv", "tear_sheet": "markdown", "backtest_tear_sheet": "markdown", "lp_letter": "pdf",
+        "weekly_report_pdf": "path",
         "weekly_commentary": "path", "cvar_by_regime": "png", "live_vs_sim": "png"}
 
 

@@ -20,7 +20,7 @@ from meridian_assets.reporting.inputs import ReportInputs, latest_factor_exposur
 from meridian_assets.reporting.partitions import run_end
 from meridian_assets.reporting.pdf import render
 from meridian_assets.reporting.schemas import (
-    CAPITAL_MOVEMENT, CVAR_BY_REGIME, DAILY_ATTRIBUTION, LIVE_VS_SIM, POSITION_ATTRIBUTION,
+    BACKTEST_TEAR_SHEET, CAPITAL_MOVEMENT, CVAR_BY_REGIME, DAILY_ATTRIBUTION, LIVE_VS_SIM, POSITION_ATTRIBUTION,
     SECTOR_RELATIVE_ALPHA, TEAR_SHEET, TURNOVER_AND_TAX, WIN_LOSS,
 )
 from meridian_assets.storage import read, replace_window, table_exists
@@ -351,5 +351,53 @@ def live_vs_sim(context: dg.AssetExecutionContext, db: DuckDBStore, settings: Me
     })
 
 
+@dg.asset(group_name=GROUP, deps=["backtest_runs", "backtest_daily", "daily_prices", "index_coverage"],
+          pool=DUCKDB_POOL, kinds={"duckdb", "markdown", "matplotlib"})
+def backtest_tear_sheet(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
+    """Every sleeve's longest backtest against SPY over its whole window, year by year, with the survivorship
+    of the prices behind it (`reporting.backtest_sheet`): table `backtest_tear_sheet`, Markdown at
+    output/backtest_tear_sheet_latest.md and a growth-of-$1 chart."""
+    from meridian_assets.ingest.schemas import INDEX_COVERAGE
+    from meridian_assets.reporting import backtest_sheet
+    from meridian_assets.reporting.attribution import SPY
+
+    require_clean_inputs(context)
+    cfg = settings.get()
+    with db.connect() as conn:
+        if not table_exists(conn, "backtest_runs"):
+            return _skipped()
+        runs = backtest_sheet.longest_runs(read(conn, "SELECT * FROM backtest_runs"))
+        ids = runs["run_id"].to_list()
+        daily = read(conn, "SELECT run_id, date, daily_return, nav FROM backtest_daily WHERE list_contains(?, run_id)",
+                     [ids])
+        spy = read(conn, "SELECT date, adj_close FROM daily_prices WHERE ticker = ? ORDER BY date", [SPY])
+        coverage = (read(conn, "SELECT * FROM index_coverage") if table_exists(conn, "index_coverage")
+                    else INDEX_COVERAGE.empty())
+    spy = spy.select("date", ret=pl.col("adj_close") / pl.col("adj_close").shift(1) - 1)
+    rc = cfg.reporting
+    sheet = backtest_sheet.build(runs, daily, spy, coverage, risk_free_rate=rc.risk_free_rate,
+                                 confidence=rc.cvar_confidence)
+    if sheet is None:
+        return _skipped()
+    with db.connect() as conn:
+        n = replace_window(conn, BACKTEST_TEAR_SHEET, sheet.rows(), sheet.as_of, sheet.as_of)
+    png = charts.growth_of_one(sheet.growth)
+    path = charts.save(png, cfg.output_dir() / rc.output_subdir / "charts", f"backtests_vs_spy_{sheet.as_of}")
+    md = cfg.output_dir() / "backtest_tear_sheet_latest.md"
+    cov = sheet.coverage
+    md.write_text(render(
+        "backtest_tear_sheet.md.j2", fund=rc.fund.name, as_of=sheet.as_of, start=sheet.start, spy=sheet.spy,
+        risk_free_rate=rc.risk_free_rate, sleeves=sheet.sleeves.to_dicts(), chart=str(path.relative_to(md.parent)),
+        yearly=sheet.yearly.to_dicts(), yearly_columns=[c for c in sheet.yearly.columns if c != "year"],
+        coverage=cov.to_dicts(), short=int((cov["share"] < 1).sum()), total=cov.height))
+    return dg.MaterializeResult(metadata={
+        "rows": MD.int(n), "window": MD.text(f"{sheet.start}..{sheet.as_of}"), "markdown": MD.path(str(md)),
+        "sleeves": MD.md(preview_markdown(sheet.sleeves.select(
+            "sleeve", "annualised_return", "sharpe", "max_drawdown", "beta_to_benchmark", "alpha_jensen"), n=20)),
+        **_image(png, path, "backtests vs SPY"),
+    })
+
+
 ANALYTICS_ASSETS = [daily_attribution, position_attribution, win_loss, sector_relative_alpha, turnover_and_tax,
-                    tear_sheet, allocation_snapshots, capital_movement, cvar_by_regime, live_vs_sim]
+                    tear_sheet, allocation_snapshots, capital_movement, cvar_by_regime, live_vs_sim,
+                    backtest_tear_sheet]

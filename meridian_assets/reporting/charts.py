@@ -57,6 +57,26 @@ def equity_curve(dates: list[dt.date], book: np.ndarray, spy: np.ndarray) -> byt
     return _png(fig)
 
 
+def growth_of_one(series: dict[str, tuple[list[dt.date], np.ndarray]], benchmark: str = "SPY") -> bytes:
+    """Growth of $1 of each backtest and the benchmark (grey), log scale."""
+    title = "Backtests vs SPY: growth of $1 (log scale)"
+    if not any(len(d) > 1 for d, _ in series.values()):
+        return no_data(title)
+    fig, ax = _figure(4.5)
+    palette = ["#1f3a5f", "#c98a1b", "#2e7d4f", "#6c8ebf", "#b23a3a", "#7b5ea7", "#3a8f8f"]
+    for i, (name, (dates, level)) in enumerate(sorted(series.items())):
+        if name == benchmark:
+            ax.plot(dates, level, color=BENCH, linewidth=2.0, label=name)
+        else:
+            ax.plot(dates, level, color=palette[i % len(palette)], linewidth=1.2, label=name)
+    ax.set_yscale("log")
+    ax.axhline(1.0, color="#444444", linewidth=0.6)
+    ax.set_title(title, loc="left", fontsize=11)
+    ax.legend(frameon=False, loc="upper left", fontsize=8, ncol=3)
+    fig.autofmt_xdate()
+    return _png(fig)
+
+
 def drawdown(dates: list[dt.date], dd: np.ndarray) -> bytes:
     from matplotlib.ticker import PercentFormatter
 

@@ -84,6 +84,18 @@ TEAR_SHEET = TableSchema(
                 "win/loss, predictive power) as of a session; the document itself is HTML and Markdown.",
     not_null=("as_of", "section", "metric"),
 )
+BACKTEST_TEAR_SHEET = TableSchema(
+    name="backtest_tear_sheet",
+    columns={"as_of": Date, "start": Date, "sleeve": Str, "run_id": Str, "total_return": Float,
+             "annualised_return": Float, "annualised_volatility": Float, "sharpe": Float, "max_drawdown": Float,
+             "cvar95": Float, "beta_to_benchmark": Float, "alpha_jensen": Float, "correlation": Float,
+             "excess_annualised_return": Float, "annual_turnover": Float, "cost_bps": Float},
+    key=("as_of", "sleeve"),
+    partition_column="as_of",
+    description="Each sleeve's longest backtest against SPY over its whole window (and SPY's own row): returns, "
+                "risk, beta, Jensen alpha, excess return, turnover and costs; the document is Markdown.",
+    not_null=("as_of", "sleeve"),
+)
 ALLOCATION_SNAPSHOTS = TableSchema(
     name="allocation_snapshots",
     columns={"snapshot_id": Str, "created_at": Timestamp, "as_of": Date, "run_id": Str, "method": Str,
@@ -172,7 +184,7 @@ WEEKLY_REPORT_PDF = TableSchema(
     not_null=("week_start", "week_end", "path", "sha256"),
 )
 TABLES = {t.name: t for t in (
-    DAILY_ATTRIBUTION, POSITION_ATTRIBUTION, WIN_LOSS, SECTOR_RELATIVE_ALPHA, TURNOVER_AND_TAX, TEAR_SHEET,
+    BACKTEST_TEAR_SHEET, DAILY_ATTRIBUTION, POSITION_ATTRIBUTION, WIN_LOSS, SECTOR_RELATIVE_ALPHA, TURNOVER_AND_TAX, TEAR_SHEET,
     ALLOCATION_SNAPSHOTS, CAPITAL_MOVEMENT, CVAR_BY_REGIME, LIVE_VS_SIM, WEEKLY_CHANGE_SUMMARY, WEEKLY_COMMENTARY,
     LP_LETTER, WEEKLY_REPORT_PDF,
 )}
