@@ -30,7 +30,8 @@ from meridian_assets.meta.history import MarketHistory
 from meridian_assets.meta.sleeves import builtin_sleeves
 from meridian_assets.meta.sweep import run_sweep
 
-cfg = MeridianConfig()
+DAILY = {"meta": {"rebalance_every_sessions": 1}}  # every session: CPU per session of a rebalance
+cfg = MeridianConfig.model_validate(DAILY)
 end = dt.date(2026, 11, 20)
 sessions = calendar.sessions(dt.date(2023, 9, 1), end)[-756:]
 start = sessions[0]
@@ -66,7 +67,7 @@ per = result.daily["seconds"].to_numpy()
 summary = result.summary()
 bt.propose_rebalance = propose
 
-soft_cfg = MeridianConfig.model_validate({"portfolio": {"mvo_turnover_mode": "soft"}})
+soft_cfg = MeridianConfig.model_validate({**DAILY, "portfolio": {"mvo_turnover_mode": "soft"}})
 t = time.perf_counter()
 soft = bt.run_backtest(history, core, soft_cfg, sessions[0], sessions[-1]).summary()
 soft_s = time.perf_counter() - t

@@ -45,10 +45,11 @@ from meridian_assets.portfolio.mvo import expected_returns, optimize_mvo
 from meridian_assets.portfolio.selection import select_books
 
 N, SESSIONS = 40, 250
-cfg = MeridianConfig()
+DAILY = {"meta": {"rebalance_every_sessions": 1}}  # cvxportfolio rebalances every session too
+cfg = MeridianConfig.model_validate(DAILY)
 pc = cfg.portfolio
 lim = cfg.risk  # the limits of the book
-soft = MeridianConfig.model_validate({"portfolio": {"mvo_turnover_mode": "soft"}})
+soft = MeridianConfig.model_validate({**DAILY, "portfolio": {"mvo_turnover_mode": "soft"}})
 end = dt.date(2026, 11, 20)
 sessions = calendar.sessions(dt.date(2024, 9, 1), end)[-SESSIONS:]
 start = sessions[0]

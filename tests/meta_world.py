@@ -27,7 +27,8 @@ OVERRIDES = {
     "portfolio": {"num_longs": 10, "num_shorts": 10, "max_sector_net_pct": 0.10},
     "risk": {"max_position_pct": 0.10, "max_sector_side_pct": 0.35},
     "meta": {"backtest_sessions": 14, "evidence_sessions": 12, "min_evidence_sessions": 10, "live_sessions": 6,
-             "min_live_sessions": 5, "regime_min_sessions": 3, "workers": 1, "mi_permutations": 20},
+             "min_live_sessions": 5, "regime_min_sessions": 3, "workers": 1, "mi_permutations": 20,
+             "rebalance_every_sessions": 1},  # short windows: a proposal every session, not weekly
 }
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from meridian_assets.config import MeridianConfig
 from meridian_assets.meta.backtest import reweighted_scores, run_backtest
 from meridian_assets.meta.book import Order, SimBook
 from meridian_assets.meta.sleeves import Sleeve, builtin_sleeves
@@ -184,3 +185,22 @@ def test_reweighted_composite_uses_the_scorings_quintile_flags():
         k = min(max(1, int(r["n"] * 0.2 + 1e-9)), r["n"] // 2) if r["n"] >= 2 else 0
         assert (r["longs"], r["shorts"]) == (k, k) and r["ok"]
     assert out["score"].min() >= 0 and out["score"].max() <= 100
+
+
+def test_the_backtest_rebalances_on_the_books_cadence(history):
+    """The default is the live book's weekly cadence: a proposal on the first session and every fifth after it,
+    fills only at the next open, the book marked every session; a daily run of the same sleeve is another run."""
+    weekly = w.config(meta={"rebalance_every_sessions": 5})
+    assert MeridianConfig().meta.rebalance_every_sessions == 5
+    start, end = dt.date(2024, 2, 1), dt.date(2024, 3, 7)
+    r = run_backtest(history, CORE, weekly, start, end)
+    sessions = r.daily["date"].to_list()
+    proposed = r.daily.filter(pl.col("method").is_not_null())["date"].to_list()
+    assert len(sessions) > 20 and proposed == sessions[:-1:5]
+    filled = set(r.trades.filter(pl.col("shares") != 0)["date"].to_list())
+    assert filled and filled <= {sessions[sessions.index(d) + 1] for d in proposed}
+    assert r.trades.filter(pl.col("status").is_in(["VETOED", "DEFERRED"]))["as_of"].is_in(proposed).all()
+    daily = run_backtest(history, CORE, w.config(meta={"rebalance_every_sessions": 1}), start, end)
+    assert daily.run_id != r.run_id
+    assert daily.daily.filter(pl.col("method").is_not_null()).height == len(sessions) - 1
+    assert r.avg_turnover < daily.avg_turnover

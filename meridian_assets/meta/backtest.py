@@ -1,6 +1,8 @@
-"""A daily-rebalance simulation of a sleeve over a date range, through the live book's own code path.
+"""A simulation of a sleeve over a date range, through the live book's own code path.
 
-Every session of [start, end], at the close: the sleeve's scores of that session, the market statistics, the
+The book rebalances on the live book's cadence: the first session of [start, end] and every
+``meta.rebalance_every_sessions``-th session after it (5: weekly); the sessions between only fill the last
+rebalance's orders at the open, charge borrow and mark the book. On a rebalance session, at the close: the sleeve's scores of that session, the market statistics, the
 return history, earnings dates, VIX / HY OAS and risk model known by then (`history.MarketHistory`, read once
 and sliced), the book as the simulation holds it, and the trading state of the circuit breakers on the
 simulation's own NAV (`risk.breakers`) and of the tail-risk monitor (`risk.monitors`) go into the *same*
@@ -16,7 +18,7 @@ which is the open plus the same model's half-spread and impact): the cost stays 
 backtest must report it. The venue's participation cap and its short-sale rule (not shortable / hard to borrow:
 refused) are applied as it applies them.
 
-Differences from live, on purpose: the prior score is the sleeve's own score of the previous session (live: the
+Differences from live, on purpose: the prior score is the sleeve's own score at the previous rebalance (live: the
 quant composite of the previous rebalance); a kill-switch halt lasts one session (live: until an operator
 clears the lock) and the halted sessions are counted; sessions without scores of the sleeve's source (e.g.
 ``combined_scores`` before Layer 3 ran) hold the book.
@@ -92,7 +94,8 @@ def run_id_for(sleeve: Sleeve, cfg: MeridianConfig, start: dt.date, end: dt.date
     c = sleeve.config(cfg)
     doc = {"sleeve": sleeve.doc(), "purpose": purpose, "portfolio": c.portfolio.model_dump(mode="json"),
            "risk": c.risk.model_dump(mode="json"), "borrow": cfg.meta.borrow_rate,
-           "venue": cfg.execution.simulated.model_dump(mode="json"), "quintile": cfg.scoring.quintile}
+           "venue": cfg.execution.simulated.model_dump(mode="json"), "quintile": cfg.scoring.quintile,
+           "rebalance_every": cfg.meta.rebalance_every_sessions}
     return f"bt-{sleeve.name}-{start:%Y%m%d}-{end:%Y%m%d}-{content_hash(doc)[:8]}"
 
 
@@ -151,6 +154,7 @@ def run_backtest(history: MarketHistory, sleeve: Sleeve, base: MeridianConfig, s
     refused = set(venue.not_shortable) | set(venue.hard_to_borrow)
     scores = sleeve_scores(history, sleeve, cfg)
     sessions = history.window(start, end)
+    every = base.meta.rebalance_every_sessions
     book = SimBook(cash=cfg.portfolio.capital_base)
     pending: list[Order] = []
     prior: dict[str, float] = {}
@@ -174,9 +178,11 @@ def run_backtest(history: MarketHistory, sleeve: Sleeve, base: MeridianConfig, s
                    vetoed=0, deferred=0, trading_state=None, gross_multiplier=None, method=None)
         trades.extend(_fill_row(f) for f in fills)
         today = scores.get(day)
-        if k < len(sessions) - 1 and today is None:
+        if k % every or k == len(sessions) - 1:
+            pass  # between rebalances (and on the last session) the book is only marked
+        elif today is None:
             notes[f"no {sleeve.score_source} rows: the book is held"] += 1
-        elif k < len(sessions) - 1:
+        else:
             inputs = _inputs(history, book, i, today, prior, nav_history, cfg, sleeve.score_source)
             row.update(trading_state=inputs.trading_state.value, gross_multiplier=inputs.gross_multiplier)
             try:

@@ -19,6 +19,9 @@ class MetaConfig(Block):
 
     # Backtests: scored sessions the weekly sleeve backtests cover, ending at the latest scored session.
     backtest_sessions: int = Field(252, ge=5)
+    # Sessions between a backtest's rebalances (5: the live book's weekly cadence; 1: every session). The book is
+    # marked, charged borrow and filled every session; it is re-proposed only on every n-th one from the first.
+    rebalance_every_sessions: int = Field(5, ge=1, le=63)
     # Annual borrow fee (a fraction of short market value), charged daily; shorts the venue refuses are not filled.
     borrow_rate: float = Field(0.005, ge=0, le=1)
     # Processes a sweep of sleeves runs in (1: in the calling process).
