@@ -1,9 +1,9 @@
-"""Fanned-out sleeve backtests through real materializations on one instance: the history and plan step registers
-one dynamic partition per sleeve@version, each partition's step computes its sleeve without DuckDB, and the publish
-step writes the same rows the in-step serial sweep (`sleeve_backtests`, meta.workers 1) writes; the publish
-refuses, leaving the tables as they were, while a partition is missing or was computed for an older plan. The
-whole job, launched as a user launches it (`dagster job execute` over every partition), runs each sleeve in a
-process of its own forked by the research executor and publishes the same rows."""
+"""Fanned-out sleeve backtests through real materializations on one instance: the plan registers one dynamic
+partition per sleeve@version; the job over every partition, launched as a user launches it (`dagster job
+execute`), reads the history once, runs each sleeve in a process of its own forked by the research executor
+without opening DuckDB, and its publishing step writes the same rows the in-step serial sweep
+(`sleeve_backtests`, meta.workers 1) writes. The publish refuses, leaving the tables as they were, a result
+that is missing or was computed for an older plan."""
 
 import json
 import os
@@ -15,6 +15,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from meridian_assets.config import load_config
+from meridian_assets.meta import fanout
 from meridian_assets.meta.definitions import defs as meta_defs
 from meridian_assets.meta.fanout_assets import RESEARCH_SLEEVES, research_run_tags
 from resources import DuckDBStore, MeridianSettings
@@ -22,7 +24,7 @@ from tests import meta_world as w
 from tests.conftest import query
 
 SLEEVES = ["core", "conviction"]
-RUN = {"ops": {"research_history": {"config": {"sleeves": SLEEVES}}}}
+RUN = {"ops": {"research_plan": {"config": {"sleeves": SLEEVES}}}}
 
 
 @pytest.fixture
@@ -61,36 +63,18 @@ def test_fanned_out_partitions_publish_the_serial_sweeps_rows(home):
     expected = _tables(home)
     assert expected["runs"]["sleeve"].sort().to_list() == sorted(SLEEVES) and expected["trades"].height > 0
 
-    plan = defs.resolve_job_def("meta_research_history_job").execute_in_process(instance=instance, run_config=RUN)
+    plan = defs.resolve_job_def("meta_research_plan_job").execute_in_process(instance=instance, run_config=RUN)
     assert plan.success
     keys = instance.get_dynamic_partitions(RESEARCH_SLEEVES.name)
     assert sorted(keys) == ["conviction@1", "core@1"]
     assert (home / "research" / "plan.json").exists()
 
-    # A sleeve partition's steps never open DuckDB: with the file moved away, a connection would create a new one.
-    db, aside = home / "meridian.duckdb", home / "aside.duckdb"
-    sleeves_job = defs.resolve_job_def("meta_research_sleeves_job")
-    db.rename(aside)
-    first = sleeves_job.execute_in_process(instance=instance, partition_key=keys[0],
-                                           asset_selection=[dg.AssetKey("research_sleeve_backtests")])
-    assert first.success and not db.exists()
-    aside.rename(db)
-
-    # One partition missing: the publish of both is refused and the tables keep the serial rows.
-    publish = defs.resolve_job_def("meta_research_publish_job")
-    every = research_run_tags(instance)
-    refused = publish.execute_in_process(instance=instance, tags=every, raise_on_error=False)
-    assert not refused.success
-    assert f"partitions not run: {keys[1]}" in str(refused.all_events)
-    assert all(_tables(home)[n].equals(expected[n]) for n in expected)
-
     # The job as launched over every partition: one run, each sleeve in a process forked by the research executor.
-    (home / "run.yaml").write_text(json.dumps(RUN))
+    every = research_run_tags(instance)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     done = subprocess.run([str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m",
-                           "meridian_assets.definitions", "-j", "meta_research_sleeves_job", "-c",
-                           str(home / "run.yaml"), "--tags", json.dumps(every)],
-                          env=env, capture_output=True, text=True, timeout=600)
+                           "meridian_assets.definitions", "-j", "meta_research_sleeves_job", "--tags",
+                           json.dumps(every)], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     run = instance.get_runs(dg.RunsFilter(job_name="meta_research_sleeves_job"), limit=1)[0]
     assert run.status == dg.DagsterRunStatus.SUCCESS
@@ -102,8 +86,9 @@ def test_fanned_out_partitions_publish_the_serial_sweeps_rows(home):
     events = [r.event_log_entry for r in records if r.event_log_entry.dagster_event]
     steps = {e.step_key: e.dagster_event.pid for e in events
              if e.dagster_event.event_type == dg.DagsterEventType.STEP_START}
-    mapped = {k: pid for k, pid in steps.items() if k.startswith("research_sleeve_backtests.research_sleeve_backtest[")}
-    assert len(mapped) == 2 and len(set(steps.values())) == len(steps)  # a process per step
+    prefix = "research_sleeve_backtests.research_sleeve_backtest["
+    assert sorted(k for k in steps if k.startswith(prefix)) == [f"{prefix}conviction_v1]", f"{prefix}core_v1]"]
+    assert len(set(steps.values())) == len(steps) == 4  # history, two sleeves, publish: a process each
     assert "multiprocess executor" in " ".join(e.user_message for e in events)
     mats = {(m.asset_key.to_user_string(), m.partition): m.metadata
             for m in (e.dagster_event.event_specific_data.materialization for e in events
@@ -111,13 +96,43 @@ def test_fanned_out_partitions_publish_the_serial_sweeps_rows(home):
     run_ids = dict(zip(expected["runs"]["sleeve"], expected["runs"]["run_id"]))
     for k in keys:  # each partition its own materialization, with its own backtest's figures
         assert mats[("research_sleeve_backtests", k)]["run_id"].value == run_ids[k.split("@")[0]]
-        assert ("research_backtests", k) in mats
     assert {"backtest_runs", "backtest_daily", "backtest_trades"} <= {a for a, _ in mats}
 
-    # A new plan for the same window drops the old results: publishing now is refused until its partitions run.
-    again = defs.resolve_job_def("meta_research_history_job").execute_in_process(instance=instance, run_config=RUN)
-    assert again.success
-    stale = publish.execute_in_process(instance=instance, tags=every, raise_on_error=False)
-    assert not stale.success and "partitions not run: " in str(stale.all_events)
-    assert all(k in str(stale.all_events) for k in keys)
-    assert all(_tables(home)[n].equals(expected[n]) for n in expected)
+
+def test_sleeve_steps_never_open_duckdb_and_a_stale_result_is_not_published(home):
+    defs = _defs(home)
+    instance = dg.DagsterInstance.ephemeral()
+    assert defs.resolve_job_def("meta_research_plan_job").execute_in_process(
+        instance=instance, run_config=RUN).success
+    keys = instance.get_dynamic_partitions(RESEARCH_SLEEVES.name)
+    job = defs.resolve_job_def("meta_research_sleeves_job")
+    # Only the history and publishing steps hold the writer's pool and the DuckDB resource.
+    nodes = {n.name: n.definition for n in job.graph.node_dict["research_sleeve_backtests"].definition.nodes}
+    assert {name: (d.pool, "db" in d.required_resource_keys) for name, d in nodes.items()} == {
+        "research_history": ("duckdb", True), "research_sleeve_backtest": (None, False),
+        "research_publish": ("duckdb", True)}
+    assert job.execute_in_process(instance=instance, tags=research_run_tags(instance)).success
+    published = _tables(home)
+
+    # A sleeve's computation with the DuckDB file moved away: a connection would have created a new one.
+    old = fanout.read_plan(home / "research")
+    history = fanout.read_history(old)
+    db, aside = home / "meridian.duckdb", home / "aside.duckdb"
+    db.rename(aside)
+    fanout.run_partition(old, keys[0], load_config(str(home / "meridian.yaml")), history)
+    assert not db.exists()
+    aside.rename(db)
+
+    # A new plan for the same window removes the old files: nothing to publish yet, by name.
+    assert defs.resolve_job_def("meta_research_plan_job").execute_in_process(
+        instance=instance, run_config=RUN).success
+    new = fanout.read_plan(home / "research")
+    assert new.plan_id != old.plan_id and not new.result_dir(keys[0]).exists()
+    with pytest.raises(fanout.FanoutError, match="partitions not run: " + ", ".join(new.sleeves)):
+        fanout.collect(new)
+    # A result computed for the old plan in the same folder is refused as from another plan.
+    fanout.write_history(new, history)
+    fanout.run_partition(old, keys[0], load_config(str(home / "meridian.yaml")))
+    with pytest.raises(fanout.FanoutError, match=f"from another plan: {keys[0]}"):
+        fanout.collect(new, [keys[0]])
+    assert all(_tables(home)[n].equals(published[n]) for n in published)

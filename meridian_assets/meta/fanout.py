@@ -2,17 +2,19 @@
 own), away from the DuckDB writer.
 
 The in-step sweep (`meta.sweep`) holds the one-slot ``duckdb`` pool while every sleeve computes. Fanned out,
-the work is split in three, and only the first and the last open DuckDB:
+the work is split in four, and only the second and the last open DuckDB:
 
-1. **plan** (a writer step): the window's `MarketHistory` is read from DuckDB once and written to
-   ``<root>/<start>_<end>/history.pkl``; ``<root>/plan.json`` names the window, the purpose, the plan id and one
-   partition key per sleeve, ``<sleeve>@<version>``, with the sleeve's config document. Earlier results of the
-   window are removed, so nothing computed for another plan can be published with this one.
-2. **one partition per sleeve** (no pool, no DuckDB: DuckDB's file lock keeps other processes out while a writer
-   is open): reads the plan and the history file, runs `backtest.run_backtest` for its sleeve — the same call
-   the serial sweep makes on the same history, so the same rows — and writes ``results/<key>/`` (daily and
-   trades as Parquet, the final target as Parquet, the rest as JSON), stamped with the plan id.
-3. **publish** (a writer step): reads the run's partitions' results, in the plan's order, refuses a missing one
+1. **plan** (a writer step, once per sleeve config version or window): ``<root>/plan.json`` names the window,
+   the purpose, the plan id and one partition key per sleeve, ``<sleeve>@<version>``, with the sleeve's config
+   document. Earlier files of the window are removed, so nothing computed for another plan can be published
+   with this one.
+2. **history** (a writer step, first in each run): the window's `MarketHistory`, read from DuckDB once, is
+   written to ``<root>/<start>_<end>/history.pkl``.
+3. **one step per sleeve partition** (no pool, no DuckDB: DuckDB's file lock keeps other processes out while a
+   writer is open): reads the plan and the history file, runs `backtest.run_backtest` for its sleeve — the same
+   call the serial sweep makes on the same history, so the same rows — and writes ``results/<key>/`` (daily
+   and trades as Parquet, the final target as Parquet, the rest as JSON), stamped with the plan id.
+4. **publish** (a writer step): reads the run's partitions' results, in the plan's order, refuses a missing one
    or one from another plan, and replaces their rows in backtest_runs / backtest_daily / backtest_trades
    (`backtest.write_results`: delete-then-insert by run id).
 
@@ -76,7 +78,7 @@ class Plan:
     def sleeve(self, key: str) -> tuple[Sleeve, int]:
         if key not in self.sleeves:
             raise FanoutError(f"research plan {self.plan_id}: no sleeve partition {key!r} (the plan has "
-                              f"{', '.join(self.sleeves) or 'none'}); materialize research_history again")
+                              f"{', '.join(self.sleeves) or 'none'}); materialize research_plan again")
         doc, version = self.sleeves[key]
         return Sleeve.model_validate(doc), version
 
@@ -91,27 +93,30 @@ def _atomic_write(path: Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_plan(root: Path, history: MarketHistory, sleeves: list[tuple[Sleeve, int]], start: dt.date,
-               end: dt.date, purpose: str, plan_id: str) -> Plan:
-    """Write the history file and the plan (module docstring, step 1); earlier results of the window go."""
+def write_plan(root: Path, sleeves: list[tuple[Sleeve, int]], start: dt.date, end: dt.date, purpose: str,
+               plan_id: str) -> Plan:
+    """Write the plan (module docstring, step 1); earlier results and history of the window go."""
     plan = Plan(plan_id, start, end, purpose, {partition_key(s, v): (s.doc(), v) for s, v in sleeves}, Path(root))
-    shutil.rmtree(plan.window_dir / "results", ignore_errors=True)
-
-    def dump(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:
-            pickle.dump(history, fh, protocol=pickle.HIGHEST_PROTOCOL)
-
-    _atomic_write(plan.history_path, dump)
+    shutil.rmtree(plan.window_dir, ignore_errors=True)
     doc = {"plan_id": plan_id, "start": start.isoformat(), "end": end.isoformat(), "purpose": purpose,
            "sleeves": [{"key": k, "version": v, "doc": d} for k, (d, v) in plan.sleeves.items()]}
     _atomic_write(plan.root / PLAN, lambda tmp: tmp.write_text(json.dumps(doc, indent=1, sort_keys=True)))
     return plan
 
 
+def write_history(plan: Plan, history: MarketHistory) -> None:
+    """The window's history, once per run, for every sleeve step of the run to read (step 2)."""
+    def dump(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            pickle.dump(history, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+    _atomic_write(plan.history_path, dump)
+
+
 def read_plan(root: Path) -> Plan:
     path = Path(root) / PLAN
     if not path.exists():
-        raise FanoutError(f"no research plan at {path}: materialize research_history first")
+        raise FanoutError(f"no research plan at {path}: materialize research_plan first")
     doc = json.loads(path.read_text())
     return Plan(doc["plan_id"], dt.date.fromisoformat(doc["start"]), dt.date.fromisoformat(doc["end"]),
                 doc["purpose"], {s["key"]: (s["doc"], int(s["version"])) for s in doc["sleeves"]}, Path(root))
@@ -120,14 +125,14 @@ def read_plan(root: Path) -> Plan:
 def read_history(plan: Plan) -> MarketHistory:
     if not plan.history_path.exists():
         raise FanoutError(f"research plan {plan.plan_id}: history file {plan.history_path} is missing; "
-                          "materialize research_history again")
+                          "materialize research_sleeve_backtests again")
     with open(plan.history_path, "rb") as fh:
         return pickle.load(fh)
 
 
 def run_partition(plan: Plan, key: str, base: MeridianConfig,
                   history: MarketHistory | None = None) -> BacktestResult:
-    """Backtest the partition's sleeve over the plan's window and write its result files (step 2)."""
+    """Backtest the partition's sleeve over the plan's window and write its result files (step 3)."""
     sleeve, version = plan.sleeve(key)
     result = run_backtest(history if history is not None else read_history(plan), sleeve, base, plan.start,
                           plan.end, version=version, purpose=plan.purpose)
@@ -158,7 +163,7 @@ def read_result(folder: Path) -> tuple[str, BacktestResult]:
 
 
 def collect(plan: Plan, keys=None) -> list[BacktestResult]:
-    """The results of ``keys`` (default: every partition of the plan) in the plan's order (step 3); a key the
+    """The results of ``keys`` (default: every partition of the plan) in the plan's order (step 4); a key the
     plan does not hold, a missing result, or one written for another plan, is an error naming the partitions."""
     keys = list(plan.sleeves) if keys is None else list(keys)
     unknown = [k for k in keys if k not in plan.sleeves]
@@ -176,6 +181,6 @@ def collect(plan: Plan, keys=None) -> list[BacktestResult]:
     if missing or stale or unknown:
         raise FanoutError(f"research plan {plan.plan_id} ({plan.start}..{plan.end}): partitions not run: "
                           f"{', '.join(missing) or 'none'}; from another plan: {', '.join(stale) or 'none'}; "
-                          f"not in the plan: {', '.join(unknown) or 'none'}. Materialize research_history, then "
+                          f"not in the plan: {', '.join(unknown) or 'none'}. Materialize research_plan, then "
                           "those partitions of research_sleeve_backtests")
     return results

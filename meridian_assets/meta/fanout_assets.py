@@ -1,20 +1,22 @@
 """Meta-layer assets, fanned out: sleeve backtests as dynamic partitions (one per sleeve@version), computed side
-by side by Dagster's multiprocess executor in one run, published by one writer step.
+by side by Dagster's multiprocess executor in one run and published by one writer step.
 
-    research_history           (duckdb pool)  the window's MarketHistory -> $MERIDIAN_HOME/research, the plan,
-                                              and one `research_sleeves` partition per sleeve@version
-    research_sleeve_backtests  (no pool)      a graph: one mapped step per partition of the run, each the
-                                              sleeve's backtest from the history file -> Parquet under
-                                              research/<window>/results/<sleeve@version> (never DuckDB)
-    research_backtests         (duckdb pool)  the run's partitions published into backtest_runs, backtest_daily,
-                                              backtest_trades (delete-then-insert by run id)
+    research_plan              (duckdb pool)  the window, purpose and sleeves -> $MERIDIAN_HOME/research/plan.json,
+                                              one `research_sleeves` partition per sleeve@version
+    research_sleeve_backtests  a graph over a range of those partitions (one run), three kinds of step:
+        research_history           (duckdb pool)  the window's MarketHistory read once -> a file; one mapped
+                                                  step per partition of the run
+        research_sleeve_backtest   (no pool)      one sleeve's backtest from that file -> Parquet under
+                                                  research/<window>/results/<sleeve@version>; never DuckDB
+        research_publish           (duckdb pool)  every result into backtest_runs, backtest_daily,
+                                                  backtest_trades (delete-then-insert by run id)
 
-`meta_research_sleeves_job` runs all three over a range of `research_sleeves` partitions (both partitioned assets
-have `BackfillPolicy.single_run()`, so a range is one run) on `meta.jobs.RESEARCH_EXECUTOR`: the multiprocess executor,
-one process per core, each step forked from a fork server that has already imported the code location and
-cvxpy (`meta.fanout_worker`), so a step starts in well under a second. Each partition is still its own
-materialization in the UI, with its own metadata. A sleeve step never opens DuckDB, so it holds no pool slot;
-the history and publish steps hold the `duckdb` pool, one at a time, as every writer does.
+`meta_research_sleeves_job` materializes a range of partitions (`BackfillPolicy.single_run()`: all of them is
+one run) on `meta.jobs.RESEARCH_EXECUTOR`, the multiprocess executor: one process per core, each step forked
+from a fork server that has already imported the code location and cvxpy (`meta.fanout_worker`), so a step
+costs no interpreter start-up or imports. Each partition is its own materialization in the UI, with its own
+backtest's figures. A sleeve step never opens DuckDB and holds no pool slot; the history and publish steps
+hold the `duckdb` pool, as every writer does.
 
 The same backtests as `sleeve_backtests` (one code path, `backtest.run_backtest` on the same history): the
 published rows equal the in-step sweep's (tests/test_fanout.py). `sleeve_backtests` and the weekly
@@ -22,7 +24,6 @@ published rows equal the in-step sweep's (tests/test_fanout.py). `sleeve_backtes
 """
 
 import resource
-from types import SimpleNamespace
 
 import dagster as dg
 import polars as pl
@@ -50,23 +51,18 @@ def research_root(settings: MeridianSettings):
           deps=["sleeve_configs", "factor_scores", "combined_scores", "daily_prices", "earnings_calendar",
                 "corporate_actions", "macro_series", "risk_exposures", "risk_factor_covariance",
                 "risk_specific_variance"])
-def research_history(context: dg.AssetExecutionContext, config: BacktestConfig, db: DuckDBStore,
-                     settings: MeridianSettings):
-    """The research window's market history, read from DuckDB once and written to a file every partition run
-    reads; the plan (window, purpose, sleeves in force) and one `research_sleeves` partition per sleeve@version
-    (partitions of sleeves no longer in the plan are removed)."""
+def research_plan(context: dg.AssetExecutionContext, config: BacktestConfig, db: DuckDBStore,
+                  settings: MeridianSettings):
+    """The research plan: the window, the purpose and the sleeves in force, with one `research_sleeves` partition
+    per sleeve@version (partitions of sleeves no longer in the plan are removed)."""
     require_clean_inputs(context)
     cfg = settings.get()
     with db.connect() as conn:
-        # In a research run the partition tags name sleeves, not dates: the window is the run config's, else the
-        # latest `meta.backtest_sessions` scored sessions, as for an untagged sweep.
-        untagged = SimpleNamespace(run=SimpleNamespace(tags={}))
-        window, chosen, skipped = sweep_plan(untagged, config, conn, cfg, "research_history")
-        if not chosen:
-            raise dg.Failure(f"research_history: no sleeve to backtest ({'; '.join(skipped) or 'none enabled'})",
-                             allow_retries=False)
-        history = load_history(conn, *window, cfg)
-    plan = fanout.write_plan(research_root(settings), history, chosen, *window, config.purpose, context.run_id)
+        window, chosen, skipped = sweep_plan(context, config, conn, cfg, "research_plan")
+    if not chosen:
+        raise dg.Failure(f"research_plan: no sleeve to backtest ({'; '.join(skipped) or 'none enabled'})",
+                         allow_retries=False)
+    plan = fanout.write_plan(research_root(settings), chosen, *window, config.purpose, context.run_id)
     keys = list(plan.sleeves)
     name = RESEARCH_SLEEVES.name
     for old in set(context.instance.get_dynamic_partitions(name)) - set(keys):
@@ -77,9 +73,6 @@ def research_history(context: dg.AssetExecutionContext, config: BacktestConfig, 
     return dg.MaterializeResult(metadata={
         "window": MD.text(f"{plan.start}..{plan.end}"), "purpose": MD.text(plan.purpose),
         "plan_id": MD.text(plan.plan_id), "partitions": MD.json(keys),
-        "sessions": len(history.window(*window)), "names": len(history.tickers),
-        "history_path": MD.path(str(plan.history_path)),
-        "history_mb": MD.float(round(plan.history_path.stat().st_size / 2**20, 2)),
         "skipped": MD.md("\n".join(f"- {s}" for s in skipped) or "none")})
 
 
@@ -87,17 +80,23 @@ def _mapping_key(key: str) -> str:
     return key.replace("@", "_v").replace("-", "_")  # mapping keys are [A-Za-z0-9_]
 
 
-@dg.op(ins={"research_history": dg.In(dg.Nothing)}, out=dg.DynamicOut(str))
-def research_sleeve_partitions(context: dg.OpExecutionContext, settings: MeridianSettings):
-    """One mapped step per partition of the run, in the plan's (sweep) order; a partition the current plan does
-    not hold fails here, before any backtest starts."""
-    require_clean_inputs(context)  # from Dagster's event log: a history filed before a failed check is not used
+@dg.op(ins={"research_plan": dg.In(dg.Nothing)}, out=dg.DynamicOut(str), pool=DUCKDB_POOL)
+def research_history(context: dg.OpExecutionContext, db: DuckDBStore, settings: MeridianSettings):
+    """The plan's window of market history, read from DuckDB once and written to a file every sleeve step reads;
+    then one mapped step per partition of the run, in the plan's (sweep) order. A partition the plan does not
+    hold fails here, before any backtest starts."""
+    require_clean_inputs(context)  # from Dagster's event log: nothing is read past a failed check
     plan = fanout.read_plan(research_root(settings))
     keys = set(context.partition_keys)
     unknown = sorted(keys - set(plan.sleeves))
     if unknown:
         raise dg.Failure(f"research plan {plan.plan_id}: partitions {', '.join(unknown)} are not in the plan "
-                         f"({', '.join(plan.sleeves)}); materialize research_history again", allow_retries=False)
+                         f"({', '.join(plan.sleeves)}); materialize research_plan again", allow_retries=False)
+    with db.connect() as conn:
+        history = load_history(conn, plan.start, plan.end, settings.get())
+    fanout.write_history(plan, history)
+    context.log.info(f"history {plan.start}..{plan.end}: {len(history.window(plan.start, plan.end))} sessions, "
+                     f"{len(history.tickers)} names, {plan.history_path.stat().st_size / 2**20:.1f} MB")
     for key in (k for k in plan.sleeves if k in keys):
         yield dg.DynamicOutput(key, mapping_key=_mapping_key(key))
 
@@ -123,57 +122,51 @@ def research_sleeve_backtest(context: dg.OpExecutionContext, key: str, settings:
         "step_cpu_seconds": MD.float(round(_process_cpu(), 3))}}
 
 
-@dg.op(out=dg.Out(dg.Nothing))
-def research_sleeve_results(context: dg.AssetExecutionContext, results: list[dict]) -> None:
-    """Each partition's figures on its own materialization."""
-    for r in results:
-        context.add_asset_metadata(r["metadata"], partition_key=r["key"])
-
-
-@dg.graph_asset(group_name=GROUP, partitions_def=RESEARCH_SLEEVES, backfill_policy=ONE_RUN,
-                kinds={"parquet", "cvxpy"}, ins={"research_history": dg.AssetIn(dagster_type=dg.Nothing)})
-def research_sleeve_backtests(research_history):
-    """Each sleeve@version partition's daily-rebalance backtest over the research window, from the history file
-    (never DuckDB), one step per partition run side by side by the multiprocess executor: daily book, trades and
-    final target as Parquet files for `research_backtests` to publish."""
-    keys = research_sleeve_partitions(research_history)
-    return research_sleeve_results(keys.map(research_sleeve_backtest).collect())
-
-
 def _process_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
 
 
-@dg.asset(group_name=GROUP, partitions_def=RESEARCH_SLEEVES, backfill_policy=ONE_RUN, pool=DUCKDB_POOL,
-          deps=[research_sleeve_backtests], kinds={"duckdb"})
-def research_backtests(context: dg.AssetExecutionContext, db: DuckDBStore, settings: MeridianSettings):
-    """The run's research partitions published into backtest_runs / backtest_daily / backtest_trades (each
-    backtest's rows replaced by run id); refused, leaving the tables as they were, while one of them is missing
-    or was computed for another plan."""
-    require_clean_inputs(context)
+@dg.op(out=dg.Out(dg.Nothing), pool=DUCKDB_POOL)
+def research_publish(context: dg.AssetExecutionContext, results: list[dict], db: DuckDBStore,
+                     settings: MeridianSettings) -> None:
+    """The run's partitions published into backtest_runs / backtest_daily / backtest_trades (each backtest's rows
+    replaced by run id); refused, leaving the tables as they were, while one of them is missing or was computed
+    for another plan. Each partition's figures go on its own materialization."""
     plan = fanout.read_plan(research_root(settings))
     try:
-        results = fanout.collect(plan, context.partition_keys)
+        published = fanout.collect(plan, [r["key"] for r in results])
     except fanout.FanoutError as err:
         raise dg.Failure(str(err), allow_retries=False) from err
     with db.connect() as conn:
-        write_results(conn, results)
+        write_results(conn, published)
+    for r in results:
+        context.add_asset_metadata(r["metadata"], partition_key=r["key"])
+    common = {"window": MD.text(f"{plan.start}..{plan.end}"), "purpose": MD.text(plan.purpose),
+              "plan_id": MD.text(plan.plan_id), "run_ids": MD.json({r.sleeve.name: r.run_id for r in published})}
+    # The tables are sleeve_backtests' assets: record that this run replaced rows in them too.
+    for t, n in ((BACKTEST_RUNS, len(published)), (BACKTEST_DAILY, sum(r.sessions for r in published)),
+                 (BACKTEST_TRADES, sum(r.trades.height for r in published))):
+        context.log_event(dg.AssetMaterialization(t.name, metadata={
+            **common, "rows": n, "published_by": MD.text("research_sleeve_backtests")}))
     table = pl.DataFrame([{"sleeve": r.sleeve.name, "version": r.sleeve_version, **{
         k: v for k, v in r.summary().items() if k in ("total_return", "sharpe", "max_drawdown", "cost_bps",
-                                                      "trades")}} for r in results])
-    common = {"window": MD.text(f"{plan.start}..{plan.end}"), "purpose": MD.text(plan.purpose),
-              "plan_id": MD.text(plan.plan_id), "run_ids": MD.json({r.sleeve.name: r.run_id for r in results})}
-    # The tables are sleeve_backtests' assets: record that this run replaced rows in them too.
-    for t, n in ((BACKTEST_RUNS, len(results)), (BACKTEST_DAILY, sum(r.sessions for r in results)),
-                 (BACKTEST_TRADES, sum(r.trades.height for r in results))):
-        context.log_event(dg.AssetMaterialization(t.name, metadata={**common, "rows": n,
-                                                                    "published_by": MD.text("research_backtests")}))
-    return dg.MaterializeResult(metadata={**common, "runs": len(results),
-                                          "preview": MD.md(preview_markdown(table, n=10))})
+                                                      "trades")}} for r in published])
+    context.log.info("published\n" + preview_markdown(table, n=10))
 
 
-RESEARCH_ASSETS = [research_history, research_sleeve_backtests, research_backtests]
+@dg.graph_asset(group_name=GROUP, partitions_def=RESEARCH_SLEEVES, backfill_policy=ONE_RUN,
+                kinds={"duckdb", "parquet", "cvxpy"}, ins={"research_plan": dg.AssetIn(dagster_type=dg.Nothing)})
+def research_sleeve_backtests(research_plan):
+    """Each sleeve@version partition's daily-rebalance backtest over the plan's window, published into
+    backtest_runs / backtest_daily / backtest_trades. Steps: the window's history from DuckDB to a file (duckdb
+    pool); one backtest step per partition from that file, side by side, never opening DuckDB; one publishing
+    step (duckdb pool)."""
+    partitions = research_history(research_plan)
+    return research_publish(partitions.map(research_sleeve_backtest).collect())
+
+
+RESEARCH_ASSETS = [research_plan, research_sleeve_backtests]
 
 
 def research_run_tags(instance: dg.DagsterInstance) -> dict[str, str]:
@@ -182,5 +175,5 @@ def research_run_tags(instance: dg.DagsterInstance) -> dict[str, str]:
     queues it, as the UI's launch of the job over all partitions does."""
     keys = instance.get_dynamic_partitions(RESEARCH_SLEEVES.name)
     if not keys:
-        raise dg.DagsterInvariantViolationError("no research_sleeves partitions: materialize research_history first")
+        raise dg.DagsterInvariantViolationError("no research_sleeves partitions: materialize research_plan first")
     return {RANGE_START: keys[0], RANGE_END: keys[-1]}

@@ -21,17 +21,15 @@ meta_backtest_job = dg.define_asset_job(
     tags={"meridian/layer": "meta"},
     description="Backtest sleeves over a window (run config: sleeves, start, end, purpose).")
 
-# Fanned-out sleeve backtests (meta/fanout_assets.py): the history and plan (registers one research_sleeves
-# partition per sleeve@version), then one run over a range of those partitions whose sleeve steps fan out on the
-# multiprocess executor, then the publish step in the same run.
-RESEARCH_HISTORY_JOB, RESEARCH_SLEEVES_JOB, RESEARCH_PUBLISH_JOB = (
-    "meta_research_history_job", "meta_research_sleeves_job", "meta_research_publish_job")
-meta_research_history_job = dg.define_asset_job(
-    RESEARCH_HISTORY_JOB, selection=dg.AssetSelection.assets("sleeve_configs", "research_history"),
+# Fanned-out sleeve backtests (meta/fanout_assets.py): the plan (one research_sleeves partition per
+# sleeve@version), then one run over a range of those partitions: the history, one step per sleeve side by side
+# on the multiprocess executor, one publishing step.
+RESEARCH_PLAN_JOB, RESEARCH_SLEEVES_JOB = "meta_research_plan_job", "meta_research_sleeves_job"
+meta_research_plan_job = dg.define_asset_job(
+    RESEARCH_PLAN_JOB, selection=dg.AssetSelection.assets("sleeve_configs", "research_plan"),
     tags={"meridian/layer": "meta"},
-    description="Write the research window's market history to a file and register one research_sleeves "
-                "partition per sleeve@version (run config: sleeves, start, end, purpose).")
-
+    description="Plan a research sweep: its window and sleeves, and one research_sleeves partition per "
+                "sleeve@version (run config: sleeves, start, end, purpose).")
 # One process per core (Dagster's default; DAGSTER_MULTIPROCESS_EXECUTOR_MAX_CONCURRENT in the run worker's
 # environment sets another number), each step forked from a server that preloads the code location and the
 # optimizer with one library thread (meta/fanout_worker.py): no interpreter start-up or imports per step.
@@ -39,14 +37,8 @@ RESEARCH_EXECUTOR = dg.multiprocess_executor.configured(
     {"start_method": {"forkserver": {"preload_modules": ["meridian_assets.meta.fanout_worker"]}}},
     name="research_executor")
 meta_research_sleeves_job = dg.define_asset_job(
-    RESEARCH_SLEEVES_JOB, selection=dg.AssetSelection.assets(
-        "research_history", "research_sleeve_backtests", "research_backtests"),
+    RESEARCH_SLEEVES_JOB, selection=dg.AssetSelection.assets("research_sleeve_backtests"),
     tags={"meridian/layer": "meta"}, executor_def=RESEARCH_EXECUTOR,
-    description="Over a range of research_sleeves partitions (all of them: one run): the history file, one "
-                "backtest step per sleeve@version side by side (one process per core, no DuckDB), then one step "
-                "publishing them into backtest_runs, backtest_daily, backtest_trades (run config: "
-                "research_history's sleeves, start, end, purpose).")
-
-meta_research_publish_job = dg.define_asset_job(
-    RESEARCH_PUBLISH_JOB, selection=dg.AssetSelection.assets("research_backtests"), tags={"meridian/layer": "meta"},
-    description="Publish research partitions' results into backtest_runs, backtest_daily, backtest_trades.")
+    description="Over a range of research_sleeves partitions (all of them: one run): the plan's history read "
+                "once, one backtest step per sleeve@version side by side (one process per core, no DuckDB), "
+                "then one step publishing them into backtest_runs, backtest_daily, backtest_trades.")
