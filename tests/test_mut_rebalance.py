@@ -27,7 +27,7 @@ def held_book(cands: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame({"ticker": list(shares), "shares": list(shares.values())})
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test (not per module): each test then calls the proposal itself
 def case():
     cands = universe()
     pos = held_book(cands)

@@ -207,7 +207,8 @@ def propose_rebalance(inputs: RebalanceInputs, cfg: MeridianConfig, method: str 
     if books.untradable:
         notes.append(f"{len(books.untradable)} names without a price/volume/score left out")
     names = list(books.longs) + list(books.shorts) + sorted(set(held) - set(books.longs) - set(books.shorts))
-    u = pl.DataFrame({"ticker": names}).join(inputs.candidates, on="ticker", how="left")
+    u = pl.DataFrame({"ticker": names}, schema={"ticker": pl.Utf8}).join(inputs.candidates, on="ticker",
+                                                                       how="left")
     c = _Columns.of(u)
     price = c.price
     if np.isnan(price).any():
