@@ -60,6 +60,10 @@ class Module:
     isolation: str = "fork"
     undecorate: bool = False  # apply top-level functions' `@dg.` decorators by call in the copy (see above)
     deselect: tuple[str, ...] = ()  # test ids left out (too slow per mutant; say why beside them)
+    # modules imported once in the process every mutant's test run is forked from (a pytest plugin module of the
+    # copy, ``-p mutation_preload``): a heavy library the code imports where used (cvxpy: ~2 s) is then not
+    # imported again by every mutant's run. Imports only: nothing that starts a thread pool before the fork.
+    preload: tuple[str, ...] = ()
 
 
 MODULES: tuple[Module, ...] = (  # run in this order; the JSON is rewritten after each module
@@ -75,11 +79,8 @@ MODULES: tuple[Module, ...] = (  # run in this order; the JSON is rewritten afte
     Module("quality", ("meridian_assets/ingest/quality/*.py",),
            ("tests/test_quality.py", "tests/test_mut_quality.py"), isolation="forkserver"),
     Module("rebalance", ("meridian_assets/portfolio/rebalance.py",),
-           ("tests/test_portfolio_rebalance.py", "tests/test_mut_rebalance.py"), isolation="forkserver",
-           # a cold MVO solve of the 40-name book costs ~5 s in every mutant's fresh process; the smaller MVO tests
-           # and the fallback test cover the same branch
-           deselect=("tests/test_portfolio_rebalance.py::test_proposal_from_cash_respects_budget_and_every_accepted"
-                     "_trade_passes_the_veto[mvo]",)),
+           ("tests/test_mut_rebalance.py", "tests/test_mut_rebalance_paths.py", "tests/test_portfolio_rebalance.py"),
+           isolation="forkserver", preload=("cvxpy",)),  # a solve is ~0.1 s once cvxpy is imported (~2 s)
     Module("pre_trade", ("meridian_assets/risk/pre_trade.py",),
            ("tests/test_pre_trade.py", "tests/test_pre_trade_property.py", "tests/test_pre_trade_edges.py")),
     Module("breakers", ("meridian_assets/risk/breakers.py",),
@@ -102,20 +103,25 @@ def equivalent_names() -> set[str]:
     return {m.group(1) for line in EQUIVALENT.read_text().splitlines() if (m := EQUIV.match(line))}
 
 
+PRELOAD = "mutation_preload"
+
+
 def mutmut_config(module: Module, tests: list[str]) -> str:
     def arr(xs) -> str:
         return "[" + ", ".join(json.dumps(x) for x in xs) + "]"
 
     deselect = [arg for test in module.deselect for arg in ("--deselect", test)]
+    preload_file = [f"{PRELOAD}.py"] if module.preload else []
+    preload_plugin = ["-p", PRELOAD] if module.preload else []
 
     return "\n".join([
         "", "[tool.mutmut]",
         'source_paths = ["meridian_assets"]',
         f"only_mutate = {arr(module.sources)}",
-        f'also_copy = {arr(["resources/", "schedules/", "sensors/", "templates/", *COPY_FILES])}',
+        f'also_copy = {arr(["resources/", "schedules/", "sensors/", "templates/", *COPY_FILES, *preload_file])}',
         f"pytest_add_cli_args_test_selection = {arr([*tests, *deselect])}",
         # per-test limit inside a mutant run (pytest-timeout); mutmut's own CPU limit catches the rest
-        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-o", "timeout=60", "-q"]',
+        f'pytest_add_cli_args = {arr(["-p", "no:cacheprovider", *preload_plugin, "-o", "timeout=60", "-q"])}',
         "use_git_change_detection = false",
         f'process_isolation = "{module.isolation}"',
         f"timeout_multiplier = {FIRST_TIMEOUT}",  # wall limit (test time + 1 s) x this; see run_module
@@ -155,6 +161,10 @@ def prepare(module: Module, work: Path) -> list[str]:
         for src in module.sources:
             for f in work.glob(src):
                 f.write_text(decorators_by_call(f.read_text()))
+    if module.preload:
+        (work / f"{PRELOAD}.py").write_text(
+            '"""Imported before the fork: see benchmarks/mutation.py (Module.preload)."""\n\n'
+            + "".join(f"import {m}  # noqa: F401\n" for m in module.preload))
     tests = [t for t in module.tests if (work / t).exists()]
     with (work / "pyproject.toml").open("a") as fh:
         fh.write(mutmut_config(module, tests))
@@ -165,6 +175,20 @@ def read_statuses(work: Path, env: dict) -> dict[str, str]:
     listing = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=work, env=env,
                              capture_output=True, text=True).stdout
     return {m.group(1): m.group(2).strip() for line in listing.splitlines() if (m := LINE.match(line))}
+
+
+# `mutmut show` for every survivor in one process (a process per survivor costs ~1 s each: minutes per module)
+SHOW = ("import sys\nfrom mutmut.__main__ import show\n"
+        "for name in sys.argv[1:]:\n    show.callback(name)\n    print(%r, flush=True)\n")
+SEPARATOR = "\x1e"
+
+
+def survivor_diffs(work: Path, env: dict, survivors: list[str]) -> list[str]:
+    if not survivors:
+        return []
+    out = subprocess.run([sys.executable, "-c", SHOW % SEPARATOR, *survivors], cwd=work, env=env,
+                         capture_output=True, text=True).stdout
+    return [d.strip("\n") + "\n" for d in out.split(SEPARATOR + "\n")[:len(survivors)]]
 
 
 def run_module(module: Module, base: Path, children: int) -> dict:
@@ -208,8 +232,7 @@ def run_module(module: Module, base: Path, children: int) -> dict:
             counts["no_tests"] += 1
         else:
             counts["other"] += 1
-    diffs = [subprocess.run([*mutmut, "show", n], cwd=work, env=env, capture_output=True, text=True).stdout
-             for n in survivors]
+    diffs = survivor_diffs(work, env, survivors)
     scored = counts["killed"] + counts["timeout"] + counts["survived"] + counts["no_tests"]
     return {
         "sources": list(module.sources), "tests": tests, "mutants": len(statuses), **counts,
