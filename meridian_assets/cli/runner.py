@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import logging
 import os
@@ -105,12 +106,25 @@ def failures(result: dg.ExecuteInProcessResult) -> list[str]:
                 lines.append(f"check {data.asset_key.to_user_string()}:{data.check_name} failed:\n"
                              f"{data.description or ''}")
         elif ev.event_type_value == "STEP_FAILURE":
-            err = ev.event_specific_data.error
-            msg = err.message.strip() if err else "unknown error"
-            # "dagster._core.definitions.events.Failure: text" -> "text"
-            msg = re.sub(r"^[\w.]+(Error|Failure|Exception): ", "", msg)
-            lines.append(f"step {ev.step_key} failed: {msg}")
+            lines.append(f"step {ev.step_key} failed: {_step_error(ev.event_specific_data.error, result.run_id)}")
     return lines
+
+
+def _step_error(err, run_id: str) -> str:
+    """One line for a failed step: a refusal's own text (``dg.Failure``, a Meridian or domain error), or for a
+    crash in the step's code (a Python built-in exception) the exception and where its traceback is."""
+    if err is None:
+        return "unknown error"
+    if err.cause is not None and "Error occurred while executing" in err.message:
+        err = err.cause  # Dagster's wrapper around an exception raised by the step's code
+    text = err.message.strip() or err.cls_name or "unknown error"
+    crash = isinstance(getattr(builtins, err.cls_name or "", None), type) and issubclass(
+        getattr(builtins, err.cls_name), Exception)
+    if not crash:  # the refusal's whole text (a failed check lists its findings, one per line)
+        # "dagster._core.definitions.events.Failure: text" -> "text"
+        return re.sub(r"^[\w.]+(Error|Failure|Exception): ", "", text)
+    first = text.splitlines()[0]
+    return f"{first} (an unexpected error: its traceback is in the Dagster UI, run {run_id[:8]})"
 
 
 def check_warnings(result: dg.ExecuteInProcessResult, examples: int = 3) -> list[str]:
