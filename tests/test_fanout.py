@@ -71,6 +71,8 @@ def test_fanned_out_partitions_publish_the_serial_sweeps_rows(home):
 
     # The job as launched over every partition: one run, each sleeve in a process forked by the research executor.
     every = research_run_tags(instance)
+    planned = instance.fetch_materializations(dg.AssetKey("research_plan"), limit=1).records[0]
+    assert planned.asset_materialization.metadata["launch_tags"].value == every  # what the UI shows to launch with
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     done = subprocess.run([str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m",
                            "meridian_assets.definitions", "-j", "meta_research_sleeves_job", "--tags",

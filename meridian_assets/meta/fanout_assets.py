@@ -73,6 +73,7 @@ def research_plan(context: dg.AssetExecutionContext, config: BacktestConfig, db:
     return dg.MaterializeResult(metadata={
         "window": MD.text(f"{plan.start}..{plan.end}"), "purpose": MD.text(plan.purpose),
         "plan_id": MD.text(plan.plan_id), "partitions": MD.json(keys),
+        "launch_tags": MD.json(research_run_tags(context.instance)),  # meta_research_sleeves_job over all of them
         "skipped": MD.md("\n".join(f"- {s}" for s in skipped) or "none")})
 
 
@@ -170,9 +171,9 @@ RESEARCH_ASSETS = [research_plan, research_sleeve_backtests]
 
 
 def research_run_tags(instance: dg.DagsterInstance) -> dict[str, str]:
-    """The tags of one run over every registered `research_sleeves` partition (a partition range), for
-    `meta_research_sleeves_job`: `dagster job launch -j meta_research_sleeves_job --tags '<these, as JSON>'`
-    queues it, as the UI's launch of the job over all partitions does."""
+    """The tags of one run of `meta_research_sleeves_job` over every registered `research_sleeves` partition (a
+    partition range): `dagster job launch -m meridian_assets.definitions -j meta_research_sleeves_job --tags
+    '<these, as JSON>'` queues it; `research_plan` shows them as its `launch_tags` metadata."""
     keys = instance.get_dynamic_partitions(RESEARCH_SLEEVES.name)
     if not keys:
         raise dg.DagsterInvariantViolationError("no research_sleeves partitions: materialize research_plan first")
