@@ -138,3 +138,9 @@ def test_sleeve_steps_never_open_duckdb_and_a_stale_result_is_not_published(home
     with pytest.raises(fanout.FanoutError, match=f"from another plan: {keys[0]}"):
         fanout.collect(new, [keys[0]])
     assert all(_tables(home)[n].equals(published[n]) for n in published)
+
+
+def test_sleeve_steps_start_longest_first_and_untimed_sleeves_before_timed_ones(tmp_path):
+    plan = fanout.Plan("p", None, None, "sweep", {k: ({}, 1) for k in ("a@1", "b@1", "c@1", "d@1")}, tmp_path)
+    # d was never backtested (its cost is unknown: start it first); then the slowest per day; c is not in the run
+    assert fanout.longest_first(plan, ["a@1", "b@1", "d@1"], {"a": 0.01, "b": 0.03, "c": 0.5}) == ["d@1", "b@1", "a@1"]

@@ -113,6 +113,15 @@ def write_history(plan: Plan, history: MarketHistory) -> None:
     _atomic_write(plan.history_path, dump)
 
 
+def longest_first(plan: Plan, keys, seconds_per_day: dict[str, float]) -> list[str]:
+    """``keys`` in the order their steps should start: the longest expected backtest first (each sleeve's last
+    seconds per simulated day), sleeves never timed first of all in the plan's order. On two processes the
+    longest-first order keeps the last step from starting late (the makespan of 3 long sleeves and 1 short one
+    is then the two longest chains, not a long one started after the short one)."""
+    ordered = [k for k in plan.sleeves if k in set(keys)]
+    return sorted(ordered, key=lambda k: -seconds_per_day.get(k.split("@")[0], float("inf")))
+
+
 def read_plan(root: Path) -> Plan:
     path = Path(root) / PLAN
     if not path.exists():

@@ -26,6 +26,7 @@ published rows equal the in-step sweep's (tests/test_fanout.py). `sleeve_backtes
 import resource
 
 import dagster as dg
+import duckdb
 import polars as pl
 
 from meridian_assets.gates import require_clean_inputs
@@ -95,11 +96,22 @@ def research_history(context: dg.OpExecutionContext, db: DuckDBStore, settings: 
                          f"({', '.join(plan.sleeves)}); materialize research_plan again", allow_retries=False)
     with db.connect() as conn:
         history = load_history(conn, plan.start, plan.end, settings.get())
+        timed = _seconds_per_day(conn)
     fanout.write_history(plan, history)
     context.log.info(f"history {plan.start}..{plan.end}: {len(history.window(plan.start, plan.end))} sessions, "
                      f"{len(history.tickers)} names, {plan.history_path.stat().st_size / 2**20:.1f} MB")
-    for key in (k for k in plan.sleeves if k in keys):
+    for key in fanout.longest_first(plan, keys, timed):  # the executor starts mapped steps in this order
         yield dg.DynamicOutput(key, mapping_key=_mapping_key(key))
+
+
+def _seconds_per_day(conn) -> dict[str, float]:
+    """Each sleeve's latest backtest's seconds per simulated day (none before its first backtest)."""
+    try:
+        rows = conn.sql(f"SELECT sleeve, arg_max(seconds_per_day, created_at) FROM {BACKTEST_RUNS.name} "
+                        "GROUP BY sleeve").fetchall()
+    except duckdb.CatalogException:
+        return {}
+    return {sleeve: float(spd) for sleeve, spd in rows if spd is not None}
 
 
 @dg.op
