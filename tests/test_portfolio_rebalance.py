@@ -274,3 +274,42 @@ def test_mvo_target_is_the_spec_optimum_and_the_budget_ramps_to_it():
     to_spec = sum(abs(got.get(t, 0.0) - cur_w[i]) for i, t in enumerate(names))
     to_soft = sum(abs(soft_w.get(t, 0.0) - cur_w[i]) for i, t in enumerate(names))
     assert to_soft < to_spec - 0.1  # the soft term's target is the nearer, lower-turnover book
+
+
+def test_a_meta_allocation_of_no_capital_closes_the_book_instead_of_failing():
+    """Every sleeve killed or retired: the meta layer's target is cash ({}), and the proposal closes each held
+    name (reductions, never vetoed), where it used to refuse as if the meta layer had not run."""
+    c = universe()
+    held = c.head(3)["ticker"].to_list()
+    pos = pl.DataFrame({"ticker": held, "shares": [1000, -500, 200]})
+    roomy = MeridianConfig.model_validate({"portfolio": {"turnover_budget": 2.0}})
+    p = propose_rebalance(inputs(c, pos, fixed_target={}), roomy, "sleeves")
+    assert p.method == "sleeves" and any("no capital" in n for n in p.warnings)
+    closing = p.trades.filter(pl.col("ticker").is_in(held))
+    assert (closing["status"] == "PROPOSED").all()
+    assert (closing["current_shares"] + closing["delta_shares"] == 0).all()
+    assert p.trades.filter(~pl.col("ticker").is_in(held)).height == 0
+
+
+def test_the_sleeve_target_is_the_latest_allocations_and_never_an_older_one(tmp_path):
+    import duckdb
+
+    from meridian_assets.portfolio.inputs import sleeve_target
+
+    d1, d2, d3 = dt.date(2024, 1, 5), dt.date(2024, 4, 5), dt.date(2024, 7, 5)
+    conn = duckdb.connect(str(tmp_path / "m.duckdb"))
+    conn.execute("CREATE TABLE sleeve_allocation (as_of DATE, sleeve VARCHAR, weight DOUBLE)")
+    conn.execute("CREATE TABLE meta_target_book (as_of DATE, ticker VARCHAR, weight DOUBLE)")
+    conn.execute("INSERT INTO sleeve_allocation VALUES (?, 'core', 0.6), (?, 'momentum', 0.4)", [d1, d1])
+    conn.execute("INSERT INTO meta_target_book VALUES (?, 'AAA', 0.05), (?, 'BBB', -0.04)", [d1, d1])
+    assert sleeve_target(conn, d1) == {"AAA": 0.05, "BBB": -0.04}
+    assert sleeve_target(conn, d1 - dt.timedelta(days=1)) is None  # before any allocation
+    # the next allocation kills every sleeve: it writes no target rows, and the January target must not stand
+    conn.execute("INSERT INTO sleeve_allocation VALUES (?, 'core', 0.0), (?, 'momentum', 0.0)", [d2, d2])
+    assert sleeve_target(conn, d2) == {} and sleeve_target(conn, d2 + dt.timedelta(days=3)) == {}
+    assert sleeve_target(conn, d1) == {"AAA": 0.05, "BBB": -0.04}  # as of January, January's
+    # an allocation with capital whose target book was not written: no target (refused), not January's
+    conn.execute("INSERT INTO sleeve_allocation VALUES (?, 'core', 1.0)", [d3])
+    assert sleeve_target(conn, d3) is None
+    conn.execute("INSERT INTO meta_target_book VALUES (?, 'CCC', 0.02)", [d3])
+    assert sleeve_target(conn, d3) == {"CCC": 0.02}

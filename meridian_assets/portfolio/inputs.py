@@ -150,13 +150,27 @@ def overlays(conn, as_of: dt.date, book: Replay, cfg: MeridianConfig) -> tuple[T
     return state, mult * tail.gross_multiplier, tuple(force)
 
 
-def sleeve_target(conn, as_of: dt.date) -> dict[str, float] | None:
-    """The meta layer's combined sleeve target (latest dated on or before ``as_of``), None when there is none."""
-    if not table_exists(conn, "meta_target_book"):
+def _latest(conn, table: str, as_of: dt.date) -> dt.date | None:
+    if not table_exists(conn, table):
         return None
-    rows = read(conn, "SELECT ticker, weight FROM meta_target_book WHERE as_of = (SELECT max(as_of) FROM "
-                      "meta_target_book WHERE as_of <= ?)", [as_of])
-    return dict(rows.iter_rows()) if rows.height else None
+    return conn.execute(f"SELECT max(as_of) FROM {table} WHERE as_of <= ?", [as_of]).fetchall()[0][0]
+
+
+def sleeve_target(conn, as_of: dt.date) -> dict[str, float] | None:
+    """The meta layer's combined sleeve target as of its latest allocation on or before ``as_of``.
+
+    ``{}`` (a book of cash) when that allocation gives every sleeve zero capital (all killed or retired): it
+    writes no target rows, and the previous allocation's target must not stand in for it. None when there is
+    no target for the latest allocation (the meta layer has not run, or its target book was not written)."""
+    allocated, targeted = _latest(conn, "sleeve_allocation", as_of), _latest(conn, "meta_target_book", as_of)
+    if allocated is not None and (targeted is None or targeted < allocated):
+        capital = conn.execute("SELECT coalesce(sum(abs(weight)), 0) FROM sleeve_allocation WHERE as_of = ?",
+                               [allocated]).fetchall()[0][0]
+        return {} if capital == 0 else None
+    if targeted is None:
+        return None
+    rows = read(conn, "SELECT ticker, weight FROM meta_target_book WHERE as_of = ?", [targeted])
+    return dict(rows.iter_rows())
 
 
 def load_rebalance_inputs(conn, as_of: dt.date, cfg: MeridianConfig, *, scored_csv: str | None = None,

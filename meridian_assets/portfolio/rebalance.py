@@ -176,9 +176,10 @@ def _target_weights(inputs, c: _Columns, L, S, cur, cfg: MeridianConfig, method:
 
 def _sleeve_books(inputs: RebalanceInputs) -> Books:
     """The meta layer's capital-weighted combination of sleeve targets, as the books (method ``sleeves``)."""
-    if not inputs.fixed_target:
+    if inputs.fixed_target is None:
         raise ProgramInfeasible("method 'sleeves' needs the meta layer's meta_target_book for this session; "
                                 "run meta_proposal_job (sleeve_allocation) first")
+    # {}: the meta layer gave every sleeve zero capital; the books are empty and every held name is closed
     ok = set(inputs.candidates.filter(tradable(inputs.candidates))["ticker"])
     target = {t: w for t, w in inputs.fixed_target.items() if w != 0}
     longs = tuple(sorted((t for t in target if target[t] > 0 and t in ok), key=lambda t: -target[t]))
@@ -221,6 +222,8 @@ def propose_rebalance(inputs: RebalanceInputs, cfg: MeridianConfig, method: str 
     if requested == "sleeves":
         w = np.array([inputs.fixed_target.get(t, 0.0) for t in names])
         used, figures = "sleeves", {"sleeve_names": len(inputs.fixed_target)}
+        if not inputs.fixed_target:
+            notes.append("the meta layer allocates no capital to any sleeve: the target is cash")
     else:
         w, used, figures = _target_weights(inputs, c, L, S, cur, cfg, requested, notes)
     if inputs.gross_multiplier < 1.0:
