@@ -31,11 +31,21 @@ meta_research_plan_job = dg.define_asset_job(
     description="Plan a research sweep: its window and sleeves, and one research_sleeves partition per "
                 "sleeve@version (run config: sleeves, start, end, purpose).")
 # One process per core (Dagster's default; DAGSTER_MULTIPROCESS_EXECUTOR_MAX_CONCURRENT in the run worker's
-# environment sets another number), each step forked from a server that preloads the code location and the
-# optimizer with one library thread (meta/fanout_worker.py): no interpreter start-up or imports per step.
+# environment sets another number), each step forked from a server that has imported, in this order: the
+# one-library-thread settings (meta/fanout_worker.py, first: before any numerical library), the optimizer, the
+# code location and the Dagster instance's storages (SQLite with alembic; PostgreSQL where installed: the fork
+# server skips a module it cannot import). A step then starts without an interpreter or imports: ~2 s for the
+# code location and cvxpy, ~1 s more to open the instance.
+RESEARCH_PRELOAD = [
+    "meridian_assets.meta.fanout_worker", "cvxpy", "meridian_assets.definitions", "meridian_assets.meta.backtest",
+    "dagster._core.execution.api", "dagster._core.executor.child_process_executor",
+    "dagster._core.storage.fs_io_manager", "dagster._core.instance.factory", "dagster._core.secrets.env_file",
+    "dagster._core.storage.sqlite_storage", "dagster._core.storage.runs.sqlite",
+    "dagster._core.storage.event_log.sqlite", "dagster._core.storage.schedules.sqlite",
+    "dagster._core.storage.migration.utils", "alembic.command", "alembic.config", "fsspec.implementations.local",
+    "dagster_postgres"]
 RESEARCH_EXECUTOR = dg.multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": ["meridian_assets.meta.fanout_worker"]}}},
-    name="research_executor")
+    {"start_method": {"forkserver": {"preload_modules": RESEARCH_PRELOAD}}}, name="research_executor")
 meta_research_sleeves_job = dg.define_asset_job(
     RESEARCH_SLEEVES_JOB, selection=dg.AssetSelection.assets("research_sleeve_backtests"),
     tags={"meridian/layer": "meta"}, executor_def=RESEARCH_EXECUTOR,
