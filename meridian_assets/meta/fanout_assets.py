@@ -13,8 +13,8 @@ by side by Dagster's multiprocess executor in one run and published by one write
 
 `meta_research_sleeves_job` materializes a range of partitions (`BackfillPolicy.single_run()`: all of them is
 one run) on `meta.jobs.RESEARCH_EXECUTOR`, the multiprocess executor: one process per core, each step forked
-from a fork server that has already imported the code location and cvxpy (`meta.fanout_worker`), so a step
-costs no interpreter start-up or imports. Each partition is its own materialization in the UI, with its own
+from a fork server that has already imported the code location and cvxpy (`meta.jobs.RESEARCH_PRELOAD`), so a
+step costs no interpreter start-up or imports. Each partition is its own materialization in the UI, with its own
 backtest's figures. A sleeve step never opens DuckDB and holds no pool slot; the history and publish steps
 hold the `duckdb` pool, as every writer does.
 
