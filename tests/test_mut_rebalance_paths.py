@@ -97,8 +97,8 @@ def test_a_book_name_without_return_history_still_gets_a_sample_covariance():
     keep = [i for i, t in enumerate(names) if t != gone]
     p = propose_rebalance(inputs(c).__class__(**{**inp.__dict__, "returns": (tuple(names[i] for i in keep),
                                                                                R[:, keep])}), MeridianConfig(), "mvo")
-    assert p.requested_method == "mvo" and p.target.height > 0
-    assert p.method == "conviction" or p.figures["covariance"] == "sample_covariance"
+    assert (p.method, p.figures["covariance"], p.warnings) == ("mvo", "sample_covariance", [])
+    assert p.target.height > 0
 
 
 def test_without_any_covariance_the_mvo_falls_back_and_says_why():
@@ -113,8 +113,11 @@ def test_without_any_covariance_the_mvo_falls_back_and_says_why():
 def test_the_optimizers_figures_are_its_book():
     c = universe()
     model = factor_model(tuple(c["ticker"]))
-    p = propose_rebalance(inputs(c, risk_model=model), MeridianConfig(), "mvo")
+    cfg = MeridianConfig.model_validate({"portfolio": {"expected_return_range": 0.25, "commission_bps": 4.0}})
+    p = propose_rebalance(inputs(c, risk_model=model), cfg, "mvo")
     f, t = p.figures, p.target
+    score = dict(zip(c["ticker"], c["score"]))
+    assert t["expected_return"].to_list() == pytest.approx([0.25 * (score[x] - 50) / 50 for x in t["ticker"]])
     assert f["covariance"] == "factor_model" and isinstance(f["solver"], str) and f["solver"]
     assert isinstance(f["solve_ms"], float) and f["solve_ms"] > 0 and f["solve_ms"] == round(f["solve_ms"], 2)
     w = t["weight"].to_numpy()
@@ -123,13 +126,12 @@ def test_the_optimizers_figures_are_its_book():
     X, D = model.X[idx], model.D[idx]
     vol = float(np.sqrt(w @ (X @ model.F @ X.T) @ w + (w * w) @ D))
     assert f["ex_ante_vol"] == pytest.approx(vol, rel=1e-3)
-    cfg = MeridianConfig()
     costs = TransactionCost.from_market(*(t[k].to_numpy() for k in ()), *[
         c.join(t.select("ticker"), on="ticker", how="semi").sort(pl.col("ticker").replace_strict(
             dict(zip(t["ticker"], range(t.height)))))[k].to_numpy() for k in ("avg_range_pct", "daily_vol")],
         np.maximum(t["adv_dollars"].to_numpy(), 1.0), NAV, cfg.portfolio)
     est = costs.estimate(w)
-    assert f["est_cost_bps_nav"] == pytest.approx(1e4 * float(est.dollars.sum()) / NAV, rel=1e-3)
+    assert f["est_cost_bps_nav"] == pytest.approx(1e4 * float(est.dollars.sum()) / NAV, rel=1e-6)
 
 
 def test_the_tilts_figures_are_the_tilt_of_the_book():
@@ -224,4 +226,45 @@ def test_names_without_range_volatility_or_adv_are_costed_with_the_defaults():
     assert (deferred_or_vetoed["cost_bps"] == 0.0).all() and (deferred_or_vetoed["commission_bps"] == 0.0).all()
     w = dict(zip(p.target["ticker"], p.target["weight"]))
     beta = dict(zip(c["ticker"], c["beta"]))
+    assert p.figures["target_beta"] == pytest.approx(sum(beta[t] * x for t, x in w.items()))
+
+
+def test_a_trade_below_the_minimum_waits_and_says_so():
+    big = MeridianConfig.model_validate({"portfolio": {"min_trade_pct": 0.049, "turnover_budget": 2.0}})
+    p = propose_rebalance(inputs(universe()), big, "conviction")
+    waiting = p.trades.filter(pl.col("status") == "DEFERRED")
+    assert waiting.height > 0 and (waiting["delta_shares"] == 0).all()
+    assert set(waiting["reason"]) == {"below the minimum trade (4.90% of NAV): waits for a later rebalance"}
+    assert p.figures["beta_swaps"] == 0  # the tilt's books are the flagged names as ranked
+
+
+def test_a_veto_names_every_limit_the_trade_breaks():
+    c = universe()
+    thin = c["ticker"][1]
+    c = c.with_columns(adv_dollars=pl.when(pl.col("ticker") == thin).then(2e6).otherwise(pl.col("adv_dollars")))
+    p = propose_rebalance(inputs(c, fixed_target={thin: 0.08}), ROOMY, "sleeves")
+    [row] = p.trades.filter(pl.col("ticker") == thin).iter_rows(named=True)
+    parts = row["reason"].split("; ")
+    assert row["status"] == "VETOED" and len(parts) == 2 and all(parts)
+
+
+def test_every_held_name_without_a_price_is_named():
+    c = universe()
+    gone = c["ticker"][5:7].to_list()
+    c = c.with_columns(price=pl.when(pl.col("ticker").is_in(gone)).then(None).otherwise(pl.col("price")))
+    with pytest.raises(Exception, match=f"held names have no price on {AS_OF}: {gone[0]}, {gone[1]}$"):
+        propose_rebalance(inputs(c, pl.DataFrame({"ticker": gone, "shares": [10, -10]})), MeridianConfig(),
+                          "conviction")
+
+
+def test_a_book_name_without_a_beta_counts_as_beta_one():
+    c = universe()
+    books = select_books(c, 20, 20)
+    null_b, nan_b = books.longs[0], books.shorts[0]
+    c = c.with_columns(beta=pl.when(pl.col("ticker") == null_b).then(None)
+                       .when(pl.col("ticker") == nan_b).then(float("nan")).otherwise(pl.col("beta")))
+    p = propose_rebalance(inputs(c), MeridianConfig(), "conviction")
+    w = dict(zip(p.target["ticker"], p.target["weight"]))
+    assert null_b in w and nan_b in w
+    beta = {t: (1.0 if t in (null_b, nan_b) else b) for t, b in zip(c["ticker"], c["beta"])}
     assert p.figures["target_beta"] == pytest.approx(sum(beta[t] * x for t, x in w.items()))
