@@ -4,6 +4,7 @@
     python -m benchmarks.mutation pre_trade gates  # the modules whose name contains one of the words
     python -m benchmarks.mutation all             # also any module marked default=False
     python -m benchmarks.mutation --salvage rebalance  # record a run stopped part-way (incomplete, not in total)
+    python -m benchmarks.mutation --rescore       # re-read mutation_equivalent.md over the recorded survivors
 
 Each module runs mutmut (3.x) on its own copy of the tree (under ``$MUTATION_WORKDIR``, default
 /tmp/meridian-mutation/<module>), so edits in the work tree during a run change nothing, with only the fast
@@ -71,13 +72,17 @@ MODULES: tuple[Module, ...] = (  # run in this order; the JSON is rewritten afte
            ("tests/test_money_paths_kill_switch.py", "tests/test_kill_switch.py"), isolation="forkserver",
            undecorate=True),
     Module("executor", ("meridian_assets/execution/executor.py",),
-           ("tests/test_execution_executor.py", "tests/test_mut_executor.py"), isolation="forkserver"),
+           ("tests/test_execution_executor.py", "tests/test_mut_executor.py", "tests/test_mut_executor_paths.py"),
+           isolation="forkserver"),
     Module("reconcile", ("meridian_assets/execution/reconcile.py",),
            ("tests/test_money_paths_reconcile.py", "tests/test_mut_reconcile.py"), isolation="forkserver"),
     Module("gates", ("meridian_assets/gates.py",),
            ("tests/test_money_paths_gates.py", "tests/test_mut_gates.py"), isolation="forkserver"),
     Module("quality", ("meridian_assets/ingest/quality/*.py",),
-           ("tests/test_quality.py", "tests/test_mut_quality.py"), isolation="forkserver"),
+           ("tests/test_quality.py", "tests/test_mut_quality.py", "tests/test_mut_quality_bounds.py",
+            "tests/test_mut_quality_prices.py", "tests/test_mut_quality_engine.py"), isolation="forkserver",
+           # 378,000 rows per mutant: its rules are the small tests' (with exact values); it measures speed
+           deselect=("tests/test_quality.py::test_price_rules_are_fast_on_500_tickers_by_756_days",)),
     Module("rebalance", ("meridian_assets/portfolio/rebalance.py",),
            ("tests/test_mut_rebalance.py", "tests/test_mut_rebalance_paths.py", "tests/test_portfolio_rebalance.py"),
            isolation="forkserver", preload=("cvxpy",)),  # a solve is ~0.1 s once cvxpy is imported (~2 s)
@@ -293,6 +298,25 @@ def salvage(name: str, base: Path) -> dict:
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
+def rescore(modules: dict) -> None:
+    """Re-classify each complete module's recorded survivors against mutation_equivalent.md (no mutant is run:
+    a survivor listed since is *equivalent*, an equivalent no longer listed is a survivor again)."""
+    equivalent = equivalent_names()
+    for m in modules.values():
+        if not m.get("complete", True) or "survivor_diffs" not in m:
+            continue
+        diffs = {d.split(":", 1)[0][2:]: d for d in m["survivor_diffs"]}
+        diffs.update(m.get("equivalent_diffs", {}))
+        names = sorted(set(m.get("survivors", [])) | set(m.get("equivalent_diffs", {})))
+        m["survivors"] = [n for n in names if n not in equivalent]
+        m["survivor_diffs"] = [diffs[n] for n in m["survivors"] if n in diffs]
+        m["equivalent"] = m["equivalent"] + m["survived"] - len(m["survivors"])
+        m["survived"] = len(m["survivors"])
+        m["equivalent_diffs"] = {n: diffs[n] for n in names if n in equivalent and n in diffs}
+        scored = m["killed"] + m["timeout"] + m["survived"] + m["no_tests"]
+        m["score"] = round((m["killed"] + m["timeout"]) / scored, 4) if scored else None
+
+
 def main(argv: list[str]) -> int:
     wanted = [m for m in MODULES if (m.default if not argv else "all" in argv or any(a in m.name for a in argv))]
     base = Path(os.environ.get("MUTATION_WORKDIR", "/tmp/meridian-mutation"))
@@ -302,6 +326,11 @@ def main(argv: list[str]) -> int:
     known = {m.name for m in MODULES}
     previous = json.loads(out.read_text()).get("modules", {}) if out.exists() else {}
     modules = {k: v for k, v in previous.items() if k in known}
+    if argv[:1] == ["--rescore"]:
+        rescore(modules)
+        doc = write(modules, json.loads(out.read_text()).get("last_run") if out.exists() else None)
+        print(json.dumps({"score": doc["score"], "total": doc["total"]}, indent=2))
+        return 0 if doc["passed"] else 1
     if argv[:1] == ["--salvage"]:
         for name in argv[1:]:
             modules[name] = salvage(name, base)
