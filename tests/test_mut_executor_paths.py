@@ -106,3 +106,33 @@ def test_an_adopted_order_whose_broker_is_lost_keeps_what_filled_and_its_key(tmp
     assert (r.chunk, r.attempt, r.signal_price, r.limit_price) == (3, 2, 19.5, 20.02)
     assert r.shares == 50 and r.fill_ids and r.notes.startswith("broker lost while working: ")
     assert report.aborted
+
+
+def test_an_order_lost_on_its_retry_is_recorded_at_the_retrys_price(tmp_path):
+    from meridian_assets.execution.faults import FaultKind
+
+    plan = FaultPlan()
+    plan.add(FaultKind.NO_FILL, ticker="AAA", times=1)
+    raw, broker, clock = venue(tmp_path, PRICES, cfg=SLOW, faults=plan)
+    real_sleep = clock.sleep
+
+    def sleep(seconds):  # the connection drops while the second attempt works
+        real_sleep(seconds)
+        if raw.calls.counts.get("submit_order", 0) >= 2:
+            plan.start_outage(1000)
+
+    clock.sleep = sleep
+    report = Executor(broker, executor_cfg(time_in_force_seconds=5, poll_seconds=1), clock=clock).run(
+        [TradeIntent("AAA", 0, 100, 10.0, 5e8)], context(refresh_price=lambda ticker: 9.5))
+    first, lost = report.records
+    assert (first.status, first.signal_price, first.attempt) == (Status.CANCELLED, 10.0, 0)
+    assert (lost.status, lost.signal_price, lost.attempt, lost.chunk) == (Status.OPEN, 9.5, 1, 0)
+    assert report.aborted
+
+
+def test_the_report_counts_rows_by_status(tmp_path):
+    raw, broker, clock = venue(tmp_path, PRICES)
+    intents = [TradeIntent(t, 0, round(400_000 / p), p, 5e8) for t, p in PRICES.items()]  # the 4th breaks net
+    report = Executor(broker, CFG.execution, clock=clock).run(intents, context())
+    assert report.counts() == {Status.FILLED: 3, Status.VETOED: 1}
+    assert Executor(broker, CFG.execution, clock=clock).report.counts() == {}
