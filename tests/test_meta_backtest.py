@@ -204,3 +204,25 @@ def test_the_backtest_rebalances_on_the_books_cadence(history):
     assert daily.run_id != r.run_id
     assert daily.daily.filter(pl.col("method").is_not_null()).height == len(sessions) - 1
     assert r.avg_turnover < daily.avg_turnover
+
+
+def test_a_kill_switch_halt_ends_at_the_next_rebalance_and_the_drawdown_is_re_based(history):
+    """A drawdown beyond `risk.drawdown_kill` halts the book (every trade vetoed, closing ones too) for that
+    rebalance only: the next one trades again, its drawdown measured from the NAV at the release. Measured from
+    the old peak, the kill switch fired at every rebalance after the first and the book, frozen, drifted."""
+    tight = w.config(risk={"drawdown_kill": 0.004})
+    start, end = dt.date(2024, 1, 16), dt.date(2024, 3, 27)
+    r = run_backtest(history, CORE, tight, start, end)
+    proposals = r.daily.filter(pl.col("method").is_not_null() | pl.col("trading_state").is_not_null())
+    halted = proposals.filter(pl.col("trading_state") == "HALTED")["date"].to_list()
+    assert halted, "the tight limit must fire the kill switch on this window"
+    after = proposals.filter(pl.col("date") > halted[0])
+    assert after.height > 3 and (after["trading_state"] != "HALTED").any()
+    # a halted rebalance sends nothing; the book trades again after it
+    halted_trades = r.trades.filter(pl.col("as_of").is_in(halted), pl.col("status") == "PROPOSED")
+    assert halted_trades.height == 0
+    assert r.trades.filter(pl.col("date") > halted[0], pl.col("shares") != 0).height > 0
+    # never two halts in a row on the same peak: each halt is followed by a rebalance that is not halted
+    states = proposals.sort("date")["trading_state"].to_list()
+    assert not any(a == b == "HALTED" for a, b in zip(states, states[1:]))
+    assert any("kill-switch halt" in x for x in r.warnings)

@@ -19,9 +19,13 @@ backtest must report it. The venue's participation cap and its short-sale rule (
 refused) are applied as it applies them.
 
 Differences from live, on purpose: the prior score is the sleeve's own score at the previous rebalance (live: the
-quant composite of the previous rebalance); a kill-switch halt lasts one session (live: until an operator
-clears the lock) and the halted sessions are counted; sessions without scores of the sleeve's source (e.g.
-``combined_scores`` before Layer 3 ran) hold the book.
+quant composite of the previous rebalance); a kill-switch halt (drawdown beyond `risk.max_drawdown`) lasts until
+the next rebalance, as if an operator cleared the lock then (live: until an operator clears it), and the breakers'
+drawdown is measured from the NAV at that release on, as an operator resuming a book re-bases it (otherwise the
+drawdown of the old peak fires the kill switch again at every rebalance and the book, unable to trade, drifts);
+the halts are counted in the warnings. Sessions without scores of the sleeve's source (e.g. ``combined_scores``
+before Layer 3 ran) hold the book. A book whose NAV reaches zero is wiped out: the simulation stops that
+session and says so.
 
 Several sleeves over one window run in parallel processes: `meta.sweep.run_sweep`.
 """
@@ -49,6 +53,7 @@ from meridian_assets.portfolio.ledger import SIGN
 from meridian_assets.portfolio.rebalance import Proposal, RebalanceInputs, propose_rebalance
 from meridian_assets.risk.breakers import evaluate_breakers
 from meridian_assets.risk.monitors import tail_risk
+from meridian_assets.risk.states import TradingState
 from meridian_assets.storage import replace_where
 
 _TRADE_SCHEMA = {"as_of": pl.Date, "date": pl.Date, "ticker": pl.Utf8, "sector": pl.Utf8, "action": pl.Utf8,
@@ -159,6 +164,7 @@ def run_backtest(history: MarketHistory, sleeve: Sleeve, base: MeridianConfig, s
     pending: list[Order] = []
     prior: dict[str, float] = {}
     nav_history: list[float] = []
+    since, killed = 0, False  # the breakers read nav_history[since:] (re-based after a kill-switch halt)
     daily, trades, notes = [], [], collections.Counter()
     sector_pnl: dict[str, float] = collections.defaultdict(float)
     target = pl.DataFrame(schema={"ticker": pl.Utf8, "sector": pl.Utf8, "weight": pl.Float64})
@@ -171,6 +177,13 @@ def run_backtest(history: MarketHistory, sleeve: Sleeve, base: MeridianConfig, s
         for s, v in pnl.items():
             sector_pnl[s or "Unknown"] += v
         nav_history.append(row["nav"])
+        if not (np.isfinite(row["nav"]) and row["nav"] > 0):
+            notes[f"wiped out on {day}: NAV {row['nav']:,.0f}; the simulation stops"] += 1
+            row.update(traded_notional=0.0, turnover=0.0, borrow=borrow, commission=0.0, spread=0.0, impact=0.0,
+                       trades=0, vetoed=0, deferred=0, trading_state=TradingState.HALTED.value,
+                       gross_multiplier=None, method=None, seconds=time.perf_counter() - t0)
+            daily.append(row)
+            break
         traded = sum(abs(f.shares) * f.price for f in fills if f.price)
         row.update(traded_notional=traded, turnover=traded / row["nav"], borrow=borrow,
                    commission=sum(f.commission for f in fills), spread=sum(f.spread for f in fills),
@@ -183,8 +196,15 @@ def run_backtest(history: MarketHistory, sleeve: Sleeve, base: MeridianConfig, s
         elif today is None:
             notes[f"no {sleeve.score_source} rows: the book is held"] += 1
         else:
-            inputs = _inputs(history, book, i, today, prior, nav_history, cfg, sleeve.score_source)
+            if killed:  # the operator clears the kill-switch lock at the next rebalance and re-bases the drawdown
+                since = len(nav_history) - 1
+                killed = False
+            inputs = _inputs(history, book, i, today, prior, nav_history[since:], cfg, sleeve.score_source)
             row.update(trading_state=inputs.trading_state.value, gross_multiplier=inputs.gross_multiplier)
+            if evaluate_breakers(nav_history[since:], {}, cfg.risk).persistent_halt:
+                killed = True
+                notes["kill-switch halt (drawdown beyond the limit): no trade until the next rebalance, the "
+                      "drawdown then re-based"] += 1
             try:
                 proposal = propose_rebalance(inputs, cfg, cfg.portfolio.optimize_method)
             except MeridianError as err:
