@@ -1,8 +1,11 @@
 """Fanned-out sleeve backtests: 4 sleeves x the full embedded history as one Dagster run whose sleeve steps run
 side by side on 2 processes, vs the serial in-step sweep, both measured in the same child process.
 
-In a child process (polars limited to 2 threads, the machine's cores), the embedded market (~500 names, three
-years of scores ending 2026-11-20) is written to a scratch DuckDB (untimed). The window is every scored session.
+In a child process (polars limited to 2 threads, the machine's cores), the embedded market (~500 names) is
+scored over the whole history it offers and written to a scratch DuckDB (untimed): it is simulated from
+`synthetic.epoch` (2018-01-02) on, so the scores run from the first session with the scoring's full lookback
+after the epoch (`DEFAULT_LOOKBACK_DAYS`, 12-1 momentum: 2019-02-06) to 2026-11-20, ~1,960 sessions. The window
+is every scored session.
 On one scratch instance (the committed dagster.yaml):
 
 - serial: `meta_backtest_job` (`sleeve_backtests`, meta.workers 1) for the four sleeves (core, momentum_tilt and
@@ -16,7 +19,8 @@ On one scratch instance (the committed dagster.yaml):
 
 Figures: wall and CPU of each (the fan-out's CPU includes the fork server and every step process), each step's
 timeline (launched, started, ended, from the run's first event) and start-up (launched -> started), each
-partition's backtest seconds and step CPU, the load average before and after, and the most the fan-out could
+partition's backtest seconds and step CPU, the load average before and after, peak resident memory (this
+process; the fan-out's process tree, sampled), and the most the fan-out could
 gain with no overhead at all: the serial time with its backtests replaced by the same backtests on two processes,
 longest first. Published rows must equal the serial step's (same run ids: delete-then-insert over them),
 timings aside. Target: serial / fan-out >= 1.6 on 2 cores.
@@ -41,7 +45,7 @@ from pathlib import Path
 import dagster as dg, duckdb, polars as pl
 from benchmarks.harness import ROOT
 from meridian_assets.config import load_config
-from meridian_assets.factors.inputs import inputs_from_provider
+from meridian_assets.factors.inputs import DEFAULT_LOOKBACK_DAYS, inputs_from_provider
 from meridian_assets.factors.schemas import FACTOR_SCORES
 from meridian_assets.factors.scoring import score_history
 from meridian_assets.ingest.providers.synthetic import SyntheticProvider
@@ -63,8 +67,10 @@ def stage(fn):
     return out, {"wall_seconds": round(time.perf_counter() - t, 3), "cpu_seconds": round(cpu() - c, 3)}
 
 # ---- the embedded market in DuckDB (untimed)
+# The whole history the embedded market offers: it is simulated from synthetic.epoch on, so the first scored
+# session is the first one with the scoring's full lookback (DEFAULT_LOOKBACK_DAYS: 12-1 momentum) after it.
 end = dt.date(2026, 11, 20)
-start = end - dt.timedelta(days=365 * cfg.history.years)
+start = cfg.synthetic.epoch + dt.timedelta(days=DEFAULT_LOOKBACK_DAYS)
 p = SyntheticProvider(seed=cfg.synthetic.seed, n_tickers=cfg.synthetic.n_tickers, epoch=cfg.synthetic.epoch)
 inputs = inputs_from_provider(p, start, end)
 frames = ((DAILY_PRICES, inputs.prices.filter(pl.col("date") >= start - dt.timedelta(days=200)), "date"),
@@ -89,21 +95,38 @@ instance = dg.DagsterInstance.get()
 
 TICK = os.sysconf("SC_CLK_TCK")
 
-def tree_cpu():
-    """CPU of this process, its reaped children and its live descendants (the fork server and its steps)."""
-    total, kids, me = cpu(), {}, os.getpid()
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+def tree(with_rss=False):
+    """CPU of this process, its reaped children and its live descendants (the fork server and its steps); with
+    ``with_rss``, also the resident memory of this process and its live descendants, in MB."""
+    total, rss, kids, me = cpu(), 0.0, {}, os.getpid()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        kids.setdefault(int(f[1]), []).append((int(pid), sum(int(x) for x in f[11:15]) / TICK))
+        kids.setdefault(int(f[1]), []).append((int(pid), sum(int(x) for x in f[11:15]) / TICK, int(f[21])))
+    if with_rss:
+        rss = int(Path("/proc/self/statm").read_text().split()[1])
     todo = [me]
     while todo:
-        for pid, c in kids.get(todo.pop(), []):
+        for pid, c, pages in kids.get(todo.pop(), []):
             total += c
+            rss += pages
             todo.append(pid)
-    return total
+    return total, rss * PAGE / 2**20
+
+def tree_cpu():
+    return tree()[0]
+
+peak_tree_mb = [0.0]
+
+def watch_memory(stop):
+    """The most resident memory the process tree held at once, sampled every 0.5 s (the fan-out's processes
+    share the fork server's pages copy-on-write, so this sum over-counts them: an upper bound)."""
+    while not stop.wait(0.5):
+        peak_tree_mb[0] = max(peak_tree_mb[0], tree(True)[1])
 
 def tables():
     c = duckdb.connect(str(db), read_only=True)
@@ -126,7 +149,7 @@ def job(name, op):
 load0 = os.getloadavg()
 _, t_serial = stage(lambda: job("meta_backtest_job", "sleeve_backtests"))
 expected = tables()
-serial_runs = expected["runs"].select("sleeve", "sessions").to_dicts()
+serial_runs = expected["runs"].select("sleeve", "sessions", "start", "end").to_dicts()
 c = duckdb.connect(str(db), read_only=True)
 per_sleeve = dict(c.sql("SELECT sleeve, round(seconds, 3) FROM backtest_runs ORDER BY seconds DESC").fetchall())
 c.close()
@@ -142,9 +165,15 @@ keys = instance.get_dynamic_partitions(RESEARCH_SLEEVES.name)
 # job's own executor (multiprocess, forkserver preloading the code location), this process orchestrating.
 recon = ReconstructableRepository.for_module("meridian_assets.definitions", "defs", str(ROOT)).get_reconstructable_job(
     "meta_research_sleeves_job")
+import threading
+stop = threading.Event()
+watcher = threading.Thread(target=watch_memory, args=(stop,), daemon=True)
+watcher.start()
 t0, c0 = time.perf_counter(), tree_cpu()
 res = dg.execute_job(recon, instance, tags=research_run_tags(instance))
 fan_wall, fan_cpu = time.perf_counter() - t0, tree_cpu() - c0
+stop.set()
+watcher.join()
 assert res.success
 run_id = res.run_id
 load1 = os.getloadavg()
@@ -185,6 +214,9 @@ json.dump(dict(
     ideal_ratio_without_overhead=round(t_serial["wall_seconds"] / (
         t_serial["wall_seconds"] - sum(per_sleeve.values()) + max(lanes)), 2),
     identical=same, load_average_before=load0, load_average_after=load1,
+    window={"start": str(serial_runs[0]["start"]), "end": str(serial_runs[0]["end"])},
+    peak_rss_mb={"orchestrating_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                 "fanout_process_tree_sampled": round(peak_tree_mb[0], 1)},
 ), open(os.environ["BENCH_OUT"], "w"))
 '''
 
@@ -208,9 +240,10 @@ def run(overrides: dict | None = None) -> Result:
     return Result(
         name="research_fanout",
         description=f"{len(SLEEVES)} sleeves (3 MVO, 1 conviction) x every scored session of the embedded "
-                    "history (~500 names, 3 years): meta_research_sleeves_job over every sleeve@version "
-                    "partition (history step, one backtest step per partition on the multiprocess executor, "
-                    "2 processes forked from a preloaded fork server, one publish step), in one run",
+                    "history (~500 names, 2019-02-06..2026-11-20: every session after the epoch's scoring "
+                    "lookback): meta_research_sleeves_job over every sleeve@version partition (history step, "
+                    "one backtest step per partition on the multiprocess executor, 2 processes forked from a "
+                    "preloaded fork server, one publish step), in one run",
         baseline="the same four backtests in one sleeve_backtests step, one after another (meta.workers 1), "
                  "measured in the same run",
         measurements={"child_process": vars(whole), "stages": st},
