@@ -275,6 +275,24 @@ def price_labels(intervals: list[Interval]) -> dict[str, list[tuple[dt.date, str
     return out
 
 
+def ticker_changes(labels: dict[str, list[tuple[dt.date, str]]], start: dt.date, end: dt.date) -> list[dict]:
+    """`corporate_actions` rows of every ticker change in `price_labels` effective in [start, end]: the old
+    ticker, action ``ticker_change``, ``new_ticker``, dated the first session under the new ticker (the day the
+    bars change label), known that day."""
+    from meridian_assets import calendar
+
+    rows = []
+    for seq in labels.values():
+        for (_, old), (since, new) in zip(seq, seq[1:]):
+            if old == new:
+                continue
+            day = calendar.session_on_or_after(since)
+            if start <= day <= end:
+                rows.append({"date": day, "ticker": old, "action": "ticker_change", "ratio": None,
+                             "new_ticker": new, "known_at": day})
+    return rows
+
+
 def price_keys(intervals: list[Interval]) -> dict[str, str]:
     """ticker in a price file keyed by today's tickers -> the security its bars belong to: the security
     that held the ticker last. An earlier company that used the same ticker gets none of its bars."""

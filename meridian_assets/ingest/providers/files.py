@@ -41,6 +41,7 @@ from meridian_assets.ingest.providers.constituents import (
     price_keys,
     price_labels,
     stock_rows,
+    ticker_changes,
 )
 from meridian_assets.ingest.providers.file_frames import (
     as_date,
@@ -56,7 +57,7 @@ from meridian_assets.ingest.providers.file_frames import (
     variant_map,
 )
 from meridian_assets.ingest.identity import relabel, security_ids
-from meridian_assets.ingest.schemas import DAILY_PRICES, TABLES, UNIVERSE
+from meridian_assets.ingest.schemas import CORPORATE_ACTIONS, DAILY_PRICES, TABLES, UNIVERSE
 from meridian_assets.ingest.settings import FilesConfig
 
 log = logging.getLogger(__name__)
@@ -341,7 +342,24 @@ class FilesProvider(UnsupportedMixin):
         return FetchResult(self.read_table(table, start, end, tickers=tickers, filters=filters or None))
 
     def corporate_actions(self, tickers, start, end) -> FetchResult:
-        return self._generic("corporate_actions", tickers, start, end)
+        """``corporate_actions.parquet``/``.csv`` when the folder has it, plus the ticker changes the constituent
+        history implies (`constituents.ticker_changes`: the renames daily_prices relabels bars by), so a book
+        holding FB is carried to META on the day its bars change label. A file row for the same (date, ticker,
+        action) wins."""
+        start, end = as_date(start), as_date(end)
+        wanted = {normalize_ticker(t) for t in tickers} if tickers is not None else None
+        labels = self._price_identity()[1]
+        renames = pl.DataFrame(ticker_changes(labels, start, end), schema=CORPORATE_ACTIONS.columns)
+        if wanted is not None:
+            renames = renames.filter(pl.col("ticker").is_in(list(wanted)))
+        try:
+            given = self._generic("corporate_actions", tickers, start, end).frame
+        except ProviderUnsupported:
+            if not labels:  # no file and no constituent history: nothing to serve
+                raise
+            given = CORPORATE_ACTIONS.empty()
+        extra = renames.join(given, on=["date", "ticker", "action"], how="anti")
+        return FetchResult(CORPORATE_ACTIONS.conform(pl.concat([given, CORPORATE_ACTIONS.conform(extra)])))
 
     def fundamentals(self, tickers, start, end) -> FetchResult:
         return self._generic("fundamentals_raw", tickers, start, end)
