@@ -98,7 +98,7 @@ RULES = ["asset_type_allowed", "end_before_start", "cik_positive", "not_null", "
          "short_pct_float_range", None, "short_pct_float_above_one", "negative_amount", "settlement_after_date",
          "date_session", "negative_amount", "rating_range", "price_target_positive", "non_finite_value",
          "session_allowed", "n_chars_mismatch", "known_before_event", "empty_text", "non_finite_value",
-         "known_before_date", "negative_amount"]
+         "known_before_date", "with_prices_above_members", "negative_amount", "negative_amount"]
 
 
 def test_every_rule_reports_under_its_name():

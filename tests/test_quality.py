@@ -263,6 +263,7 @@ BASES: dict[str, dict] = {
     "macro_series": dict(date=D(2024, 3, 4), series_id="DGS10", value=4.2, known_at=D(2024, 3, 5)),
     "ingest_errors": dict(run_id="r1", table_name="daily_prices", ticker="NVDA", date=D(2024, 3, 5),
                           message="boom"),
+    "index_coverage": dict(date=D(2024, 3, 5), members=503, members_with_prices=452, members_without_prices=51),
     "run_log": dict(run_id="r1", start_date=D(2024, 3, 1), end_date=D(2024, 3, 5), tickers_updated=500,
                     price_bars_added=1500, filings_cached=10, insider_txns_parsed=3, errors=0),
 }
@@ -328,6 +329,8 @@ CASES = [
     ("earnings_transcripts", dict(text="", n_chars=0), W, ["earnings_transcripts 2024-02-21 NVDA text='' (empty transcript)"]),
     ("macro_series", dict(value=NAN), B, ["macro_series 2024-03-04 DGS10 value=nan (must be finite)"]),
     ("macro_series", dict(known_at=D(2024, 3, 1)), B, ["macro_series 2024-03-04 DGS10 known_at=2024-03-01 (must be >= date=2024-03-04)"]),
+    ("index_coverage", dict(members_with_prices=504), B, ["index_coverage 2024-03-05 members_with_prices=504 (must be <= members=503)"]),
+    ("index_coverage", dict(members_without_prices=-1), B, ["index_coverage 2024-03-05 members_without_prices=-1 (must be >= 0 and finite)"]),
     ("run_log", dict(errors=-1), B, ["run_log 2024-03-01 r1 errors=-1 (must be >= 0 and finite)"]),
 ]
 

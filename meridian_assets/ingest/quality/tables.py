@@ -274,6 +274,16 @@ def _range_rules(table: str, df: pl.DataFrame) -> list[Rule]:
         ]
     if table == "macro_series":
         return [*_finite(("value",)), _not_before("known_at", "date", "known_before_date")]
+    if table == "index_coverage":
+        return [
+            *_non_negative(("members", "members_with_prices", "members_without_prices")),
+            Rule(
+                "with_prices_above_members",
+                c("members_with_prices") > c("members"),
+                "must be <= members={members}",
+                field="members_with_prices",
+            ),
+        ]
     if table == "run_log":
         return _non_negative(
             ("tickers_updated", "price_bars_added", "filings_cached", "insider_txns_parsed", "errors")
