@@ -36,7 +36,8 @@ def table_stats(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, int, str]]:
 
 
 def render_summary(
-    cfg: MeridianConfig, run_id: str | None = None, dagster_home: str | None = None, ok: bool = True
+    cfg: MeridianConfig, run_id: str | None = None, dagster_home: str | None = None, ok: bool = True,
+    ui: str = "make ui",
 ) -> str:
     db = cfg.database_path()
     lines = ["=== Meridian data refresh complete ===" if ok else "=== Meridian data refresh FAILED (see below) ==="]
@@ -70,7 +71,7 @@ def render_summary(
         f"Database:        {db}",
         f"Dagster home:    {dagster_home or Path(cfg.home(), 'dagster')}",
         f"Outputs:         {cfg.output_dir()}",
-        "Asset graph, runs, checks and backfills: `make ui` then http://127.0.0.1:3000",
+        f"Asset graph, runs, checks and backfills: `{ui}` then http://127.0.0.1:3000",
     ]
     return "\n".join(lines)
 

@@ -33,7 +33,7 @@ def select_assets(no_filings: bool, no_13f: bool, forms: list[str] | None) -> li
 
 
 def load_tables(assets: list[str], start: dt.date, end: dt.date, op_config: dict, cfg: MeridianConfig,
-             job: str = "ingest_job") -> int:
+             job: str = "ingest_job", ui: str = "make ui") -> int:
     from meridian_assets.definitions import build_definitions
 
     instance = prepare_instance()
@@ -44,7 +44,7 @@ def load_tables(assets: list[str], start: dt.date, end: dt.date, op_config: dict
     result = run_assets(defs, job, assets, start, end, op_config=op_config, instance=instance)
     problems = failures(result)
     ok = result.success and not problems
-    print(render_summary(cfg, run_id=result.run_id, dagster_home=os.environ.get("DAGSTER_HOME"), ok=ok))
+    print(render_summary(cfg, run_id=result.run_id, dagster_home=os.environ.get("DAGSTER_HOME"), ok=ok, ui=ui))
     report_warnings(result, "Data load")
     if not ok:
         print("\nThe run did not complete:", file=sys.stderr)

@@ -24,8 +24,6 @@ from meridian_assets.config import PROJECT_ROOT, MeridianConfig, get_config, mer
 from meridian_assets.errors import MeridianError
 from meridian_assets.ingest.partitions import history_window, ingest_window
 
-REAL_DATA_ASSETS = ("universe", "daily_prices", "run_log", "ingest_errors")
-
 
 def run_demo(args: argparse.Namespace) -> int:
     """Load the history (with its warm-up) in one run, then score the history window in a second run."""
@@ -38,24 +36,25 @@ def run_demo(args: argparse.Namespace) -> int:
         cfg = get_config()
         if not cfg.files_root().exists():
             raise MeridianError(f"real data folder not found: {cfg.files_root()} (files.root in meridian.real.yaml)")
-        assets = list(REAL_DATA_ASSETS)
     else:
         cfg = get_config()
-        assets = select_assets(False, False, None)
+    assets = select_assets(False, False, None)
     start, end = ingest_window(cfg)
-    rc = load_tables(assets, start, end, {"universe": {"force": True}}, cfg)
+    ui = "make ui-real" if args.real else "make ui"
+    rc = load_tables(assets, start, end, {"universe": {"force": True}}, cfg, ui=ui)
     if rc:
         return rc
     score_start, _ = history_window(cfg)
     rc = run_score(argparse.Namespace(start=score_start, end=end, ticker=None, regime_weights=False, output=None))
-    if rc or args.real:  # the real-data folder has no fundamentals, so no market caps for the risk model
+    if rc:
         return rc
     if _risk_model(end, cfg) or run_book(end, cfg, args.weeks, args.meta_every, score_start):
         return 1
     rc = run_reports(["daily", "weekly"])
     if not rc:
         print_outputs(cfg)
-        print(f"The PM's desk: `make desk` then http://127.0.0.1:{cfg.desk.port}")
+        if not args.real:  # the desk serves the default home
+            print(f"The PM's desk: `make desk` then http://127.0.0.1:{cfg.desk.port}")
     return rc
 
 
