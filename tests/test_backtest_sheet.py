@@ -74,6 +74,7 @@ def test_figures_against_spy_match_an_independent_computation():
     # survivorship: the first session of each year in the window and the last one
     assert sheet.coverage["date"].to_list() == [days[0], D(2020, 1, 2), days[-1]]
     assert sheet.coverage["share"].to_list() == pytest.approx([0.8, 404 / 505, 450 / 503])
+    assert (sheet.short_sessions, sheet.total_sessions) == (4, 4)
     rows = sheet.rows()
     assert rows.filter(pl.col("sleeve") == "SPY")["total_return"].item() == pytest.approx(np.prod(1 + spy) - 1)
     assert set(rows["as_of"]) == {days[-1]}
@@ -91,8 +92,9 @@ def test_the_markdown_names_each_sleeve_spy_and_the_survivorship():
     md = render("backtest_tear_sheet.md.j2", fund="F", as_of=s.as_of, start=s.start, spy=s.spy, risk_free_rate=0.04,
                 sleeves=s.sleeves.to_dicts(), chart=None, yearly=s.yearly.to_dicts(),
                 yearly_columns=[c for c in s.yearly.columns if c != "year"], coverage=s.coverage.to_dicts(),
-                short=int((s.coverage["share"] < 1).sum()), total=s.coverage.height)
+                short=s.short_sessions, total=s.total_sessions)
     assert "| core | +3.0%" in md  # 1.001 ** 30 - 1
     assert "| SPY | +6.2%" in md
     assert "| 2024 | " in md and "| 450 | 90% |" in md
-    assert "survivorship bias" in md
+    assert "On 30 of 30 sessions some members have no prices" in md and "survivorship bias" in md
+    assert "first session of each year:\n\n| Date |" in md  # a blank line before the table: it renders

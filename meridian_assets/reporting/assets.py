@@ -389,7 +389,7 @@ def backtest_tear_sheet(context: dg.AssetExecutionContext, db: DuckDBStore, sett
         "backtest_tear_sheet.md.j2", fund=rc.fund.name, as_of=sheet.as_of, start=sheet.start, spy=sheet.spy,
         risk_free_rate=rc.risk_free_rate, sleeves=sheet.sleeves.to_dicts(), chart=str(path.relative_to(md.parent)),
         yearly=sheet.yearly.to_dicts(), yearly_columns=[c for c in sheet.yearly.columns if c != "year"],
-        coverage=cov.to_dicts(), short=int((cov["share"] < 1).sum()), total=cov.height))
+        coverage=cov.to_dicts(), short=sheet.short_sessions, total=sheet.total_sessions))
     return dg.MaterializeResult(metadata={
         "rows": MD.int(n), "window": MD.text(f"{sheet.start}..{sheet.as_of}"), "markdown": MD.path(str(md)),
         "sleeves": MD.md(preview_markdown(sheet.sleeves.select(

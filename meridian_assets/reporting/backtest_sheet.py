@@ -44,6 +44,8 @@ class BacktestSheet:
     spy: dict[str, float]
     yearly: pl.DataFrame  # year, one column per sleeve and SPY: calendar-year return
     coverage: pl.DataFrame  # date, members, members_with_prices, share
+    short_sessions: int = 0  # sessions of the window on which some members have no prices
+    total_sessions: int = 0  # sessions of the window with index_coverage rows
     growth: dict[str, tuple[list[dt.date], np.ndarray]] = field(default_factory=dict)
 
     def rows(self) -> pl.DataFrame:
@@ -85,9 +87,12 @@ def build(runs: pl.DataFrame, daily: pl.DataFrame, spy: pl.DataFrame, coverage: 
     for y in yearly:
         grid = grid.join(y, on="year", how="full", coalesce=True)
     spy_r = spy["ret"].fill_null(0.0).to_numpy().astype(float)
+    window = coverage.filter(pl.col("date").is_between(start, end), pl.col("members") > 0)
     return BacktestSheet(as_of=end, start=start, sleeves=pl.DataFrame(rows, infer_schema_length=None),
                          spy=stats.summary(spy_r, None, risk_free_rate, confidence), yearly=grid.sort("year"),
-                         coverage=yearly_coverage(coverage, start, end), growth=growth)
+                         coverage=yearly_coverage(coverage, start, end), growth=growth,
+                         short_sessions=window.filter(pl.col("members_with_prices") < pl.col("members")).height,
+                         total_sessions=window.height)
 
 
 def _yearly(dates: list[dt.date], r: np.ndarray) -> pl.DataFrame:

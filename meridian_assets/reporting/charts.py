@@ -70,6 +70,11 @@ def growth_of_one(series: dict[str, tuple[list[dt.date], np.ndarray]], benchmark
         else:
             ax.plot(dates, level, color=palette[i % len(palette)], linewidth=1.2, label=name)
     ax.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"${v:.2f}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.axhline(1.0, color="#444444", linewidth=0.6)
     ax.set_title(title, loc="left", fontsize=11)
     ax.legend(frameon=False, loc="upper left", fontsize=8, ncol=3)
