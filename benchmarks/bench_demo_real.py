@@ -23,8 +23,10 @@ from benchmarks.harness import ROOT, Result, children_cpu_seconds, scratch_env
 
 BUDGET_SECONDS, MEMORY_BYTES = 900.0, 4 * 1024**3
 REALDATA = ROOT.parent / "shared" / "realdata"
-STAGES = (("load", r"^Loading "), ("score", r"^Scoring "), ("risk_model", r"^=== Risk model"),
-          ("book", r"^Book: "), ("reports", r"^Reporting "))
+# each stage from the line that starts it to the next one's (the risk model prints only when done: it is in the
+# scoring stage's time)
+STAGES = (("load", r"^Loading "), ("score_and_risk_model", r"^Scoring "), ("book", r"^Book: "),
+          ("reports", r"^Reporting "))
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
