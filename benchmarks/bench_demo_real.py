@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.harness import ROOT, Result, children_cpu_seconds, scratch_env
+from benchmarks.harness import ROOT, Result, children_cpu_seconds, scratch_env, session_rss
 
 BUDGET_SECONDS, MEMORY_BYTES = 900.0, 4 * 1024**3
 REALDATA = ROOT.parent / "shared" / "realdata"
@@ -27,20 +27,6 @@ REALDATA = ROOT.parent / "shared" / "realdata"
 # scoring stage's time)
 STAGES = (("load", r"^Loading "), ("score_and_risk_model", r"^Scoring "), ("book", r"^Book: "),
           ("reports", r"^Reporting "))
-_PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _tree_rss(sid: int) -> int:
-    """Resident bytes of every live process in session ``sid``."""
-    total = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            if int(stat[3]) == sid:
-                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
 
 
 def run() -> Result:
@@ -57,7 +43,7 @@ def run() -> Result:
 
         def sample():
             while proc.poll() is None:
-                peak[0] = max(peak[0], _tree_rss(proc.pid))
+                peak[0] = max(peak[0], session_rss(proc.pid))
                 time.sleep(0.5)
 
         sampler = threading.Thread(target=sample, daemon=True)

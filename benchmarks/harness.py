@@ -101,18 +101,33 @@ class Result:
 # ------------------------------------------------------------------------------------ a real instance with its daemon
 ROOT = Path(__file__).resolve().parent.parent
 _TICK = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def session_cpu(sid: int) -> float:
-    """CPU seconds (user + system, with reaped children) of every live process in session ``sid``."""
-    total = 0.0
+def session_processes(sid: int):
+    """(pid, /proc/<pid>/stat fields after "(comm)") of every live process in session ``sid``."""
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[3]) == sid:  # after "(comm)": state ppid pgrp session ... utime(11) stime cutime cstime
-            total += sum(int(f) for f in fields[11:15]) / _TICK
+        if int(fields[3]) == sid:  # state ppid pgrp session ... utime(11) stime cutime cstime
+            yield pid, fields
+
+
+def session_cpu(sid: int) -> float:
+    """CPU seconds (user + system, with reaped children) of every live process in session ``sid``."""
+    return sum(sum(int(f) for f in fields[11:15]) / _TICK for _, fields in session_processes(sid))
+
+
+def session_rss(sid: int) -> int:
+    """Resident bytes of every live process in session ``sid``."""
+    total = 0
+    for pid, _ in session_processes(sid):
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
+        except (OSError, IndexError, ValueError):
+            continue
     return total
 
 
