@@ -197,6 +197,21 @@ def survivor_diffs(work: Path, env: dict, survivors: list[str]) -> list[str]:
     return [d.strip("\n") + "\n" for d in out.split(SEPARATOR + "\n")[:len(survivors)]]
 
 
+def _tally(counts: dict[str, int], survivors: list[str], name: str, status: str, equivalent: set[str]) -> None:
+    """Count one mutant's status; a survivor listed in mutation_equivalent.md counts as equivalent."""
+    if status == "survived" and name in equivalent:
+        counts["equivalent"] += 1
+    elif status == "survived":
+        counts["survived"] += 1
+        survivors.append(name)
+    elif status in ("killed", "timeout"):
+        counts[status] += 1
+    elif status == "no tests":
+        counts["no_tests"] += 1
+    else:
+        counts["other"] += 1
+
+
 def run_module(module: Module, base: Path, children: int) -> dict:
     work = base / module.name
     tests = prepare(module, work)
@@ -227,17 +242,7 @@ def run_module(module: Module, base: Path, children: int) -> dict:
     counts = {"killed": 0, "survived": 0, "timeout": 0, "equivalent": 0, "no_tests": 0, "other": 0}
     survivors = []
     for name, status in sorted(statuses.items()):
-        if status == "survived" and name in equivalent:
-            counts["equivalent"] += 1
-        elif status == "survived":
-            counts["survived"] += 1
-            survivors.append(name)
-        elif status in ("killed", "timeout"):
-            counts[status] += 1
-        elif status == "no tests":
-            counts["no_tests"] += 1
-        else:
-            counts["other"] += 1
+        _tally(counts, survivors, name, status, equivalent)
     diffs = survivor_diffs(work, env, survivors)
     scored = counts["killed"] + counts["timeout"] + counts["survived"] + counts["no_tests"]
     return {
@@ -282,15 +287,8 @@ def salvage(name: str, base: Path) -> dict:
             total += 1
             status = status_by_exit_code[code]
             full = key if key.startswith(module_name) else f"{module_name}.{key}"
-            if status == "survived" and full in equivalent:
-                counts["equivalent"] += 1
-            elif status == "survived":
-                counts["survived"] += 1
-                survivors.append(full)
-            elif status in ("killed", "timeout"):
-                counts[status] += 1
-            elif status == "no tests":
-                counts["no_tests"] += 1
+            if status in ("killed", "timeout", "survived", "no tests"):  # the rest were not run yet
+                _tally(counts, survivors, full, status, equivalent)
     tested = sum(counts.values())
     scored = counts["killed"] + counts["timeout"] + counts["survived"] + counts["no_tests"]
     return {"sources": list(module.sources), "mutants": total, "tested": tested, **counts,
