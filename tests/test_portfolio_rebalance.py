@@ -313,3 +313,17 @@ def test_the_sleeve_target_is_the_latest_allocations_and_never_an_older_one(tmp_
     assert sleeve_target(conn, d3) is None
     conn.execute("INSERT INTO meta_target_book VALUES (?, 'CCC', 0.02)", [d3])
     assert sleeve_target(conn, d3) == {"CCC": 0.02}
+
+
+@pytest.mark.parametrize("method", ["mvo", "conviction"])
+def test_the_book_targets_follow_the_configured_exposures(method):
+    """The proposal passes the portfolio settings to the optimizer and to the tilt: other exposures than the
+    defaults (0.80 / 0.70) give other books."""
+    c = universe()
+    cfg = MeridianConfig.model_validate({"portfolio": {"long_exposure": 0.50, "short_exposure": 0.40,
+                                                       "turnover_budget": 4.0}})
+    p = propose_rebalance(inputs(c), cfg, method)
+    assert p.method == method
+    w = p.target["weight"]
+    assert float(w.filter(w > 0).sum()) == pytest.approx(0.50, abs=0.02)
+    assert float(-w.filter(w < 0).sum()) == pytest.approx(0.40, abs=0.02)
