@@ -85,10 +85,10 @@ def size_measure(prices: pl.DataFrame, fundamentals: pl.DataFrame, as_of: dt.dat
 
     - ``shares``: the last close x the shares outstanding last reported (``known_at <= as_of``).
     - ``dollar_volume``, when no shares are known: the stock's mean traded value ``close x volume`` over its
-      last ``days`` sessions with volume (a liquidity-size proxy: larger companies trade more dollars), scaled to a cap by the median cap / dollar-volume ratio
-      of the stocks that have both that day (at least ``MIN_CALIBRATION`` of them), so estimated and reported
-      caps are on one scale. With fewer, the scale is 1: the size exposure (standardised) and the regression
-      weights (relative) are the same whatever the scale.
+      last ``days`` sessions with volume (a liquidity-size proxy: larger companies trade more dollars), scaled
+      to a cap by the median cap / dollar-volume ratio of the stocks that have both that day (at least
+      ``MIN_CALIBRATION`` of them), so estimated and reported caps are on one scale. With fewer, the scale is
+      1: the size exposure (standardised) and the regression weights (relative) are the same whatever the scale.
 
     Without a ``volume`` column or shares, ``mcap`` is null (the stock is left out of the model)."""
     px = prices.filter(pl.col("date") <= as_of)
@@ -98,17 +98,13 @@ def size_measure(prices: pl.DataFrame, fundamentals: pl.DataFrame, as_of: dt.dat
               if known.height else pl.DataFrame(schema={"ticker": pl.Utf8, "shares_outstanding": pl.Float64}))
     out = close.join(shares, on="ticker", how="left").with_columns(
         reported=pl.col("close") * pl.col("shares_outstanding"))
-    if "volume" in px.columns:
-        traded = px.filter(pl.col("volume") > 0, pl.col("close") > 0)
-        sessions = traded["date"].unique().sort().tail(days)
-        adv = (traded.filter(pl.col("date") >= sessions.min())
-               .group_by("ticker").agg(adv=(pl.col("close") * pl.col("volume")).mean())) if len(sessions) else None
-    else:
-        adv = None
-    if adv is None:
-        out = out.with_columns(adv=pl.lit(None, dtype=pl.Float64))
-    else:
-        out = out.join(adv, on="ticker", how="left")
+    adv = pl.DataFrame(schema={"ticker": pl.Utf8, "adv": pl.Float64})
+    traded = px.filter(pl.col("volume") > 0, pl.col("close") > 0) if "volume" in px.columns else px.clear()
+    if traded.height:
+        first = traded["date"].unique().sort().tail(days).min()
+        adv = (traded.filter(pl.col("date") >= first)
+               .group_by("ticker").agg(adv=(pl.col("close") * pl.col("volume")).mean()))
+    out = out.join(adv, on="ticker", how="left")
     both = out.filter(pl.col("reported") > 0, pl.col("adv") > 0)
     scale = float((both["reported"] / both["adv"]).median()) if both.height >= MIN_CALIBRATION else 1.0
     has_cap = pl.col("reported").is_finite() & (pl.col("reported") > 0)
