@@ -2,8 +2,8 @@
 
 The book rebalances on the live book's cadence: the first session of [start, end] and every
 ``meta.rebalance_every_sessions``-th session after it (5: weekly); the sessions between only fill the last
-rebalance's orders at the open, charge borrow and mark the book. On a rebalance session, at the close: the sleeve's scores of that session, the market statistics, the
-return history, earnings dates, VIX / HY OAS and risk model known by then (`history.MarketHistory`, read once
+rebalance's orders at the open, charge borrow and mark the book. On a rebalance session, at the close: the
+sleeve's scores of that session, the market statistics, the return history, earnings dates, VIX / HY OAS and risk model known by then (`history.MarketHistory`, read once
 and sliced), the book as the simulation holds it, and the trading state of the circuit breakers on the
 simulation's own NAV (`risk.breakers`) and of the tail-risk monitor (`risk.monitors`) go into the *same*
 `portfolio.rebalance.propose_rebalance` the live book uses — books, MVO or conviction-tilt, risk overlays,
@@ -19,7 +19,7 @@ backtest must report it. The venue's participation cap and its short-sale rule (
 refused) are applied as it applies them.
 
 Differences from live, on purpose: the prior score is the sleeve's own score at the previous rebalance (live: the
-quant composite of the previous rebalance); a kill-switch halt (drawdown beyond `risk.max_drawdown`) lasts until
+quant composite of the previous rebalance); a kill-switch halt (drawdown beyond `risk.drawdown_kill`) lasts until
 the next rebalance, as if an operator cleared the lock then (live: until an operator clears it), and the breakers'
 drawdown is measured from the NAV at that release on, as an operator resuming a book re-bases it (otherwise the
 drawdown of the old peak fires the kill switch again at every rebalance and the book, unable to trade, drifts);
@@ -51,7 +51,7 @@ from meridian_assets.meta.schemas import BACKTEST_DAILY, BACKTEST_RUNS, BACKTEST
 from meridian_assets.meta.sleeves import Sleeve, content_hash
 from meridian_assets.portfolio.ledger import SIGN
 from meridian_assets.portfolio.rebalance import Proposal, RebalanceInputs, propose_rebalance
-from meridian_assets.risk.breakers import evaluate_breakers
+from meridian_assets.risk.breakers import BreakerReport, evaluate_breakers
 from meridian_assets.risk.monitors import tail_risk
 from meridian_assets.risk.states import TradingState
 from meridian_assets.storage import replace_where
@@ -199,9 +199,11 @@ def run_backtest(history: MarketHistory, sleeve: Sleeve, base: MeridianConfig, s
             if killed:  # the operator clears the kill-switch lock at the next rebalance and re-bases the drawdown
                 since = len(nav_history) - 1
                 killed = False
-            inputs = _inputs(history, book, i, today, prior, nav_history[since:], cfg, sleeve.score_source)
+            breakers = evaluate_breakers(nav_history[since:], book.unrealized(), cfg.risk)
+            inputs = _inputs(history, book, i, today, prior, nav_history[since:], cfg, sleeve.score_source,
+                             breakers)
             row.update(trading_state=inputs.trading_state.value, gross_multiplier=inputs.gross_multiplier)
-            if evaluate_breakers(nav_history[since:], {}, cfg.risk).persistent_halt:
+            if breakers.persistent_halt:
                 killed = True
                 notes["kill-switch halt (drawdown beyond the limit): no trade until the next rebalance, the "
                       "drawdown then re-based"] += 1
@@ -250,12 +252,14 @@ def _fill(book: SimBook, orders: list[Order], history: MarketHistory, i: int, da
 
 
 def _inputs(history: MarketHistory, book: SimBook, i: int, scores: pl.DataFrame, prior: dict[str, float],
-            nav_history: list[float], cfg: MeridianConfig, source: str) -> RebalanceInputs:
+            nav_history: list[float], cfg: MeridianConfig, source: str,
+            breakers: BreakerReport | None = None) -> RebalanceInputs:
     """What `load_rebalance_inputs` gives the live book, for session ``i`` of the simulation: the candidates, the
     book, the return history, the risk model, and the overlays of the breakers (on the simulated NAV) and of the
     tail-risk monitor (VIX and HY OAS known by then)."""
     day = history.sessions[i]
-    breakers = evaluate_breakers(nav_history, book.unrealized(), cfg.risk)
+    if breakers is None:
+        breakers = evaluate_breakers(nav_history, book.unrealized(), cfg.risk)
     tail = tail_risk(history.vix_on(i), history.hy_oas_known(day), cfg.risk)
     held = book.positions()
     return RebalanceInputs(
