@@ -89,10 +89,7 @@ def test_the_markdown_names_each_sleeve_spy_and_the_survivorship():
     cov = pl.DataFrame({"date": days, "members": [500] * 30, "members_with_prices": [450] * 30,
                         "members_without_prices": [50] * 30})
     s = backtest_sheet.build(runs, daily, spy, cov)
-    md = render("backtest_tear_sheet.md.j2", fund="F", as_of=s.as_of, start=s.start, spy=s.spy, risk_free_rate=0.04,
-                sleeves=s.sleeves.to_dicts(), chart=None, yearly=s.yearly.to_dicts(),
-                yearly_columns=[c for c in s.yearly.columns if c != "year"], coverage=s.coverage.to_dicts(),
-                short=s.short_sessions, total=s.total_sessions)
+    md = render("backtest_tear_sheet.md.j2", **s.context("F", 0.04, None))
     assert "| core | +3.0%" in md  # 1.001 ** 30 - 1
     assert "| SPY | +6.2%" in md
     assert "| 2024 | " in md and "| 450 | 90% |" in md

@@ -359,7 +359,7 @@ def backtest_tear_sheet(context: dg.AssetExecutionContext, db: DuckDBStore, sett
     output/backtest_tear_sheet_latest.md and a growth-of-$1 chart."""
     from meridian_assets.ingest.schemas import INDEX_COVERAGE
     from meridian_assets.reporting import backtest_sheet
-    from meridian_assets.reporting.attribution import SPY
+    from meridian_assets.reporting.attribution import SPY, benchmark_returns
 
     require_clean_inputs(context)
     cfg = settings.get()
@@ -370,12 +370,11 @@ def backtest_tear_sheet(context: dg.AssetExecutionContext, db: DuckDBStore, sett
         ids = runs["run_id"].to_list()
         daily = read(conn, "SELECT run_id, date, daily_return, nav FROM backtest_daily WHERE list_contains(?, run_id)",
                      [ids])
-        spy = read(conn, "SELECT date, adj_close FROM daily_prices WHERE ticker = ? ORDER BY date", [SPY])
+        spy = read(conn, "SELECT date, ticker, adj_close FROM daily_prices WHERE ticker = ?", [SPY])
         coverage = (read(conn, "SELECT * FROM index_coverage") if table_exists(conn, "index_coverage")
                     else INDEX_COVERAGE.empty())
-    spy = spy.select("date", ret=pl.col("adj_close") / pl.col("adj_close").shift(1) - 1)
     rc = cfg.reporting
-    sheet = backtest_sheet.build(runs, daily, spy, coverage, risk_free_rate=rc.risk_free_rate,
+    sheet = backtest_sheet.build(runs, daily, benchmark_returns(spy, [SPY]).select("date", "ret"), coverage, risk_free_rate=rc.risk_free_rate,
                                  confidence=rc.cvar_confidence)
     if sheet is None:
         return _skipped()
@@ -384,12 +383,8 @@ def backtest_tear_sheet(context: dg.AssetExecutionContext, db: DuckDBStore, sett
     png = charts.growth_of_one(sheet.growth)
     path = charts.save(png, cfg.output_dir() / rc.output_subdir / "charts", f"backtests_vs_spy_{sheet.as_of}")
     md = cfg.output_dir() / "backtest_tear_sheet_latest.md"
-    cov = sheet.coverage
-    md.write_text(render(
-        "backtest_tear_sheet.md.j2", fund=rc.fund.name, as_of=sheet.as_of, start=sheet.start, spy=sheet.spy,
-        risk_free_rate=rc.risk_free_rate, sleeves=sheet.sleeves.to_dicts(), chart=str(path.relative_to(md.parent)),
-        yearly=sheet.yearly.to_dicts(), yearly_columns=[c for c in sheet.yearly.columns if c != "year"],
-        coverage=cov.to_dicts(), short=sheet.short_sessions, total=sheet.total_sessions))
+    md.write_text(render("backtest_tear_sheet.md.j2", **sheet.context(rc.fund.name, rc.risk_free_rate,
+                                                                      str(path.relative_to(md.parent)))))
     return dg.MaterializeResult(metadata={
         "rows": MD.int(n), "window": MD.text(f"{sheet.start}..{sheet.as_of}"), "markdown": MD.path(str(md)),
         "sleeves": MD.md(preview_markdown(sheet.sleeves.select(

@@ -48,6 +48,14 @@ class BacktestSheet:
     total_sessions: int = 0  # sessions of the window with index_coverage rows
     growth: dict[str, tuple[list[dt.date], np.ndarray]] = field(default_factory=dict)
 
+    def context(self, fund: str, risk_free_rate: float, chart: str | None) -> dict:
+        """What templates/reports/backtest_tear_sheet.md.j2 renders (``chart``: the chart's path from the
+        document, None for none)."""
+        return {"fund": fund, "as_of": self.as_of, "start": self.start, "spy": self.spy,
+                "risk_free_rate": risk_free_rate, "sleeves": self.sleeves.to_dicts(), "chart": chart,
+                "yearly": self.yearly.to_dicts(), "yearly_columns": [c for c in self.yearly.columns if c != "year"],
+                "coverage": self.coverage.to_dicts(), "short": self.short_sessions, "total": self.total_sessions}
+
     def rows(self) -> pl.DataFrame:
         """The `backtest_tear_sheet` table: one row per sleeve, and SPY."""
         spy = {"sleeve": "SPY", "run_id": None, **{c: self.spy.get(c) for c in COLUMNS},
