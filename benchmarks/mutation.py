@@ -85,7 +85,7 @@ MODULES: tuple[Module, ...] = (  # run in this order; the JSON is rewritten afte
            deselect=("tests/test_quality.py::test_price_rules_are_fast_on_500_tickers_by_756_days",)),
     Module("rebalance", ("meridian_assets/portfolio/rebalance.py",),
            ("tests/test_mut_rebalance.py", "tests/test_mut_rebalance_paths.py", "tests/test_portfolio_rebalance.py",
-            "tests/test_portfolio_selection.py"),
+            "tests/test_portfolio_selection.py", "tests/test_mut_rebalance_survivors.py"),
            isolation="forkserver", preload=("cvxpy",)),  # a solve is ~0.1 s once cvxpy is imported (~2 s)
     Module("pre_trade", ("meridian_assets/risk/pre_trade.py",),
            ("tests/test_pre_trade.py", "tests/test_pre_trade_property.py", "tests/test_pre_trade_edges.py")),
