@@ -171,3 +171,12 @@ def test_trades_that_fit_the_budget_to_rounding_fill_in_full():
     res = apply_turnover_budget(np.zeros(3), np.full(3, 0.1), np.array([3.0, 2.0, 1.0]), budget=0.30)
     assert [t.fill for t in res.trades] == [1.0, 1.0, 1.0]
     assert np.array_equal(res.weights, np.full(3, 0.1))
+
+
+def test_a_trade_past_the_budget_by_more_than_rounding_is_filled_partially():
+    """A 0.30000000003 trade on a 0.30 budget (1e-10 over: $0.0003 on a $3M budget of a $10M book, far beyond
+    float rounding) lands on the budget instead of filling in full."""
+    size = 0.30 * (1 + 1e-10)
+    res = apply_turnover_budget(np.zeros(1), np.array([size]), np.array([1.0]), budget=0.30)
+    assert res.trades[0].fill == 0.30 / size < 1.0 and not res.complete
+    assert res.weights[0] == pytest.approx(0.30, rel=1e-15, abs=0.0)
