@@ -1,7 +1,7 @@
 """The table rules at their edges: a value exactly at a limit passes and the next one over is flagged (each
 comparison's direction and strictness), a rule that needs finite inputs says nothing when one of them is not,
 the session rule of the tables whose own date must be a session, and each table's checker, built afresh, finds
-what the registered one finds."""
+what the registered one finds: its own rules and known_at's session rule, each capped to the number asked."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from meridian_assets.ingest import schemas
 from meridian_assets.ingest.quality import range_violations, violations_for
 from meridian_assets.ingest.quality import tables as quality_tables
-from tests.test_quality import BASES, _table
+from tests.test_quality import BASES, CASES, _table
 
 D = dt.date
 NAN, INF = float("nan"), float("inf")
@@ -21,6 +21,10 @@ NAN, INF = float("nan"), float("inf")
 # (table, changes, the rule that must NOT fire): values exactly at the rule's limit
 AT_THE_LIMIT = [
     ("universe", dict(end_date=D(2001, 11, 30)), "end_before_start"),
+    ("corporate_actions", dict(ratio=0.1), "split_ratio"),  # a 1-for-10 reverse split
+    ("corporate_actions", dict(action="dividend", ratio=0.24), "dividend_amount"),
+    ("analyst_estimates", dict(price_target=0.5), "price_target_positive"),
+    ("index_coverage", dict(members_with_prices=503, members_without_prices=0), "with_prices_above_members"),
     ("fundamentals_raw", dict(revenue=0.0), "negative_revenue"),
     ("fundamentals_raw", {i: 0.0 for i in quality_tables._BALANCE_ITEMS}, "negative_balance"),
     ("fundamentals_raw", dict(current_assets=10.0, total_assets=10.0), "current_assets_above_total"),
@@ -31,6 +35,9 @@ AT_THE_LIMIT = [
     ("insider_transactions", dict(value=NAN), "value_mismatch"),
     ("insider_transactions", dict(shares=NAN), "value_mismatch"),
     ("insider_transactions", dict(price=NAN), "value_mismatch"),
+    # shares x price overflows to inf and inf - inf is NaN, which polars orders above every number: the value's
+    # own finiteness is what keeps a non-finite value a negative_amount only
+    ("insider_transactions", dict(shares=1e200, price=1e200, value=INF), "value_mismatch"),
     ("insider_transactions", dict(code="S", acquired_disposed="D"), "code_direction"),
     ("insider_cluster_flags", dict(n_insiders=1, n_transactions=1), "n_insiders_positive"),
     ("insider_cluster_flags", dict(n_insiders=4, n_transactions=4), "transactions_below_insiders"),
@@ -98,7 +105,13 @@ def test_each_tables_checker_built_afresh_finds_what_the_registered_one_finds(ta
     assert check.__doc__ == f"Key, not-null and range rules of {table} (see the quality module docstring)."
     clean = _table(table)
     bad = pl.concat([clean, clean])
-    for df in (clean, bad, schemas.TABLES[table].empty()):
+    # every bad row of the table's one-bad-row cases twice (each rule found twice, shown once under a cap of
+    # one), plus a known_at that is not a session where the table has one
+    rows = [_table(t, **changes) for t, changes, _, _ in CASES if t == table]
+    if "known_at" in clean.columns:
+        rows.append(_table(table, known_at=D(2024, 3, 9)))
+    many = pl.concat(rows + rows)
+    for df in (clean, bad, many, schemas.TABLES[table].empty()):
         for blocking in (None, True, False):
             got = check(df, blocking=blocking, max_per_rule=1)
             want = violations_for(table, df, blocking=blocking, max_per_rule=1)
@@ -108,3 +121,8 @@ def test_each_tables_checker_built_afresh_finds_what_the_registered_one_finds(ta
     found = check(bad)
     assert found.counts == {"duplicate_key": 1} and [(v.blocking, v.table) for v in found] == [(True, table)]
     assert check(bad, blocking=False) == [] and check(bad, blocking=True).counts == {"duplicate_key": 1}
+    found = check(many, max_per_rule=1)
+    assert "known_at_session" in found.counts or "known_at" not in clean.columns
+    ranged = {v.rule for v in range_violations(table, many)}
+    assert ranged and ranged <= set(found.counts)  # the table's own rules, not only its key rules
+    assert len(found) < found.total  # each rule shows one of the two it found

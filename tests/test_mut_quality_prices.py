@@ -1,7 +1,8 @@
-"""The daily_prices rules at their edges: a close or a range exactly at its limit, non-finite highs and lows,
-a move of exactly the largest plausible size, splits that explain (or, invalid, do not explain) a move, the
-gap rule at zero sessions allowed, bars on days that are not sessions (before the first or after the last one
-of the frame), undated bars, and a frame of a single row."""
+"""The daily_prices rules at their edges: a close or a range exactly at its limit, a penny stock, non-finite highs
+and lows, a move of exactly the largest plausible size, splits that explain (or, invalid, do not explain) a move,
+up to exactly their tolerance, the gap rule at zero sessions allowed and the sessions a gap names next to weekend
+bars, bars on days that are not sessions (before the first or after the last one of the frame), undated bars, and
+a frame of a single row."""
 
 from __future__ import annotations
 
@@ -133,3 +134,33 @@ def test_undated_bars_are_blocking_only_and_sort_last():
                                                                                       ("duplicate_key", None)]
     mixed = bars((MON, 100.0), (TUE, 100.0), (None, 300.0))
     assert rules(mixed, False) == [("large_move", None)]
+
+
+def test_a_penny_stock_is_a_valid_price():
+    assert rules(bars((MON, 0.5, 0.49, 0.51), (TUE, 0.5, 0.49, 0.51)), True) == []
+
+
+def test_a_single_undated_bar_is_only_missing_its_date():
+    assert [(v.rule, v.field) for v in price_violations(bars((None, 100.0)), blocking=True)] == [
+        ("not_null", "date")]
+
+
+def test_a_gap_before_a_last_bar_on_a_weekend_ends_at_the_last_session():
+    q = QualityConfig(max_gap_sessions=0)
+    [gap] = price_violations(bars((D(2024, 3, 7), 100.0), (D(2024, 3, 9), 100.0)), blocking=False, quality=q)
+    assert (gap.rule, gap.date, gap.value) == ("session_gap", D(2024, 3, 8), 1)  # Thursday, Saturday: Friday
+    assert gap.message.endswith("sessions_missing=1 (no bar from 2024-03-08 to 2024-03-08; max 0)")
+
+
+def test_a_gap_of_the_first_session_after_a_weekend_bar_is_that_session():
+    q = QualityConfig(max_gap_sessions=0)
+    [gap] = price_violations(bars((D(2024, 3, 3), 100.0), (TUE, 100.0)), blocking=False, quality=q)
+    assert (gap.rule, gap.date, gap.value) == ("session_gap", MON, 1)  # Sunday, Tuesday: Monday
+    assert gap.message.endswith("sessions_missing=1 (no bar from 2024-03-04 to 2024-03-04; max 0)")
+
+
+def test_a_move_exactly_at_the_split_tolerance_is_explained():
+    # 10-for-1: the close should be a tenth; a quarter is 0.15 off 0.1, exactly the tolerance (in floats too)
+    assert rules(bars((MON, 100.0), (TUE, 25.0)), False, corporate_actions=split(TUE, 10.0)) == []
+    assert rules(bars((MON, 100.0), (TUE, 25.5)), False, corporate_actions=split(TUE, 10.0)) == [
+        ("large_move", TUE)]
