@@ -144,3 +144,37 @@ def test_sleeve_steps_start_longest_first_and_untimed_sleeves_before_timed_ones(
     plan = fanout.Plan("p", None, None, "sweep", {k: ({}, 1) for k in ("a@1", "b@1", "c@1", "d@1")}, tmp_path)
     # d was never backtested (its cost is unknown: start it first); then the slowest per day; c is not in the run
     assert fanout.longest_first(plan, ["a@1", "b@1", "d@1"], {"a": 0.01, "b": 0.03, "c": 0.5}) == ["d@1", "b@1", "a@1"]
+
+
+def test_history_file_reads_back_every_field_and_a_partial_one_is_refused(tmp_path):
+    import duckdb
+    import numpy as np
+
+    from meridian_assets.meta.history import load_history
+
+    w.write_db(tmp_path / "meridian.duckdb")
+    cfg = load_config(w.write_yaml(tmp_path))
+    with duckdb.connect(str(tmp_path / "meridian.duckdb"), read_only=True) as conn:
+        start, end = conn.execute("SELECT min(date), max(date) FROM factor_scores").fetchall()[0]
+        history = load_history(conn, start, end, cfg)
+    plan = fanout.write_plan(tmp_path / "research", [], start, end, "sweep", "plan-1")
+    fanout.write_history(plan, history)
+    back = fanout.read_history(plan)
+    assert history.scores.height > 0 and set(vars(back)) == set(vars(history))
+    for name, value in vars(history).items():
+        got = getattr(back, name)
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(got, value, err_msg=name)
+        elif isinstance(value, pl.DataFrame):
+            assert got.equals(value), name
+        elif name != "risk_models":
+            assert got == value, name
+    assert [d for d, _ in back.risk_models] == [d for d, _ in history.risk_models]
+    i = len(back.sessions) - 1
+    assert back.candidates(i, back.scores.filter(pl.col("date") == back.sessions[i]).rename({"composite": "score"}),
+                           {}, {}).equals(history.candidates(i, history.scores.filter(
+                               pl.col("date") == history.sessions[i]).rename({"composite": "score"}), {}, {}))
+    # A history step that stopped after the frames and before history.pkl leaves no history to read
+    plan.history_path.unlink()
+    with pytest.raises(fanout.FanoutError, match="history file .* is missing"):
+        fanout.read_history(plan)

@@ -9,7 +9,7 @@ the work is split in four, and only the second and the last open DuckDB:
    document. Earlier files of the window are removed, so nothing computed for another plan can be published
    with this one.
 2. **history** (a writer step, first in each run): the window's `MarketHistory`, read from DuckDB once, is
-   written to ``<root>/<start>_<end>/history.pkl``.
+   written to ``<root>/<start>_<end>/`` (`write_history`).
 3. **one step per sleeve partition** (no pool, no DuckDB: DuckDB's file lock keeps other processes out while a
    writer is open): reads the plan and the history file, runs `backtest.run_backtest` for its sleeve — the same
    call the serial sweep makes on the same history, so the same rows — and writes ``results/<key>/`` (daily
@@ -44,6 +44,7 @@ from meridian_assets.meta.sleeves import Sleeve
 
 PLAN = "plan.json"
 HISTORY = "history.pkl"
+HISTORY_FRAMES = ("scores", "combined")  # MarketHistory's frames written as Arrow IPC beside history.pkl
 
 
 class FanoutError(MeridianError):
@@ -104,11 +105,24 @@ def write_plan(root: Path, sleeves: list[tuple[Sleeve, int]], start: dt.date, en
     return plan
 
 
+def _frame_path(plan: Plan, name: str) -> Path:
+    return plan.window_dir / f"history_{name}.arrow"
+
+
 def write_history(plan: Plan, history: MarketHistory) -> None:
-    """The window's history, once per run, for every sleeve step of the run to read (step 2)."""
+    """The window's history, once per run, for every sleeve step of the run to read (step 2): the score frames
+    (most of its size) as uncompressed Arrow IPC, which a step reads back at memory speed, and the rest
+    (matrices, small frames, risk models) pickled into ``history.pkl``, written last: its presence marks a whole
+    history."""
+    plan.history_path.unlink(missing_ok=True)
+    for name in HISTORY_FRAMES:
+        _atomic_write(_frame_path(plan, name),
+                      lambda tmp, f=getattr(history, name): f.write_ipc(tmp, compression="uncompressed"))
+    rest = {k: v for k, v in vars(history).items() if k not in HISTORY_FRAMES}
+
     def dump(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
-            pickle.dump(history, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(rest, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
     _atomic_write(plan.history_path, dump)
 
@@ -136,7 +150,10 @@ def read_history(plan: Plan) -> MarketHistory:
         raise FanoutError(f"research plan {plan.plan_id}: history file {plan.history_path} is missing; "
                           "materialize research_sleeve_backtests again")
     with open(plan.history_path, "rb") as fh:
-        return pickle.load(fh)
+        state = pickle.load(fh)
+    history = MarketHistory.__new__(MarketHistory)  # as unpickling does: the state already holds the lookups
+    history.__dict__.update(state, **{name: pl.read_ipc(_frame_path(plan, name)) for name in HISTORY_FRAMES})
+    return history
 
 
 def run_partition(plan: Plan, key: str, base: MeridianConfig,

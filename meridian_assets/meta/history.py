@@ -46,11 +46,18 @@ _CANDIDATE_SCHEMA = {"ticker": pl.Utf8, "sector": pl.Utf8, "score": pl.Float64, 
                      "prior_score": pl.Float64, "days_to_earnings": pl.Int64}
 
 
-def _matrix(frame: pl.DataFrame, value: str, rows: pl.DataFrame, cols: pl.DataFrame, shape) -> np.ndarray:
-    """``value`` of a long (date, ticker) frame scattered into a sessions × tickers matrix (NaN elsewhere)."""
-    out = np.full(shape, np.nan)
-    idx = frame.join(rows, on="date").join(cols, on="ticker").select("r", "c", pl.col(value).cast(pl.Float64))
-    out[idx["r"].to_numpy(), idx["c"].to_numpy()] = idx[value].fill_null(np.nan).to_numpy()
+def _matrices(frame: pl.DataFrame, values: tuple[str, ...], rows: pl.DataFrame, cols: pl.DataFrame,
+              shape) -> dict[str, np.ndarray]:
+    """Each of ``values`` of a long (date, ticker) frame scattered into a sessions × tickers matrix (NaN
+    elsewhere); the rows' positions are found once for all of them."""
+    idx = frame.join(rows, on="date").join(cols, on="ticker").select(
+        "r", "c", *(pl.col(v).cast(pl.Float64).fill_null(np.nan) for v in values))
+    r, c = idx["r"].to_numpy(), idx["c"].to_numpy()
+    out = {}
+    for v in values:
+        m = np.full(shape, np.nan)
+        m[r, c] = idx[v].to_numpy()
+        out[v] = m
     return out
 
 
@@ -131,8 +138,7 @@ class MarketHistory:
             adv=pl.col("dv").rolling_mean(pc.adv_lookback_days, min_samples=1).over("ticker"),
             avg_range=pl.col("rng").rolling_mean(pc.adv_lookback_days, min_samples=1).over("ticker"),
             vol=pl.col("ret").rolling_std(pc.beta_lookback_days, min_samples=2).over("ticker"))
-        m = {name: _matrix(rolled, name, rows, cols, shape)
-             for name in ("open", "close", "adj_close", "volume", "adv", "avg_range", "vol")}
+        m = _matrices(rolled, ("open", "close", "adj_close", "volume", "adv", "avg_range", "vol"), rows, cols, shape)
         levels = m["adj_close"]
         returns = np.full(shape, np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
