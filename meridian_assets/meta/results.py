@@ -7,7 +7,9 @@ statistics with their standard definitions (`reporting.stats`).
     max_drawdown      deepest peak-to-trough fall of NAV (≤ 0); cvar_95 the mean of the worst 5% of days
     turnover          traded notional / NAV per session; annual = mean × 252
     costs             commission, spread, impact and borrow in dollars, and all of them in bps of mean NAV
-    time              wall seconds of the whole run and per simulated session (mean and 95th percentile)
+    time              wall seconds of the whole run, and per simulated session (mean and 95th percentile) less
+                      the optimizer's one-off compilation of a program (`mvo_program.compile_seconds`): the
+                      sleeve's own cost, whatever ran before it in the process (the fan-out orders by it)
 """
 
 from __future__ import annotations

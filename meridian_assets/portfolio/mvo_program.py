@@ -75,6 +75,7 @@ class CompiledMVO:
         import cvxpy as cp
 
         self.shape = shape
+        self.compiled_for: set[str] = set()  # solvers that have solved this program (compiled it for themselves)
         nl, ns, r, s = shape.long_slots, shape.short_slots, shape.risk_rows, shape.sector_rows
         m = nl + ns
         P = cp.Parameter
@@ -128,7 +129,11 @@ class CompiledMVO:
                     # place, and the answer would depend on what this process solved before (a backtest's
                     # result on the sleeves run ahead of it). A fresh solver object per solve costs little
                     # next to the compile this program saves, and keeps every answer a function of its data.
+                    t = time.perf_counter()
                     self.problem.solve(solver=solver, warm_start=False, **solver_options.get(solver, {}))
+                    if solver not in self.compiled_for:  # its first solve compiled the program for it
+                        self.compiled_for.add(solver)
+                        _COMPILING[0] += time.perf_counter() - t
             except cp.error.SolverError as exc:
                 attempts.append((solver, f"error: {str(exc)[:80]}"))
                 continue
@@ -158,6 +163,14 @@ class CompiledMVO:
 
 _PROGRAMS: OrderedDict[ProgramShape, CompiledMVO] = OrderedDict()
 _PROGRAMS_LOCK = threading.Lock()
+_COMPILING = [0.0]  # seconds this process has spent building programs and in each solver's first solve of one
+
+
+def compile_seconds() -> float:
+    """Wall seconds this process has spent compiling programs (building one, the first solve of it by each
+    solver, importing cvxpy with the first): a one-off per shape and process, which a backtest's per-session
+    timing leaves out so that it measures the sleeve, not what ran before it in the process."""
+    return _COMPILING[0]
 
 
 def compiled_program(shape: ProgramShape) -> CompiledMVO:
@@ -166,7 +179,9 @@ def compiled_program(shape: ProgramShape) -> CompiledMVO:
     with _PROGRAMS_LOCK:
         prog = _PROGRAMS.get(shape)
         if prog is None:
+            t = time.perf_counter()
             prog = _PROGRAMS[shape] = CompiledMVO(shape)
+            _COMPILING[0] += time.perf_counter() - t
             while len(_PROGRAMS) > CACHE_SIZE:
                 _PROGRAMS.popitem(last=False)
         _PROGRAMS.move_to_end(shape)
