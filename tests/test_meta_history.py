@@ -54,3 +54,27 @@ def test_lookups_equal_queries_on_arbitrary_frames(rows, acts):
         day = DAY0 + dt.timedelta(days=k)
         assert h.days_to_earnings(day, ["AAA", "BBB", "CCC"]) == _next_earnings(earnings, day, ["AAA", "BBB", "CCC"])
         assert sorted(h.actions_on(day)) == _actions(actions, day)
+
+
+def test_a_frame_already_in_order_is_kept_and_any_other_is_sorted():
+    import numpy as np
+
+    from meridian_assets.meta.history import _sorted
+
+    rng = np.random.default_rng(7)
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 6, 300)]
+    frame = pl.DataFrame({"date": days, "ticker": [f"T{int(t)}" for t in rng.integers(0, 9, 300)],
+                          "v": rng.normal(size=300)}).unique(["date", "ticker"], keep="first", maintain_order=True)
+    expected = frame.sort("date", "ticker")
+    assert _sorted(frame, "date", "ticker").equals(expected)  # shuffled: sorted
+    assert _sorted(expected, "date", "ticker") is expected  # in order: the same frame, no sort
+    assert _sorted(frame.sort("ticker", "date"), "date", "ticker").equals(expected)  # the other key order
+    swapped = expected.with_row_index().with_columns(  # two neighbours out of order on the second key only
+        pl.when(pl.col("index") == 1).then(pl.lit(expected["ticker"][2])).when(pl.col("index") == 2)
+        .then(pl.lit(expected["ticker"][1])).otherwise(pl.col("ticker")).alias("ticker")).drop("index")
+    if expected["date"][1] == expected["date"][2]:
+        assert _sorted(swapped, "date", "ticker").equals(swapped.sort("date", "ticker"))
+    with_null = expected.with_columns(pl.when(pl.int_range(pl.len()) == 5).then(None).otherwise(pl.col("date"))
+                                      .alias("date"))
+    assert _sorted(with_null, "date", "ticker").equals(with_null.sort("date", "ticker"))
+    assert _sorted(expected.select("date").unique().sort("date"), "date").height == 6

@@ -61,6 +61,21 @@ def _matrices(frame: pl.DataFrame, values: tuple[str, ...], rows: pl.DataFrame, 
     return out
 
 
+def _sorted(frame: pl.DataFrame, *by: str) -> pl.DataFrame:
+    """``frame`` sorted by the columns ``by``; as it is when its rows already are in that order (`load_history`
+    has DuckDB sort them, in parallel), which one pass checks: a sort is most of building a history otherwise."""
+    if frame.height < 2:
+        return frame
+    in_order = pl.lit(False)
+    for k in reversed(range(len(by))):
+        c, prev = pl.col(by[k]), pl.col(by[k]).shift(1)
+        ties_before = pl.all_horizontal([pl.col(b) == pl.col(b).shift(1) for b in by[:k]] or [pl.lit(True)])
+        in_order = in_order | (ties_before & ((c > prev) | ((c == prev) & (k == len(by) - 1))))
+    if frame.select(in_order.slice(1).fill_null(False).all()).item():
+        return frame
+    return frame.sort(*by)
+
+
 def _ffill(m: np.ndarray) -> np.ndarray:
     """Carry each column's last finite value forward (NaN before the first)."""
     ok = np.isfinite(m)
@@ -125,7 +140,7 @@ class MarketHistory:
                     risk_models: list[tuple[dt.date, FactorModel]] | None = None) -> MarketHistory:
         """``prices``: daily_prices rows (stocks, SPY, ^VIX); ``scores``: factor_scores rows; the rest optional."""
         pc = cfg.portfolio
-        px = prices.filter(pl.col("close").is_not_null()).sort("ticker", "date")
+        px = _sorted(prices.filter(pl.col("close").is_not_null()), "ticker", "date")
         sessions = sorted(px["date"].unique().to_list())
         tickers = sorted(px["ticker"].unique().to_list())
         rows = pl.DataFrame({"date": sessions, "r": np.arange(len(sessions))}, schema={"date": pl.Date, "r": pl.Int64})
@@ -155,8 +170,8 @@ class MarketHistory:
             sessions=sessions, tickers=tickers, open=m["open"], close=m["close"], adj_close=levels,
             volume=m["volume"], price=_ffill(m["close"]), adv_dollars=_ffill(m["adv"]),
             avg_range_pct=_ffill(m["avg_range"]), daily_vol=_ffill(m["vol"]), returns=returns, vix=vix,
-            scores=scores.select([c for c in SCORE_COLUMNS if c in scores.columns]).sort("date", "ticker"),
-            combined=combined.select(empty["combined"].columns).sort("date", "ticker") if combined is not None
+            scores=_sorted(scores.select([c for c in SCORE_COLUMNS if c in scores.columns]), "date", "ticker"),
+            combined=_sorted(combined.select(empty["combined"].columns), "date", "ticker") if combined is not None
             and combined.height else empty["combined"],
             earnings=earnings.select("ticker", "earnings_date", "known_at") if earnings is not None
             and earnings.height else empty["earnings"],
@@ -254,11 +269,12 @@ def load_history(conn: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, 
     """Everything a backtest of [start, end] reads, in one pass over DuckDB (module docstring)."""
     first = start - dt.timedelta(days=PRICE_DAYS)
     prices = read(conn, "SELECT date, ticker, open, high, low, close, adj_close, volume FROM daily_prices "
-                        "WHERE date BETWEEN ? AND ?", [first, end])
+                        "WHERE date BETWEEN ? AND ? ORDER BY ticker, date", [first, end])
     cols = ", ".join(SCORE_COLUMNS)
-    scores = read(conn, f"SELECT {cols} FROM factor_scores WHERE date BETWEEN ? AND ?", [start, end])
+    scores = read(conn, f"SELECT {cols} FROM factor_scores WHERE date BETWEEN ? AND ? ORDER BY date, ticker",
+                  [start, end])
     combined = (read(conn, "SELECT date, ticker, sector, combined_score, long_flag, short_flag FROM combined_scores "
-                           "WHERE date BETWEEN ? AND ?", [start, end])
+                           "WHERE date BETWEEN ? AND ? ORDER BY date, ticker", [start, end])
                 if table_exists(conn, "combined_scores") else None)
     earnings = (read(conn, "SELECT ticker, earnings_date, known_at FROM earnings_calendar WHERE earnings_date >= ? "
                            "AND known_at <= ?", [start, end]) if table_exists(conn, "earnings_calendar") else None)
