@@ -86,6 +86,16 @@ def test_an_order_rejected_after_it_was_accepted_carries_the_venues_reason(tmp_p
     assert raw.calls.counts["submit_order"] == 1
 
 
+def test_a_rejection_after_acceptance_stops_the_leg_instead_of_resubmitting(tmp_path):
+    """Retries are for orders that did not fill; a venue that refused the order (here after accepting it) would
+    refuse a resubmitted copy too, so the leg stops with one REJECTED record and one order sent."""
+    raw, safe, clock = venue(tmp_path, PRICES, cfg=SLOW)
+    report = Executor(RejectsAfterAccepting(safe, "short locate failed"), executor_cfg(max_retries=2),
+                      clock=clock).run([TradeIntent("AAA", 0, 100, 10.0, 5e8)], context())
+    assert [(r.status, r.attempt, r.notes) for r in report.records] == [(Status.REJECTED, 0, "short locate failed")]
+    assert raw.calls.counts["submit_order"] == 1
+
+
 def test_an_adopted_order_whose_broker_is_lost_keeps_what_filled_and_its_key(tmp_path):
     plan = FaultPlan()
     raw, broker, clock = venue(tmp_path, PRICES, cfg=SLOW, faults=plan)

@@ -12,7 +12,8 @@ Per trade (in `planning.order_trades` order: reducing trades first, then opening
 5. **Chunks** — whole shares, each <= `chunk_max_adv_pct` of 20-day ADV.
 6. **Each chunk** — a DAY limit order with client id (rebalance, ticker, chunk, attempt), polled every
    `poll_seconds`, cancelled at `time_in_force_seconds`; partial fills are kept and the residual dropped.
-7. **Zero fill** — retried up to `max_retries` times, re-priced from the broker's current price when it has one.
+7. **Zero fill** — retried up to `max_retries` times, re-priced from the broker's current price when it has one;
+   a rejection, at submit or after the venue accepted the order, is definite: the leg stops, never resubmitted.
 
 Every outcome is an `ExecutionRecord` (``on_record``), and every order event — the intent before the
 request, the ack, each fill, a cancel, a reject, an unknown outcome — goes to ``on_event`` as it happens
@@ -259,10 +260,10 @@ class Executor:
             if order.qty != qty or order.side is not leg.action.side:
                 log.warning("order %s exists at the broker as %s %d (planned %s %d); working that one", cid,
                             order.side.value, order.qty, leg.action.side.value, qty)
-            filled = self._await_and_record(order, leg.action, signal, limit, chunk, attempt, ctx)
+            filled, final = self._await_and_record(order, leg.action, signal, limit, chunk, attempt, ctx)
             if filled > 0:
                 return
-            if order.status is OrderStatus.REJECTED:
+            if final is OrderStatus.REJECTED:  # refused by the venue after accepting it: a definite rejection
                 raise _Stop
             fresh = (ctx.refresh_price or self.broker.last_price)(intent.ticker)
             if fresh and fresh > 0:
@@ -283,7 +284,9 @@ class Executor:
 
     # ------------------------------------------------------------------ one order
     def _await_and_record(self, order: BrokerOrder, action: Action, signal: float | None, limit: float | None,
-                          chunk: int | None, attempt: int | None, ctx: ExecutionContext, adopted: bool = False) -> int:
+                          chunk: int | None, attempt: int | None, ctx: ExecutionContext,
+                          adopted: bool = False) -> tuple[int, OrderStatus]:
+        """Work ``order`` to its end and record it: (shares filled, the broker's last status of it)."""
         self._working[order.order_id] = order
         ledger = FillLedger(order.qty)
         before = order.filled_qty if adopted else 0
@@ -314,7 +317,7 @@ class Executor:
         new_fill = ledger.filled - before
         if new_fill:
             self._book_fill(order.ticker, action.sign * new_fill)
-        return ledger.filled
+        return ledger.filled, order.status
 
     def _await(self, order: BrokerOrder, ledger: FillLedger, ctx: ExecutionContext) -> tuple[BrokerOrder, list[str]]:
         """Poll until done or the time in force; cancel then; confirm the cancel. Returns the last snapshot."""
