@@ -178,3 +178,49 @@ def test_history_file_reads_back_every_field_and_a_partial_one_is_refused(tmp_pa
     plan.history_path.unlink()
     with pytest.raises(fanout.FanoutError, match="history file .* is missing"):
         fanout.read_history(plan)
+
+
+def test_a_parameter_grid_is_one_partition_per_variant_kept_apart_from_the_weekly_sweep(home):
+    from meridian_assets.meta.backtest import run_backtest
+    from meridian_assets.meta.runs import latest_runs
+    from meridian_assets.meta.sleeves import builtin_sleeves
+
+    defs = _defs(home)
+    instance = dg.DagsterInstance.ephemeral()
+    grid = {"risk_aversion": ["1", "5"], "num_longs": ["10"]}
+    run_config = {"ops": {"research_plan": {"config": {"sleeves": ["core"], "grid": grid}}}}
+    assert defs.resolve_job_def("meta_research_plan_job").execute_in_process(
+        instance=instance, run_config=run_config).success
+    keys = instance.get_dynamic_partitions(RESEARCH_SLEEVES.name)
+    assert keys == ["core@1~num_longs=10~risk_aversion=1", "core@1~num_longs=10~risk_aversion=5"]
+    assert defs.resolve_job_def("meta_research_sleeves_job").execute_in_process(
+        instance=instance, tags=research_run_tags(instance)).success
+
+    plan = fanout.read_plan(home / "research")
+    assert plan.purpose == "research"
+    runs = query(home / "meridian.duckdb", "SELECT * FROM backtest_runs ORDER BY run_id")
+    assert runs["purpose"].to_list() == ["research", "research"] and runs["sleeve"].to_list() == ["core", "core"]
+    # each variant is the sleeve with the point's knobs, backtested as run_backtest backtests it
+    cfg = load_config(str(home / "meridian.yaml"))
+    core = next(s for s in builtin_sleeves() if s.name == "core")
+    history = fanout.read_history(plan)
+    for aversion in (1.0, 5.0):
+        variant = core.model_copy(update={"risk_aversion": aversion, "num_longs": 10})
+        direct = run_backtest(history, variant, cfg, plan.start, plan.end, version=1, purpose="research")
+        daily = query(home / "meridian.duckdb",
+                      f"SELECT date, nav FROM backtest_daily WHERE run_id = '{direct.run_id}' ORDER BY date")
+        assert daily["nav"].to_list() == direct.daily["nav"].to_list() and daily.height == direct.sessions
+    with DuckDBStore(database=str(home / "meridian.duckdb")).connect() as conn:
+        assert latest_runs(conn).height == 0  # the weekly decisions read purpose sweep: no variant stands in
+
+    # a grid published as the weekly sweep, an unknown knob, a value the sleeve refuses: the plan fails, saying so
+    for bad, message in (({"grid": grid, "purpose": "sweep"}, "cannot be published as the weekly sweep"),
+                         ({"grid": {"aversion": ["1"]}}, "unknown sleeve knobs aversion; a grid varies"),
+                         ({"grid": {"risk_aversion": ["-1"]}}, "core with risk_aversion=-1: sleeve config")):
+        result = defs.resolve_job_def("meta_research_plan_job").execute_in_process(
+            instance=instance, run_config={"ops": {"research_plan": {"config": {"sleeves": ["core"], **bad}}}},
+            raise_on_error=False)
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+        assert message in failure.step_failure_data.error.message
+    assert fanout.read_plan(home / "research").plan_id == plan.plan_id  # the failed plans wrote nothing

@@ -25,6 +25,7 @@ Dagster: the wiring is `meta.fanout_assets`.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import pickle
@@ -40,7 +41,7 @@ from meridian_assets.errors import MeridianError
 from meridian_assets.meta.backtest import run_backtest
 from meridian_assets.meta.history import MarketHistory
 from meridian_assets.meta.results import BacktestResult
-from meridian_assets.meta.sleeves import Sleeve
+from meridian_assets.meta.sleeves import Sleeve, parse_sleeve
 
 PLAN = "plan.json"
 HISTORY = "history.pkl"
@@ -54,6 +55,44 @@ class FanoutError(MeridianError):
 def partition_key(sleeve: Sleeve, version: int) -> str:
     """One dynamic partition per sleeve config version: ``core@3``."""
     return f"{sleeve.name}@{version}"
+
+
+# The sleeve knobs a parameter sweep may vary (a grid); the rest name or switch a sleeve, or are a weight vector
+GRID_KNOBS = tuple(k for k in Sleeve.model_fields if k not in ("name", "description", "enabled", "factor_weights"))
+
+
+def grid_partitions(chosen: list[tuple[Sleeve, int]], grid: dict[str, list[str]],
+                    base: MeridianConfig) -> list[tuple[str, Sleeve, int]]:
+    """The plan's partitions as (key, sleeve, version): each sleeve@version as it is; with a ``grid`` (knob ->
+    values), one variant per sleeve and point of the grid (every combination of the values, knobs in name order),
+    keyed ``core@3~num_longs=30~risk_aversion=2``. A variant is validated as a sleeve, and its configuration
+    built, here: a bad knob or value fails the plan, naming the sleeve and the point, before any backtest."""
+    if not grid:
+        return [(partition_key(s, v), s, v) for s, v in chosen]
+    unknown = sorted(set(grid) - set(GRID_KNOBS))
+    if unknown:
+        raise FanoutError(f"research grid: unknown sleeve knobs {', '.join(unknown)}; a grid varies "
+                          f"{', '.join(GRID_KNOBS)}")
+    empty = sorted(k for k, values in grid.items() if not values)
+    if empty:
+        raise FanoutError(f"research grid: no values for {', '.join(empty)}")
+    knobs = sorted(grid)
+    out = []
+    for sleeve, version in chosen:
+        for values in itertools.product(*(grid[k] for k in knobs)):
+            point = dict(zip(knobs, values))
+            label = "~".join(f"{k}={v}" for k, v in point.items())
+            try:
+                variant = parse_sleeve({**sleeve.doc(), **point})
+                variant.config(base)
+            except MeridianError as err:
+                raise FanoutError(f"research grid: {sleeve.name} with {label}: {err}") from None
+            out.append((f"{partition_key(sleeve, version)}~{label}", variant, version))
+    keys = [k for k, _, _ in out]
+    if len(set(keys)) < len(keys):
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        raise FanoutError(f"research grid: a value is repeated ({', '.join(twice)})")
+    return out
 
 
 @dataclass(frozen=True)
@@ -94,10 +133,11 @@ def _atomic_write(path: Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_plan(root: Path, sleeves: list[tuple[Sleeve, int]], start: dt.date, end: dt.date, purpose: str,
+def write_plan(root: Path, partitions: list[tuple[str, Sleeve, int]], start: dt.date, end: dt.date, purpose: str,
                plan_id: str) -> Plan:
-    """Write the plan (module docstring, step 1); earlier results and history of the window go."""
-    plan = Plan(plan_id, start, end, purpose, {partition_key(s, v): (s.doc(), v) for s, v in sleeves}, Path(root))
+    """Write the plan (module docstring, step 1) of ``partitions`` (`grid_partitions`); earlier results and
+    history of the window go."""
+    plan = Plan(plan_id, start, end, purpose, {k: (s.doc(), v) for k, s, v in partitions}, Path(root))
     shutil.rmtree(plan.window_dir, ignore_errors=True)
     doc = {"plan_id": plan_id, "start": start.isoformat(), "end": end.isoformat(), "purpose": purpose,
            "sleeves": [{"key": k, "version": v, "doc": d} for k, (d, v) in plan.sleeves.items()]}

@@ -23,6 +23,7 @@ published rows equal the in-step sweep's (tests/test_fanout.py). `sleeve_backtes
 `meta_proposal_job` are unchanged; fanning out is the operator's choice of job (docs/scaling.md).
 """
 
+import re
 import resource
 
 import dagster as dg
@@ -35,6 +36,7 @@ from meridian_assets.meta import fanout
 from meridian_assets.meta.assets import GROUP, MD, BacktestConfig, sweep_plan
 from meridian_assets.meta.backtest import write_results
 from meridian_assets.meta.history import load_history
+from meridian_assets.meta.runs import SWEEP
 from meridian_assets.meta.schemas import BACKTEST_DAILY, BACKTEST_RUNS, BACKTEST_TRADES
 from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings
 
@@ -48,22 +50,47 @@ def research_root(settings: MeridianSettings):
     return settings.get().home() / RESEARCH_DIR
 
 
+class ResearchPlanConfig(BacktestConfig):
+    """A sweep's window and sleeves (as `sleeve_backtests`), optionally over a grid of sleeve knobs."""
+
+    # knob -> values (as text, read as the sleeve's field reads it), e.g. {"risk_aversion": ["1", "2", "5"]}: one
+    # partition per sleeve and combination of values (fanout.grid_partitions)
+    grid: dict[str, list[str]] = {}
+    purpose: str = ""  # default: sweep (the weekly meta run's), research with a grid
+
+
+def _purpose(config: ResearchPlanConfig) -> str:
+    """A grid's variants carry their sleeve's name: published as the weekly sweep's, the meta layer would take
+    them for the sleeves themselves."""
+    purpose = config.purpose or ("research" if config.grid else "sweep")
+    if config.grid and purpose == SWEEP:
+        raise dg.Failure("research_plan: a grid's variants cannot be published as the weekly sweep (purpose "
+                         "sweep); leave purpose empty (research) or name another", allow_retries=False)
+    return purpose
+
+
 @dg.asset(group_name=GROUP, pool=DUCKDB_POOL, kinds={"duckdb"},
           deps=["sleeve_configs", "factor_scores", "combined_scores", "daily_prices", "earnings_calendar",
                 "corporate_actions", "macro_series", "risk_exposures", "risk_factor_covariance",
                 "risk_specific_variance"])
-def research_plan(context: dg.AssetExecutionContext, config: BacktestConfig, db: DuckDBStore,
+def research_plan(context: dg.AssetExecutionContext, config: ResearchPlanConfig, db: DuckDBStore,
                   settings: MeridianSettings):
     """The research plan: the window, the purpose and the sleeves in force, with one `research_sleeves` partition
-    per sleeve@version (partitions of sleeves no longer in the plan are removed)."""
+    per sleeve@version, or with a grid per sleeve@version and point of the grid (a parameter sweep; partitions no
+    longer in the plan are removed)."""
     require_clean_inputs(context)
     cfg = settings.get()
+    purpose = _purpose(config)
     with db.connect() as conn:
         window, chosen, skipped = sweep_plan(context, config, conn, cfg, "research_plan")
     if not chosen:
         raise dg.Failure(f"research_plan: no sleeve to backtest ({'; '.join(skipped) or 'none enabled'})",
                          allow_retries=False)
-    plan = fanout.write_plan(research_root(settings), chosen, *window, config.purpose, context.run_id)
+    try:
+        partitions = fanout.grid_partitions(chosen, config.grid, cfg)
+    except fanout.FanoutError as err:
+        raise dg.Failure(str(err), allow_retries=False) from err
+    plan = fanout.write_plan(research_root(settings), partitions, *window, purpose, context.run_id)
     keys = list(plan.sleeves)
     name = RESEARCH_SLEEVES.name
     for old in set(context.instance.get_dynamic_partitions(name)) - set(keys):
@@ -79,7 +106,9 @@ def research_plan(context: dg.AssetExecutionContext, config: BacktestConfig, db:
 
 
 def _mapping_key(key: str) -> str:
-    return key.replace("@", "_v").replace("-", "_")  # mapping keys are [A-Za-z0-9_]
+    """``core@1`` -> ``core_v1``, ``core@1~risk_aversion=2.5`` -> ``core_v1__risk_aversion_2_5`` (mapping keys are
+    [A-Za-z0-9_])."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", key.replace("@", "_v").replace("~", "__"))
 
 
 @dg.op(ins={"research_plan": dg.In(dg.Nothing)}, out=dg.DynamicOut(str), pool=DUCKDB_POOL)
@@ -147,6 +176,7 @@ def research_publish(context: dg.AssetExecutionContext, results: list[dict], db:
     replaced by run id); refused, leaving the tables as they were, while one of them is missing or was computed
     for another plan. Each partition's figures go on its own materialization."""
     plan = fanout.read_plan(research_root(settings))
+    keys = {r["key"] for r in results}
     try:
         published = fanout.collect(plan, [r["key"] for r in results])
     except fanout.FanoutError as err:
@@ -156,15 +186,17 @@ def research_publish(context: dg.AssetExecutionContext, results: list[dict], db:
     for r in results:
         context.add_asset_metadata(r["metadata"], partition_key=r["key"])
     common = {"window": MD.text(f"{plan.start}..{plan.end}"), "purpose": MD.text(plan.purpose),
-              "plan_id": MD.text(plan.plan_id), "run_ids": MD.json({r.sleeve.name: r.run_id for r in published})}
+              "plan_id": MD.text(plan.plan_id),
+              "run_ids": MD.json({k: r.run_id for k, r in zip([k for k in plan.sleeves if k in keys], published)})}
     # The tables are sleeve_backtests' assets: record that this run replaced rows in them too.
     for t, n in ((BACKTEST_RUNS, len(published)), (BACKTEST_DAILY, sum(r.sessions for r in published)),
                  (BACKTEST_TRADES, sum(r.trades.height for r in published))):
         context.log_event(dg.AssetMaterialization(t.name, metadata={
             **common, "rows": n, "published_by": MD.text("research_sleeve_backtests")}))
-    table = pl.DataFrame([{"sleeve": r.sleeve.name, "version": r.sleeve_version, **{
+    table = pl.DataFrame([{"partition": k, **{
         k: v for k, v in r.summary().items() if k in ("total_return", "sharpe", "max_drawdown", "cost_bps",
-                                                      "trades")}} for r in published])
+                                                      "trades")}}
+                          for k, r in zip([k for k in plan.sleeves if k in keys], published)])
     context.log.info("published\n" + preview_markdown(table, n=10))
 
 
