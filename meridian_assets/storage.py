@@ -30,7 +30,10 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
         yield
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        try:
+            conn.execute("ROLLBACK")
+        except duckdb.Error:  # a failed COMMIT has already ended the transaction: the error to raise is its own
+            pass
         raise
 
 

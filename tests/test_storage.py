@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from meridian_assets.ingest.schemas import DAILY_PRICES, UNIVERSE
-from meridian_assets.storage import read, replace_all, replace_window
+from meridian_assets.storage import read, replace_all, replace_window, transaction
 
 D = dt.date
 
@@ -76,3 +76,29 @@ def test_replace_all(conn):
     replace_all(conn, UNIVERSE, u)
     replace_all(conn, UNIVERSE, u)
     assert read(conn, "SELECT count(*) n FROM universe")["n"][0] == 1
+
+
+class _CommitFails:
+    """A connection whose COMMIT fails as a conflicting commit does: the engine ends the transaction, then
+    raises (a lake's "Transaction conflict", a full disk)."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __getattr__(self, name):
+        return getattr(self.conn, name)
+
+    def execute(self, sql, *args):
+        if sql == "COMMIT":
+            self.conn.execute("ROLLBACK")
+            raise duckdb.TransactionException("Transaction conflict: another transaction has deleted from it")
+        return self.conn.execute(sql, *args)
+
+
+def test_a_failed_commit_raises_its_own_error_and_keeps_the_previous_rows(conn):
+    day = D(2024, 1, 2)
+    replace_window(conn, DAILY_PRICES, bars([day], ["AAA"], 10.0), day, day)
+    with pytest.raises(duckdb.TransactionException, match="Transaction conflict"):
+        with transaction(_CommitFails(conn)):
+            conn.execute("DELETE FROM daily_prices")
+    assert read(conn, "SELECT close FROM daily_prices")["close"].to_list() == [10.0]
