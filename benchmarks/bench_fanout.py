@@ -17,6 +17,10 @@ On one scratch instance (the committed dagster.yaml):
   worker execute it (`execute_job` of the reconstructable job, with its own executor: multiprocess, 2 processes,
   a fork server preloading the code location): the history step, four sleeve steps, the publishing step.
 
+Then a parameter sweep with more partitions than processes: a `research_plan` grid of 4 risk aversions x core
+and momentum_tilt (8 partitions of about equal length), the fanned-out job on one process and on two
+(`DAGSTER_MULTIPROCESS_EXECUTOR_MAX_CONCURRENT`; history and publish in both), rows identical.
+
 Figures: wall and CPU of each (the fan-out's CPU includes the fork server and every step process), each step's
 timeline (launched, started, ended, from the run's first event) and start-up (launched -> started), each
 partition's backtest seconds and step CPU, the load average before and after, peak resident memory (this
@@ -38,6 +42,7 @@ from benchmarks.harness import Result, measure_stages, scratch_env
 
 TARGET = 1.6
 SLEEVES = ["core", "momentum_tilt", "quality_value_tilt", "conviction"]
+GRID = {"risk_aversion": ["1", "2", "4", "8"]}  # x core and momentum_tilt: 8 partitions
 
 CHILD = r'''
 import datetime as dt, json, os, resource, time
@@ -53,6 +58,7 @@ from meridian_assets.ingest.schemas import CORPORATE_ACTIONS, DAILY_PRICES, EARN
 from meridian_assets.storage import replace_window
 
 home = Path(os.environ["MERIDIAN_HOME"])
+GRID = json.loads(os.environ["FANOUT_GRID"])
 db = home / "meridian.duckdb"
 sleeves = json.loads(os.environ["FANOUT_SLEEVES"])
 cfg = load_config(os.environ["MERIDIAN_CONFIG"])
@@ -205,6 +211,25 @@ timeline = {k: {n: round(v - run_start, 3) if n in ("launched", "started", "ende
             for k, d in sorted(steps.items(), key=lambda kv: kv[1].get("started", 0))}
 step_startup = [round(d["started"] - d["launched"], 3) for d in steps.values() if "launched" in d and "started" in d]
 
+# A parameter sweep, more partitions than processes: GRID variants of two MVO sleeves, the same job on one process
+# and on two (the fixed costs, history and publish, in both).
+assert defs.resolve_job_def("meta_research_plan_job").execute_in_process(instance=instance, run_config={"ops": {
+    "research_plan": {"config": {"sleeves": ["core", "momentum_tilt"], "grid": GRID}}}}).success
+grid_keys = instance.get_dynamic_partitions(RESEARCH_SLEEVES.name)
+
+def fan_out(processes):
+    os.environ["DAGSTER_MULTIPROCESS_EXECUTOR_MAX_CONCURRENT"] = str(processes)
+    t, c = time.perf_counter(), tree_cpu()
+    assert dg.execute_job(recon, instance, tags=research_run_tags(instance)).success
+    return {"wall_seconds": round(time.perf_counter() - t, 3), "cpu_seconds": round(tree_cpu() - c, 3)}
+
+grid_one = fan_out(1)
+grid_rows = tables()
+grid_two = fan_out(2)
+grid = dict(partitions=len(grid_keys), one_process=grid_one, two_processes=grid_two,
+            identical=all(tables()[n].equals(grid_rows[n]) for n in grid_rows),
+            two_over_one=round(grid_one["wall_seconds"] / grid_two["wall_seconds"], 2))
+
 json.dump(dict(
     names=cfg.synthetic.n_tickers, sessions=serial_runs[0]["sessions"], sleeves=sleeves, partitions=keys,
     serial=t_serial, plan_run=t_plan,
@@ -213,7 +238,7 @@ json.dump(dict(
     serial_backtest_seconds=per_sleeve, backtests_on_two_processes_seconds=round(max(lanes), 3),
     ideal_ratio_without_overhead=round(t_serial["wall_seconds"] / (
         t_serial["wall_seconds"] - sum(per_sleeve.values()) + max(lanes)), 2),
-    identical=same, load_average_before=load0, load_average_after=load1,
+    identical=same, load_average_before=load0, load_average_after=load1, grid=grid,
     window={"start": str(serial_runs[0]["start"]), "end": str(serial_runs[0]["end"])},
     peak_rss_mb={"orchestrating_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                  "fanout_process_tree_sampled": round(peak_tree_mb[0], 1)},
@@ -233,7 +258,7 @@ def run(overrides: dict | None = None) -> Result:
         config.write_text(yaml.safe_dump(blocks))
         whole, st = measure_stages(CHILD, {**env, "MERIDIAN_CONFIG": str(config), "POLARS_MAX_THREADS": "2",
                                            "DAGSTER_MULTIPROCESS_EXECUTOR_MAX_CONCURRENT": "2",
-                                           "FANOUT_SLEEVES": json.dumps(SLEEVES)})
+                                           "FANOUT_SLEEVES": json.dumps(SLEEVES), "FANOUT_GRID": json.dumps(GRID)})
     nan = {"wall_seconds": float("nan"), "cpu_seconds": float("nan")}
     serial, fan = st.get("serial", nan), st.get("fanout", nan)
     speedup = serial["wall_seconds"] / fan["wall_seconds"]
@@ -249,8 +274,10 @@ def run(overrides: dict | None = None) -> Result:
         measurements={"child_process": vars(whole), "stages": st},
         targets={"serial_over_fanout": TARGET},
         passed={"serial_over_fanout": speedup >= TARGET,
-                "identical_to_serial": bool(st) and all(st.get("identical", {}).values())},
+                "identical_to_serial": bool(st) and all(st.get("identical", {}).values()),
+                "grid_identical_on_one_and_two_processes": bool(st.get("grid", {}).get("identical"))},
         ratios={"serial_over_fanout": round(speedup, 2),
+                "grid_two_processes_over_one": st.get("grid", {}).get("two_over_one", nan["wall_seconds"]),
                 "fanout_cpu_over_serial_cpu": round(fan["cpu_seconds"] / serial["cpu_seconds"], 2)},
         wall_s=None, cpu_s=None,
     )
