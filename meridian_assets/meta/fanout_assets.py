@@ -176,7 +176,6 @@ def research_publish(context: dg.AssetExecutionContext, results: list[dict], db:
     replaced by run id); refused, leaving the tables as they were, while one of them is missing or was computed
     for another plan. Each partition's figures go on its own materialization."""
     plan = fanout.read_plan(research_root(settings))
-    keys = {r["key"] for r in results}
     try:
         published = fanout.collect(plan, [r["key"] for r in results])
     except fanout.FanoutError as err:
@@ -185,18 +184,18 @@ def research_publish(context: dg.AssetExecutionContext, results: list[dict], db:
         write_results(conn, published)
     for r in results:
         context.add_asset_metadata(r["metadata"], partition_key=r["key"])
+    run = {r["key"] for r in results}
+    keyed = list(zip([k for k in plan.sleeves if k in run], published))  # collect's order: the plan's
     common = {"window": MD.text(f"{plan.start}..{plan.end}"), "purpose": MD.text(plan.purpose),
-              "plan_id": MD.text(plan.plan_id),
-              "run_ids": MD.json({k: r.run_id for k, r in zip([k for k in plan.sleeves if k in keys], published)})}
+              "plan_id": MD.text(plan.plan_id), "run_ids": MD.json({key: r.run_id for key, r in keyed})}
     # The tables are sleeve_backtests' assets: record that this run replaced rows in them too.
     for t, n in ((BACKTEST_RUNS, len(published)), (BACKTEST_DAILY, sum(r.sessions for r in published)),
                  (BACKTEST_TRADES, sum(r.trades.height for r in published))):
         context.log_event(dg.AssetMaterialization(t.name, metadata={
             **common, "rows": n, "published_by": MD.text("research_sleeve_backtests")}))
-    table = pl.DataFrame([{"partition": k, **{
+    table = pl.DataFrame([{"partition": key, **{
         k: v for k, v in r.summary().items() if k in ("total_return", "sharpe", "max_drawdown", "cost_bps",
-                                                      "trades")}}
-                          for k, r in zip([k for k in plan.sleeves if k in keys], published)])
+                                                      "trades")}} for key, r in keyed])
     context.log.info("published\n" + preview_markdown(table, n=10))
 
 
