@@ -91,6 +91,11 @@ def test_fanned_out_partitions_publish_the_serial_sweeps_rows(home):
     prefix = "research_sleeve_backtests.research_sleeve_backtest["
     assert sorted(k for k in steps if k.startswith(prefix)) == [f"{prefix}conviction_v1]", f"{prefix}core_v1]"]
     assert len(set(steps.values())) == len(steps) == 4  # history, two sleeves, publish: a process each
+    worker = next(e.dagster_event.pid for e in events if e.dagster_event.event_type == dg.DagsterEventType.ENGINE_EVENT
+                  and "parent process" in e.user_message)
+    history = "research_sleeve_backtests.research_history"
+    assert steps[history] == worker  # the run worker computes the history while the fork server starts
+    assert worker not in {pid for k, pid in steps.items() if k != history}
     assert "multiprocess executor" in " ".join(e.user_message for e in events)
     mats = {(m.asset_key.to_user_string(), m.partition): m.metadata
             for m in (e.dagster_event.event_specific_data.materialization for e in events
@@ -224,3 +229,29 @@ def test_a_parameter_grid_is_one_partition_per_variant_kept_apart_from_the_weekl
         failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
         assert message in failure.step_failure_data.error.message
     assert fanout.read_plan(home / "research").plan_id == plan.plan_id  # the failed plans wrote nothing
+
+
+def test_a_failing_run_worker_step_fails_the_run_before_any_sleeve_starts(home):
+    """The history step runs in the run worker (meta/research_executor.py): its failure is the step's failure,
+    named, and no sleeve step is launched; the backtest tables stay as they were (here: never written)."""
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    instance = dg.DagsterInstance.get()
+    assert _defs(home).resolve_job_def("meta_research_plan_job").execute_in_process(
+        instance=instance, run_config=RUN).success
+    instance.add_dynamic_partitions(RESEARCH_SLEEVES.name, ["zeta@1"])  # registered, but not in the plan
+    recon = ReconstructableRepository.for_module(
+        "meridian_assets.definitions", "defs", str(Path(__file__).resolve().parents[1])).get_reconstructable_job(
+        "meta_research_sleeves_job")
+    result = dg.execute_job(recon, instance, tags=research_run_tags(instance), raise_on_error=False)
+    assert not result.success
+    events = [r.event_log_entry for r in instance.get_records_for_run(result.run_id).records
+              if r.event_log_entry.dagster_event]
+    failed = [e for e in events if e.dagster_event.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert [e.step_key for e in failed] == ["research_sleeve_backtests.research_history"]
+    assert "partitions zeta@1 are not in the plan" in failed[0].dagster_event.step_failure_data.error.message
+    assert failed[0].dagster_event.pid == os.getpid()  # failed here, in the run worker
+    assert not [e for e in events if e.dagster_event.event_type == dg.DagsterEventType.STEP_START
+                and "research_sleeve_backtest[" in e.step_key]
+    assert query(home / "meridian.duckdb", "SELECT count(*) AS n FROM information_schema.tables "
+                                           "WHERE table_name = 'backtest_runs'")["n"][0] == 0

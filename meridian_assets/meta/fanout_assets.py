@@ -36,6 +36,7 @@ from meridian_assets.meta import fanout
 from meridian_assets.meta.assets import GROUP, MD, BacktestConfig, sweep_plan
 from meridian_assets.meta.backtest import write_results
 from meridian_assets.meta.history import load_history
+from meridian_assets.meta.research_executor import RUN_WORKER_TAG
 from meridian_assets.meta.runs import SWEEP
 from meridian_assets.meta.schemas import BACKTEST_DAILY, BACKTEST_RUNS, BACKTEST_TRADES
 from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings
@@ -111,7 +112,8 @@ def _mapping_key(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", key.replace("@", "_v").replace("~", "__"))
 
 
-@dg.op(ins={"research_plan": dg.In(dg.Nothing)}, out=dg.DynamicOut(str), pool=DUCKDB_POOL)
+@dg.op(ins={"research_plan": dg.In(dg.Nothing)}, out=dg.DynamicOut(str), pool=DUCKDB_POOL,
+       tags={RUN_WORKER_TAG: "true"})  # computed in the run worker while the fork server starts
 def research_history(context: dg.OpExecutionContext, db: DuckDBStore, settings: MeridianSettings):
     """The plan's window of market history, read from DuckDB once and written to a file every sleeve step reads;
     then one mapped step per partition of the run, in the plan's (sweep) order. A partition the plan does not

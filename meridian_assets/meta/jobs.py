@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from meridian_assets.meta.research_executor import research_executor
+
 BACKTESTS = ["backtest_runs", "backtest_daily", "backtest_trades"]
 WEEKLY = ["sleeve_configs", *BACKTESTS, "sleeve_decisions", "sleeve_allocation", "meta_target_book",
           "meta_performance", "meta_live_vs_backtest", "meta_risk_events", "meta_information",
@@ -44,7 +46,7 @@ RESEARCH_PRELOAD = [
     "dagster._core.storage.event_log.sqlite", "dagster._core.storage.schedules.sqlite",
     "dagster._core.storage.migration.utils", "alembic.command", "alembic.config", "fsspec.implementations.local",
     "dagster_postgres"]
-RESEARCH_EXECUTOR = dg.multiprocess_executor.configured(
+RESEARCH_EXECUTOR = research_executor.configured(
     {"start_method": {"forkserver": {"preload_modules": RESEARCH_PRELOAD}}}, name="research_executor")
 meta_research_sleeves_job = dg.define_asset_job(
     RESEARCH_SLEEVES_JOB, selection=dg.AssetSelection.assets("research_sleeve_backtests"),
