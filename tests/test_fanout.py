@@ -90,12 +90,11 @@ def test_fanned_out_partitions_publish_the_serial_sweeps_rows(home):
              if e.dagster_event.event_type == dg.DagsterEventType.STEP_START}
     prefix = "research_sleeve_backtests.research_sleeve_backtest["
     assert sorted(k for k in steps if k.startswith(prefix)) == [f"{prefix}conviction_v1]", f"{prefix}core_v1]"]
-    assert len(set(steps.values())) == len(steps) == 4  # history, two sleeves, publish: a process each
     worker = next(e.dagster_event.pid for e in events if e.dagster_event.event_type == dg.DagsterEventType.ENGINE_EVENT
                   and "parent process" in e.user_message)
-    history = "research_sleeve_backtests.research_history"
-    assert steps[history] == worker  # the run worker computes the history while the fork server starts
-    assert worker not in {pid for k, pid in steps.items() if k != history}
+    here = {"research_sleeve_backtests.research_history", "research_sleeve_backtests.research_publish"}
+    assert {k for k, pid in steps.items() if pid == worker} == here  # the history while the fork server starts
+    assert len({pid for k, pid in steps.items() if k not in here}) == 2  # each sleeve in a forked process
     assert "multiprocess executor" in " ".join(e.user_message for e in events)
     mats = {(m.asset_key.to_user_string(), m.partition): m.metadata
             for m in (e.dagster_event.event_specific_data.materialization for e in events
@@ -104,6 +103,8 @@ def test_fanned_out_partitions_publish_the_serial_sweeps_rows(home):
     for k in keys:  # each partition its own materialization, with its own backtest's figures
         assert mats[("research_sleeve_backtests", k)]["run_id"].value == run_ids[k.split("@")[0]]
     assert {"backtest_runs", "backtest_daily", "backtest_trades"} <= {a for a, _ in mats}
+    timed = fanout.read_timings(home / "research")  # each step's speed, for the next run's order
+    assert set(timed) == {*keys, *SLEEVES} and all(v > 0 for v in timed.values())
 
 
 def test_sleeve_steps_never_open_duckdb_and_a_stale_result_is_not_published(home):
@@ -149,6 +150,33 @@ def test_sleeve_steps_start_longest_first_and_untimed_sleeves_before_timed_ones(
     plan = fanout.Plan("p", None, None, "sweep", {k: ({}, 1) for k in ("a@1", "b@1", "c@1", "d@1")}, tmp_path)
     # d was never backtested (its cost is unknown: start it first); then the slowest per day; c is not in the run
     assert fanout.longest_first(plan, ["a@1", "b@1", "d@1"], {"a": 0.01, "b": 0.03, "c": 0.5}) == ["d@1", "b@1", "a@1"]
+    # a partition's own timing (a grid's variant) before its sleeve's
+    assert fanout.longest_first(plan, ["a@1", "b@1"], {"a": 0.01, "b": 0.03, "a@1": 0.05}) == ["a@1", "b@1"]
+
+
+def test_published_step_timings_order_the_next_run_before_the_serial_sweeps(tmp_path):
+    """The research steps' own speed (one library thread, forked, side by side) orders the next run; a serial
+    sweep's timing is the fallback for a sleeve no step has run yet. An unreadable file orders by the fallback."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    def result(name, per_day, sessions=4):
+        return SimpleNamespace(sleeve=SimpleNamespace(name=name), sessions=sessions,
+                               seconds_per_day=lambda: per_day)
+
+    assert fanout.read_timings(tmp_path) == {}
+    fanout.record_timings(tmp_path, [("core@1", result("core", 0.002)), ("qv@2", result("qv", 0.004)),
+                                     ("idle@1", result("idle", np.nan, sessions=0))])
+    fanout.record_timings(tmp_path, [("core@1~risk_aversion=8", result("core", 0.003))])
+    assert fanout.read_timings(tmp_path) == {"core@1": 0.002, "core@1~risk_aversion=8": 0.003, "core": 0.003,
+                                             "qv@2": 0.004, "qv": 0.004}
+    plan = fanout.Plan("p", None, None, "sweep", {k: ({}, 1) for k in ("core@1", "qv@2", "mom@1")}, tmp_path)
+    serial = {"core": 0.009, "qv": 0.001, "mom": 0.005}
+    assert fanout.longest_first(plan, plan.sleeves, {**serial, **fanout.read_timings(tmp_path)}) == [
+        "mom@1", "qv@2", "core@1"]
+    (tmp_path / fanout.TIMINGS).write_text("{not json")
+    assert fanout.read_timings(tmp_path) == {}
 
 
 def test_history_file_reads_back_every_field_and_a_partial_one_is_refused(tmp_path):

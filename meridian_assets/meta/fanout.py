@@ -8,8 +8,8 @@ the work is split in four, and only the second and the last open DuckDB:
    the purpose, the plan id and one partition key per sleeve, ``<sleeve>@<version>``, with the sleeve's config
    document. Earlier files of the window are removed, so nothing computed for another plan can be published
    with this one.
-2. **history** (a writer step, first in each run): the window's `MarketHistory`, read from DuckDB once, is
-   written to ``<root>/<start>_<end>/`` (`write_history`).
+2. **history** (a writer step, first in each run, computed in the run worker): the window's `MarketHistory`,
+   read from DuckDB once, is written to ``<root>/<start>_<end>/`` (`write_history`).
 3. **one step per sleeve partition** (no pool, no DuckDB: DuckDB's file lock keeps other processes out while a
    writer is open): reads the plan and the history file, runs `backtest.run_backtest` for its sleeve — the same
    call the serial sweep makes on the same history, so the same rows — and writes ``results/<key>/`` (daily
@@ -46,6 +46,7 @@ from meridian_assets.meta.sleeves import Sleeve, parse_sleeve
 PLAN = "plan.json"
 HISTORY = "history.pkl"
 HISTORY_FRAMES = ("scores", "combined")  # MarketHistory's frames written as Arrow IPC beside history.pkl
+TIMINGS = "step_timings.json"  # at the research root: each partition's and sleeve's last measured step speed
 
 
 class FanoutError(MeridianError):
@@ -168,12 +169,40 @@ def write_history(plan: Plan, history: MarketHistory) -> None:
 
 
 def longest_first(plan: Plan, keys, seconds_per_day: dict[str, float]) -> list[str]:
-    """``keys`` in the order their steps should start: the longest expected backtest first (each sleeve's last
-    seconds per simulated day), sleeves never timed first of all in the plan's order. On two processes the
-    longest-first order keeps the last step from starting late (the makespan of 3 long sleeves and 1 short one
-    is then the two longest chains, not a long one started after the short one)."""
+    """``keys`` in the order their steps should start: the longest expected backtest first, by the seconds per
+    simulated day of the partition key (a grid's variant) or else of its sleeve; partitions never timed first of
+    all, in the plan's order. On two processes the longest-first order keeps the last step from starting late
+    (the makespan of 3 long sleeves and 1 short one is then the two longest chains, not a long one started after
+    the short one)."""
     ordered = [k for k in plan.sleeves if k in set(keys)]
-    return sorted(ordered, key=lambda k: -seconds_per_day.get(k.split("@")[0], float("inf")))
+
+    def expected(k: str) -> float:
+        return seconds_per_day.get(k, seconds_per_day.get(k.split("@")[0], float("inf")))
+
+    return sorted(ordered, key=lambda k: -expected(k))
+
+
+def read_timings(root: Path) -> dict[str, float]:
+    """Seconds per simulated day as the research steps last measured them, by partition key and by sleeve
+    (`record_timings`); empty before the first fanned-out run."""
+    path = Path(root) / TIMINGS
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}  # none yet, or unreadable: the order falls back on backtest_runs' timings
+    return {str(k): float(v) for k, v in doc.items() if isinstance(v, (int, float)) and v > 0}
+
+
+def record_timings(root: Path, results: list[tuple[str, BacktestResult]]) -> None:
+    """Keep each published partition's seconds per simulated day, measured in its step (one library thread,
+    forked, beside the other steps: as the next run's step will run), under its key and its sleeve's name, for
+    `longest_first`. A serial sweep's timings (several library threads, one sleeve warming the process for the
+    next) rank sleeves differently, so these take precedence. The file is the publish step's alone."""
+    doc = read_timings(root)
+    for key, r in results:
+        if r.sessions:
+            doc[key] = doc[r.sleeve.name] = round(r.seconds_per_day(), 6)
+    _atomic_write(Path(root) / TIMINGS, lambda tmp: tmp.write_text(json.dumps(doc, indent=1, sort_keys=True)))
 
 
 def read_plan(root: Path) -> Plan:

@@ -1,22 +1,27 @@
 """Meta-layer assets, fanned out: sleeve backtests as dynamic partitions (one per sleeve@version), computed side
-by side by Dagster's multiprocess executor in one run and published by one writer step.
+by side by the research executor (Dagster's multiprocess executor, `meta/research_executor.py`) in one run and
+published by one writer step.
 
     research_plan              (duckdb pool)  the window, purpose and sleeves -> $MERIDIAN_HOME/research/plan.json,
                                               one `research_sleeves` partition per sleeve@version
     research_sleeve_backtests  a graph over a range of those partitions (one run), three kinds of step:
         research_history           (duckdb pool)  the window's MarketHistory read once -> a file; one mapped
-                                                  step per partition of the run
+                                                  step per partition of the run. Runs in the run worker,
+                                                  while the fork server starts
         research_sleeve_backtest   (no pool)      one sleeve's backtest from that file -> Parquet under
                                                   research/<window>/results/<sleeve@version>; never DuckDB
         research_publish           (duckdb pool)  every result into backtest_runs, backtest_daily,
-                                                  backtest_trades (delete-then-insert by run id)
+                                                  backtest_trades (delete-then-insert by run id). Runs in
+                                                  the run worker, alone at the end of the run
 
 `meta_research_sleeves_job` materializes a range of partitions (`BackfillPolicy.single_run()`: all of them is
-one run) on `meta.jobs.RESEARCH_EXECUTOR`, the multiprocess executor: one process per core, each step forked
-from a fork server that has already imported the code location and cvxpy (`meta.jobs.RESEARCH_PRELOAD`), so a
-step costs no interpreter start-up or imports. Each partition is its own materialization in the UI, with its own
-backtest's figures. A sleeve step never opens DuckDB and holds no pool slot; the history and publish steps
-hold the `duckdb` pool, as every writer does.
+one run) on `meta.jobs.RESEARCH_EXECUTOR`: one process per core, each sleeve step forked from a fork server that
+has already imported the code location and cvxpy (`meta.jobs.RESEARCH_PRELOAD`), so a step costs no interpreter
+start-up or imports. The server starts with the run and imports while the history step computes in the run
+worker (tagged `RUN_WORKER_TAG`), which has loaded the code location already; the publish step, alone at the end,
+runs there too. Each partition is its own materialization in the UI, with its own backtest's figures. A sleeve
+step never opens DuckDB and holds no pool slot; the history and publish steps hold the `duckdb` pool, as every
+writer does.
 
 The same backtests as `sleeve_backtests` (one code path, `backtest.run_backtest` on the same history): the
 published rows equal the in-step sweep's (tests/test_fanout.py). `sleeve_backtests` and the weekly
@@ -127,7 +132,7 @@ def research_history(context: dg.OpExecutionContext, db: DuckDBStore, settings: 
                          f"({', '.join(plan.sleeves)}); materialize research_plan again", allow_retries=False)
     with db.connect() as conn:
         history = load_history(conn, plan.start, plan.end, settings.get())
-        timed = _seconds_per_day(conn)
+        timed = {**_seconds_per_day(conn), **fanout.read_timings(research_root(settings))}  # steps' first
     fanout.write_history(plan, history)
     context.log.info(f"history {plan.start}..{plan.end}: {len(history.window(plan.start, plan.end))} sessions, "
                      f"{len(history.tickers)} names, {plan.history_path.stat().st_size / 2**20:.1f} MB")
@@ -171,7 +176,7 @@ def _process_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-@dg.op(out=dg.Out(dg.Nothing), pool=DUCKDB_POOL)
+@dg.op(out=dg.Out(dg.Nothing), pool=DUCKDB_POOL, tags={RUN_WORKER_TAG: "true"})  # alone, last: no fork
 def research_publish(context: dg.AssetExecutionContext, results: list[dict], db: DuckDBStore,
                      settings: MeridianSettings) -> None:
     """The run's partitions published into backtest_runs / backtest_daily / backtest_trades (each backtest's rows
@@ -188,6 +193,7 @@ def research_publish(context: dg.AssetExecutionContext, results: list[dict], db:
         context.add_asset_metadata(r["metadata"], partition_key=r["key"])
     run = {r["key"] for r in results}
     keyed = list(zip([k for k in plan.sleeves if k in run], published))  # collect's order: the plan's
+    fanout.record_timings(research_root(settings), keyed)  # the next run starts its longest step first
     common = {"window": MD.text(f"{plan.start}..{plan.end}"), "purpose": MD.text(plan.purpose),
               "plan_id": MD.text(plan.plan_id), "run_ids": MD.json({key: r.run_id for key, r in keyed})}
     # The tables are sleeve_backtests' assets: record that this run replaced rows in them too.

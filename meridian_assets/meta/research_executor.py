@@ -10,9 +10,10 @@ configuration (`MULTI_PROC_CONFIG`), retries, pools, tag limits and interruption
 * a step tagged ``meridian/run_worker: "true"`` is executed in the run worker (which has already loaded the code
   location) instead of in a forked process. In a fanned-out research run that is the history step, the only
   step ready at the start: it reads DuckDB while the fork server imports, and the sleeve steps fork from a ready
-  server as soon as it ends. A run-worker step blocks the loop while it computes (no other step is launched or
-  heard from meanwhile), so the tag is for a step that runs alone, at the start of a run. It fails, retries and is
-  interrupted as an in-process step does.
+  server as soon as it ends; and the publish step, alone at the end, which then needs no fork. A run-worker step
+  blocks the loop while it computes (no other step is launched or heard from meanwhile), so the tag is for a
+  step that runs alone, at the start or the end of a run. It fails, retries and is interrupted as an in-process
+  step does.
 
 `ResearchExecutor.execute` is `dagster._core.executor.multiprocess.MultiprocessExecutor.execute` of the pinned
 Dagster (1.13.x, pyproject.toml), changed at the two lines marked ``[research]``; tests/test_fanout.py runs it.
