@@ -216,3 +216,80 @@ def test_weekly_schedule_is_stopped_unless_deployed(monkeypatch):
     finally:
         monkeypatch.delenv("MERIDIAN_PROFILE")
         importlib.reload(mod)
+
+
+def test_proposal_evidence_fans_out_and_the_proposals_read_it_back(home):
+    """Evidence as research partitions: `research_plan` with `evidence` plans this week's candidates' current
+    and proposed configs over the evidence window; the fanned-out run publishes them (purpose evidence); the
+    proposals asset then reads them back, computing none, and the evidence equals the in-step computation's."""
+    from meridian_assets.meta import proposal_assets as pa
+    from meridian_assets.meta.fanout_assets import RESEARCH_SLEEVES, research_run_tags
+    from meridian_assets.meta.history import load_history
+
+    _only(home, "core", "conviction", "combined_llm")
+    defs, instance = definitions(home), dg.DagsterInstance.ephemeral()
+    weekly = defs.resolve_job_def("meta_proposal_job")
+    before = [dg.AssetKey(k) for k in WEEKLY if k != "meta_controller_config_proposals"]
+    assert weekly.execute_in_process(instance=instance, asset_selection=before).success
+    planned = defs.resolve_job_def("meta_research_plan_job").execute_in_process(
+        instance=instance, run_config={"ops": {"research_plan": {"config": {"evidence": True}}}})
+    assert planned.success
+    keys = instance.get_dynamic_partitions(RESEARCH_SLEEVES.name)
+    assert {k.split("~")[0] for k in keys} == {"conviction@1", "conviction@2", "core@1", "core@2"}
+    assert sorted(k.split("~")[1].split("=")[0] for k in keys if "~" in k) == ["proposed", "proposed"]
+    assert metadata(planned, "research_plan")["purpose"] == "evidence"
+    assert defs.resolve_job_def("meta_research_sleeves_job").execute_in_process(
+        instance=instance, tags=research_run_tags(instance)).success
+    db = home / "meridian.duckdb"
+    evidence = query(db, "SELECT run_id, sleeve, sleeve_version, sessions FROM backtest_runs "
+                         "WHERE purpose = 'evidence' ORDER BY sleeve, sleeve_version")
+    assert evidence.select("sleeve", "sleeve_version").rows() == [("conviction", 1), ("conviction", 2), ("core", 1),
+                                                                   ("core", 2)]
+    assert (evidence["sessions"] == 12).all()
+
+    # Read back, the published evidence gives the very evidence a computation here gives.
+    cfg = load_config(str(home / "meridian.yaml"))
+    conn = duckdb.connect(str(db), read_only=True)
+    try:
+        inputs = pa.proposal_inputs(conn, cfg)
+        jobs = pa.evidence_backtests(inputs.cands)
+        published = pa.published_evidence(conn, jobs, cfg, inputs.window, inputs.runs["created_at"].max())
+        assert sorted(published) == sorted(evidence["run_id"])
+        assert pa.published_evidence(conn, jobs, cfg, inputs.window, query(
+            db, "SELECT max(created_at) t FROM backtest_runs")["t"][0]) == {}  # none written since: none read
+        history = load_history(conn, *inputs.window, cfg)
+    finally:
+        conn.close()
+    returns = {s: f.select("date", "ret") for s, f in inputs.returns.items()}
+    decided = dict(zip(inputs.dec["sleeve"].to_list(), inputs.dec["decision"].to_list()))
+    read_back, computed_none = pa._evidence(inputs.cands, None, cfg, inputs.window, returns, decided, published)
+    own, computed = pa._evidence(inputs.cands, history, cfg, inputs.window, returns, decided)
+    assert computed_none == [] and len(computed) == 4 and read_back == own
+
+    result = weekly.execute_in_process(instance=instance,
+                                       asset_selection=[dg.AssetKey("meta_controller_config_proposals")])
+    assert result.success
+    prop = metadata(result, "meta_controller_config_proposals")
+    assert (prop["evidence_backtests"], prop["evidence_published"], prop["proposals"]) == (4, 4, 1)
+    row = query(db, "SELECT * FROM meta_controller_config_proposals").row(0, named=True)
+    core = next(ev for c, ev in zip(inputs.cands, own) if c.target_id == "core")
+    stored = json.loads(row["evidence_json"])  # the evidence, with the proposal's changes and diagnostics
+    assert row["target_id"] == "core" and {k: stored[k] for k in core} == json.loads(json.dumps(core))
+    assert set(core["run_ids"].values()) < set(evidence["run_id"])
+
+
+def test_an_evidence_plan_takes_no_sleeves_or_grid_and_needs_a_sweep(home):
+    job, instance = definitions(home).resolve_job_def("meta_research_plan_job"), dg.DagsterInstance.ephemeral()
+
+    def failure(config: dict) -> str:
+        r = job.execute_in_process(instance=instance, raise_on_error=False,
+                                   run_config={"ops": {"research_plan": {"config": config}}})
+        assert not r.success
+        (event,) = [e for e in r.all_events if e.is_step_failure]
+        return event.step_failure_data.user_failure_data.description
+
+    assert "leave sleeves, grid, start, end and purpose empty" in failure(
+        {"evidence": True, "grid": {"risk_aversion": ["2"]}})
+    assert "leave sleeves" in failure({"evidence": True, "sleeves": ["core"]})
+    assert "materialize sleeve_backtests first" in failure({"evidence": True})  # no sweep to propose from yet
+    assert not instance.get_dynamic_partitions("research_sleeves")

@@ -96,6 +96,14 @@ def grid_partitions(chosen: list[tuple[Sleeve, int]], grid: dict[str, list[str]]
     return out
 
 
+def evidence_partitions(jobs: list[tuple[Sleeve, int, bool]]) -> list[tuple[str, Sleeve, int]]:
+    """A proposal batch's evidence backtests (`proposal_assets.evidence_backtests`: each sleeve candidate's
+    current config, and proposed one at its next version) as partitions: ``core@1`` for a current config,
+    ``core@2~proposed=<config hash>`` for a proposal (a version not written yet, named by its config)."""
+    return [(f"{partition_key(s, v)}~proposed={s.hash[:8]}" if proposed else partition_key(s, v), s, v)
+            for s, v, proposed in jobs]
+
+
 @dataclass(frozen=True)
 class Plan:
     plan_id: str

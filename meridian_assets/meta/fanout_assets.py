@@ -41,6 +41,7 @@ from meridian_assets.meta import fanout
 from meridian_assets.meta.assets import GROUP, MD, BacktestConfig, sweep_plan
 from meridian_assets.meta.backtest import write_results
 from meridian_assets.meta.history import load_history
+from meridian_assets.meta.proposal_assets import EVIDENCE, evidence_backtests, proposal_inputs
 from meridian_assets.meta.research_executor import RUN_WORKER_TAG
 from meridian_assets.meta.runs import SWEEP
 from meridian_assets.meta.schemas import BACKTEST_DAILY, BACKTEST_RUNS, BACKTEST_TRADES
@@ -62,12 +63,21 @@ class ResearchPlanConfig(BacktestConfig):
     # knob -> values (as text, read as the sleeve's field reads it), e.g. {"risk_aversion": ["1", "2", "5"]}: one
     # partition per sleeve and combination of values (fanout.grid_partitions)
     grid: dict[str, list[str]] = {}
-    purpose: str = ""  # default: sweep (the weekly meta run's), research with a grid
+    purpose: str = ""  # default: sweep (the weekly meta run's), research with a grid, evidence with evidence
+    # the evidence backtests of this week's proposal batch (each sleeve candidate's current and proposed config,
+    # over the evidence window) instead of the sleeves in force; meta_controller_config_proposals then reads them
+    # back instead of computing them (proposal_assets.published_evidence)
+    evidence: bool = False
 
 
 def _purpose(config: ResearchPlanConfig) -> str:
     """A grid's variants carry their sleeve's name: published as the weekly sweep's, the meta layer would take
     them for the sleeves themselves."""
+    if config.evidence:
+        if config.grid or config.sleeves or config.start or config.end or config.purpose not in ("", EVIDENCE):
+            raise dg.Failure("research_plan: evidence plans the proposal batch's own configs and window; leave "
+                             "sleeves, grid, start, end and purpose empty", allow_retries=False)
+        return EVIDENCE
     purpose = config.purpose or ("research" if config.grid else "sweep")
     if config.grid and purpose == SWEEP:
         raise dg.Failure("research_plan: a grid's variants cannot be published as the weekly sweep (purpose "
@@ -87,15 +97,18 @@ def research_plan(context: dg.AssetExecutionContext, config: ResearchPlanConfig,
     require_clean_inputs(context)
     cfg = settings.get()
     purpose = _purpose(config)
-    with db.connect() as conn:
-        window, chosen, skipped = sweep_plan(context, config, conn, cfg, "research_plan")
-    if not chosen:
-        raise dg.Failure(f"research_plan: no sleeve to backtest ({'; '.join(skipped) or 'none enabled'})",
-                         allow_retries=False)
-    try:
-        partitions = fanout.grid_partitions(chosen, config.grid, cfg)
-    except fanout.FanoutError as err:
-        raise dg.Failure(str(err), allow_retries=False) from err
+    if config.evidence:
+        window, partitions, skipped = _evidence_plan(db, cfg)
+    else:
+        with db.connect() as conn:
+            window, chosen, skipped = sweep_plan(context, config, conn, cfg, "research_plan")
+        if not chosen:
+            raise dg.Failure(f"research_plan: no sleeve to backtest ({'; '.join(skipped) or 'none enabled'})",
+                             allow_retries=False)
+        try:
+            partitions = fanout.grid_partitions(chosen, config.grid, cfg)
+        except fanout.FanoutError as err:
+            raise dg.Failure(str(err), allow_retries=False) from err
     plan = fanout.write_plan(research_root(settings), partitions, *window, purpose, context.run_id)
     keys = list(plan.sleeves)
     name = RESEARCH_SLEEVES.name
@@ -109,6 +122,20 @@ def research_plan(context: dg.AssetExecutionContext, config: ResearchPlanConfig,
         "plan_id": MD.text(plan.plan_id), "partitions": MD.json(keys),
         "launch_tags": MD.json(research_run_tags(context.instance)),  # meta_research_sleeves_job over all of them
         "skipped": MD.md("\n".join(f"- {s}" for s in skipped) or "none")})
+
+
+def _evidence_plan(db: DuckDBStore, cfg):
+    """The window and partitions of this week's proposal evidence: the candidates the proposals asset would
+    backtest now (rules over the latest sweep; those already pending left out)."""
+    with db.connect() as conn:
+        inputs = proposal_inputs(conn, cfg)
+    jobs = evidence_backtests(inputs.cands)
+    if not jobs:
+        raise dg.Failure(f"research_plan: no sleeve proposal to evidence as of {inputs.as_of} ("
+                         f"{len(inputs.cands)} candidates, {len(inputs.duplicates)} already pending)",
+                         allow_retries=False)
+    skipped = [f"{k}: already pending as {d}" for k, d in inputs.duplicates.items()]
+    return inputs.window, fanout.evidence_partitions(jobs), skipped
 
 
 def _mapping_key(key: str) -> str:

@@ -31,7 +31,8 @@ meta_research_plan_job = dg.define_asset_job(
     RESEARCH_PLAN_JOB, selection=dg.AssetSelection.assets("sleeve_configs", "research_plan"),
     tags={"meridian/layer": "meta"},
     description="Plan a research sweep: its window and sleeves, and one research_sleeves partition per "
-                "sleeve@version (run config: sleeves, start, end, purpose).")
+                "sleeve@version (run config: sleeves, start, end, purpose; grid for a parameter sweep; evidence "
+                "for this week's proposal evidence).")
 # One process per core (Dagster's default; DAGSTER_MULTIPROCESS_EXECUTOR_MAX_CONCURRENT in the run worker's
 # environment sets another number), each step forked from a server that has imported, in this order: the
 # one-library-thread settings (meta/fanout_worker.py, first: before any numerical library), the optimizer, the

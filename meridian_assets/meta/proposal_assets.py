@@ -2,11 +2,15 @@
 
     meta_diagnostics                  →  meta_performance, meta_live_vs_backtest, meta_risk_events, meta_information
     meta_controller_config_proposals  →  proposals from rules over the diagnostics, each with evidence backtests
+                                         (read back when a research run published them: `research_plan` with
+                                         evidence; else computed in the step)
     config_change_log                 →  apply / reject / revert proposals (meta_apply_job; the sensor, the CLI)
 
 The proposals' materialization carries ``batch_id`` and, per proposal, its target type, confidence, data
 sufficiency and auto-apply eligibility: the proposal sensor reads only that (Dagster's event log).
 """
+
+from dataclasses import dataclass
 
 import dagster as dg
 import polars as pl
@@ -20,14 +24,14 @@ from meridian_assets.meta import diagnostics as dx
 from meridian_assets.meta import information, proposals
 from meridian_assets.meta import runs as rd
 from meridian_assets.meta.assets import GROUP, MD, sweep_inputs
-from meridian_assets.meta.backtest import write_results
+from meridian_assets.meta.backtest import run_id_for, write_results
 from meridian_assets.meta.history import load_history
 from meridian_assets.meta.rationale import write as write_rationale
 from meridian_assets.meta.schemas import (
-    META_INFORMATION, META_LIVE_VS_BACKTEST, META_PERFORMANCE, META_PROPOSALS, META_RISK_EVENTS,
-    SLEEVE_ALLOCATION, SLEEVE_DECISIONS,
+    BACKTEST_DAILY, BACKTEST_RUNS, META_INFORMATION, META_LIVE_VS_BACKTEST, META_PERFORMANCE, META_PROPOSALS,
+    META_RISK_EVENTS, SLEEVE_ALLOCATION, SLEEVE_DECISIONS,
 )
-from meridian_assets.meta.sleeves import CORE, parse_policy, parse_sleeve
+from meridian_assets.meta.sleeves import CORE, Sleeve, parse_policy, parse_sleeve
 from meridian_assets.meta.sweep import run_sweep
 from meridian_assets.storage import read, replace_where, replace_window, table_exists
 from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings
@@ -108,19 +112,66 @@ def meta_diagnostics(context: dg.AssetExecutionContext, db: DuckDBStore, setting
             "subject", "bucket", "value", "normalized", "samples"), n=25))})
 
 
-def _evidence(cands, history, cfg, window, returns, decisions) -> tuple[list[dict], list]:
-    """One evidence dict per candidate: sleeve changes backtested (current and proposed, one parallel sweep),
-    allocation changes evaluated on the sleeves' returns."""
-    jobs, index = [], {}
+EVIDENCE = "evidence"  # the purpose of evidence backtests (their run ids depend on it)
+
+
+def evidence_backtests(cands) -> list[tuple[Sleeve, int, bool]]:
+    """The sleeve configs a batch's evidence backtests, once each, as (sleeve, version, proposed): every sleeve
+    candidate's current config (its version) and proposed one (the next version)."""
+    jobs, seen = [], set()
     for c in cands:
         if c.target_type == "ALLOCATION_CONFIG":
             continue
-        for doc, version in ((c.current.doc, c.current.version), (c.proposed, c.current.version + 1)):
+        for doc, version, proposed in ((c.current.doc, c.current.version, False),
+                                       (c.proposed, c.current.version + 1, True)):
             s = parse_sleeve(doc)
-            if s.hash not in index:
-                index[s.hash] = len(jobs)
-                jobs.append((s, version))
-    results = run_sweep(history, jobs, cfg, *window, purpose="evidence") if jobs else []
+            if s.hash not in seen:
+                seen.add(s.hash)
+                jobs.append((s, version, proposed))
+    return jobs
+
+
+@dataclass(frozen=True)
+class PublishedRun:
+    """An evidence backtest read back from backtest_runs / backtest_daily: what `_evidence` reads of a result."""
+
+    run_id: str
+    daily: pl.DataFrame  # date, daily_return
+    row: dict
+
+    def summary(self) -> dict:
+        return self.row
+
+
+def published_evidence(conn, jobs, cfg, window, since) -> dict[str, PublishedRun]:
+    """The evidence backtests of ``jobs`` over ``window`` already in the tables and written after ``since`` (the
+    sweep the proposals read), by run id: a research run's fanned-out evidence (`research_plan` with ``evidence``)
+    or an earlier materialization's, on the same data. Run ids are deterministic in the sleeve config, the
+    configuration, the window and the purpose, so the same backtest has the same id wherever it ran."""
+    ids = [run_id_for(s, cfg, *window, EVIDENCE) for s, _, _ in jobs]
+    if not ids or not table_exists(conn, BACKTEST_RUNS.name) or since is None:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    runs = read(conn, f"SELECT * FROM {BACKTEST_RUNS.name} WHERE run_id IN ({marks}) AND purpose = ? "
+                      "AND created_at > ?", [*ids, EVIDENCE, since])
+    daily = read(conn, f"SELECT run_id, date, daily_return FROM {BACKTEST_DAILY.name} WHERE run_id IN ({marks}) "
+                       "ORDER BY run_id, date", ids)
+    return {r["run_id"]: PublishedRun(r["run_id"], daily.filter(pl.col("run_id") == r["run_id"]).drop("run_id"), r)
+            for r in runs.iter_rows(named=True) if r["sessions"]}
+
+
+def _evidence(cands, history, cfg, window, returns, decisions,
+              published: dict[str, PublishedRun] | None = None) -> tuple[list[dict], list]:
+    """One evidence dict per candidate: sleeve changes backtested (current and proposed, one parallel sweep of
+    those not in ``published``), allocation changes evaluated on the sleeves' returns. Returns the evidence and
+    the backtests computed here (to be written)."""
+    published = published or {}
+    jobs = evidence_backtests(cands)
+    todo = [(s, v) for s, v, _ in jobs if run_id_for(s, cfg, *window, EVIDENCE) not in published]
+    results = run_sweep(history, todo, cfg, *window, purpose=EVIDENCE) if todo else []
+    by_hash = {r.sleeve.hash: r for r in results}
+    by_hash.update({s.hash: published[rid] for s, _, _ in jobs
+                    if (rid := run_id_for(s, cfg, *window, EVIDENCE)) in published})
     out = []
     pick = ("total_return", "sharpe", "max_drawdown", "cost_bps", "avg_turnover", "vetoed")
     for c in cands:
@@ -128,7 +179,7 @@ def _evidence(cands, history, cfg, window, returns, decisions) -> tuple[list[dic
             out.append(proposals.allocation_evidence(returns, decisions, parse_policy(c.current.doc),
                                                      parse_policy(c.proposed), window, cfg))
             continue
-        a, b = (results[index[parse_sleeve(d).hash]] for d in (c.current.doc, c.proposed))
+        a, b = (by_hash[parse_sleeve(d).hash] for d in (c.current.doc, c.proposed))
         sa, sb = a.summary(), b.summary()
         ev = proposals.compare(a.daily.select("date", pl.col("daily_return").alias("ret")),
                                b.daily.select("date", pl.col("daily_return").alias("ret")),
@@ -137,6 +188,48 @@ def _evidence(cands, history, cfg, window, returns, decisions) -> tuple[list[dic
         ev["run_ids"] = {"current": a.run_id, "proposed": b.run_id}
         out.append(ev)
     return out, results
+
+
+@dataclass
+class ProposalInputs:
+    """What a proposal batch is built from (`proposal_inputs`)."""
+
+    runs: pl.DataFrame  # the latest sweep's backtest_runs rows
+    returns: dict  # sleeve -> daily returns of that sweep
+    as_of: object
+    dec: pl.DataFrame
+    cands: list  # candidates not already pending
+    duplicates: dict  # rule:target -> the pending proposal it repeats
+    window: tuple
+
+
+def proposal_inputs(conn, cfg) -> ProposalInputs:
+    """The candidates of this week's batch (rules over the latest sweep, its decisions, performance and
+    allocation; less those already pending) and their evidence window: what `meta_controller_config_proposals`
+    and an evidence research plan (`research_plan` with ``evidence``) both start from."""
+    store.seed(conn)
+    runs, returns, _ = sweep_inputs(conn, cfg)
+    as_of = runs["end"].max()
+    versions = store.current(conn)
+    sleeves = {s.name: (s, versions[store.config_key(store.SLEEVE, s.name)])
+               for s, _ in store.sleeves_in_force(conn)}
+    policy, _ = store.policy_in_force(conn)
+    dec = read(conn, "SELECT * FROM sleeve_decisions WHERE as_of = ?", [as_of]) \
+        if table_exists(conn, SLEEVE_DECISIONS.name) else SLEEVE_DECISIONS.empty()
+    perf = read(conn, "SELECT * FROM meta_performance WHERE as_of = ?", [as_of]) \
+        if table_exists(conn, META_PERFORMANCE.name) else META_PERFORMANCE.empty()
+    alloc = read(conn, "SELECT * FROM sleeve_allocation WHERE as_of = ?", [as_of]) \
+        if table_exists(conn, SLEEVE_ALLOCATION.name) else SLEEVE_ALLOCATION.empty()
+    existing = changes.load(conn)
+    ctx = proposals.Context(sleeves={n: v for n, v in sleeves.items() if n in returns},
+                            policy=(policy, versions[store.ALLOCATION_KEY]),
+                            summaries={r["sleeve"]: r for r in runs.iter_rows(named=True)},
+                            performance=perf, decisions=dec, allocation=alloc, base=cfg)
+    cands = proposals.rules(ctx)
+    duplicates = {f"{c.rule}:{c.target_id}": d for c in cands if (d := proposals.pending_duplicates(existing, c))}
+    cands = [c for c in cands if f"{c.rule}:{c.target_id}" not in duplicates]
+    window = rd.backtest_window(conn, cfg.meta.evidence_sessions, None, as_of)
+    return ProposalInputs(runs, returns, as_of, dec, cands, duplicates, window)
 
 
 def _llm(cfg, run_id: str):
@@ -162,34 +255,18 @@ def meta_controller_config_proposals(context: dg.AssetExecutionContext, db: Duck
     cfg = settings.get()
     m = cfg.meta
     with db.connect() as conn:
-        store.seed(conn)
-        runs, returns, _ = sweep_inputs(conn, cfg)
-        as_of = runs["end"].max()
-        versions = store.current(conn)
-        sleeves = {s.name: (s, versions[store.config_key(store.SLEEVE, s.name)])
-                   for s, _ in store.sleeves_in_force(conn)}
-        policy, _ = store.policy_in_force(conn)
-        dec = read(conn, "SELECT * FROM sleeve_decisions WHERE as_of = ?", [as_of]) \
-            if table_exists(conn, SLEEVE_DECISIONS.name) else SLEEVE_DECISIONS.empty()
-        perf = read(conn, "SELECT * FROM meta_performance WHERE as_of = ?", [as_of]) \
-            if table_exists(conn, META_PERFORMANCE.name) else META_PERFORMANCE.empty()
-        alloc = read(conn, "SELECT * FROM sleeve_allocation WHERE as_of = ?", [as_of]) \
-            if table_exists(conn, SLEEVE_ALLOCATION.name) else SLEEVE_ALLOCATION.empty()
-        existing = changes.load(conn)
-        ctx = proposals.Context(sleeves={n: v for n, v in sleeves.items() if n in returns},
-                                policy=(policy, versions[store.ALLOCATION_KEY]),
-                                summaries={r["sleeve"]: r for r in runs.iter_rows(named=True)},
-                                performance=perf, decisions=dec, allocation=alloc, base=cfg)
-        cands = proposals.rules(ctx)
-        duplicates = {f"{c.rule}:{c.target_id}": d for c in cands if (d := proposals.pending_duplicates(existing, c))}
-        cands = [c for c in cands if f"{c.rule}:{c.target_id}" not in duplicates]
-        window = rd.backtest_window(conn, m.evidence_sessions, None, as_of)
-        history = load_history(conn, *window, cfg) if any(c.target_type != "ALLOCATION_CONFIG" for c in cands) \
-            else None
+        inputs = proposal_inputs(conn, cfg)
+        cands, window, as_of, dec, returns = inputs.cands, inputs.window, inputs.as_of, inputs.dec, inputs.returns
+        duplicates, jobs = inputs.duplicates, evidence_backtests(inputs.cands)
+        # Evidence a research run fanned out (or an earlier materialization wrote) since the sweep is read back.
+        published = published_evidence(conn, jobs, cfg, window, inputs.runs["created_at"].max())
+        todo = [s for s, _, _ in jobs if run_id_for(s, cfg, *window, EVIDENCE) not in published]
+        history = load_history(conn, *window, cfg) if todo else None
     batch_id = f"batch-{as_of:%Y%m%d}-{context.run_id[:8]}"
     sleeve_returns = {s: f.select("date", "ret") for s, f in returns.items()}
     decided = dict(zip(dec["sleeve"].to_list(), dec["decision"].to_list()))
-    evidence, results = _evidence(cands, history, cfg, window, sleeve_returns, decided) if cands else ([], [])
+    evidence, results = _evidence(cands, history, cfg, window, sleeve_returns, decided, published) \
+        if cands else ([], [])
     ask = _llm(cfg, context.run_id) if cands else None  # after the connection is closed: the archive opens its own
     now, rows, unsupported = store.now(), [], []
     for c, ev in zip(cands, evidence):
@@ -209,6 +286,7 @@ def meta_controller_config_proposals(context: dg.AssetExecutionContext, db: Duck
                "auto_eligible": r["auto_eligible"]} for r in rows]
     return dg.MaterializeResult(metadata={
         "batch_id": MD.text(batch_id), "as_of": MD.text(str(as_of)), "proposals": len(rows),
+        "evidence_backtests": len(jobs), "evidence_published": len(published),  # read back, not recomputed
         "proposals_json": MD.json(listed), "auto_eligible": sum(r["auto_eligible"] for r in rows),
         "not_supported": MD.md("\n".join(f"- {u}" for u in unsupported) or "none"),
         "already_pending": MD.json(duplicates),
