@@ -1,5 +1,6 @@
-"""The research executor: Dagster's multiprocess executor (forkserver start method), with one change of
-schedule — a step tagged `RUN_WORKER_TAG` runs in the run worker's own process, while the fork server starts.
+"""The research executor: Dagster's multiprocess executor (forkserver start method), with two changes of
+schedule: the fork server starts with the run, and a step tagged `RUN_WORKER_TAG` runs in the run worker's own
+process (meanwhile, at the start of a run).
 
 Every other step runs as the multiprocess executor runs it: in a process forked from a server that has imported
 its preload (the code location, cvxpy, the instance's storages), at most ``max_concurrent`` at once, with the same
@@ -64,7 +65,7 @@ def execute_step_in_run_worker(multiproc_ctx: MultiprocessingBaseContext, recon_
     """`execute_step_out_of_process`'s events for ``step``, executed in this process: the events a forked step
     process would send back (its plan of one step, run against the run's own instance)."""
     yield DagsterEvent.step_worker_starting(
-        step_context, f'Executing "{step.key}" in the run worker (pid {os.getpid()}) while the fork server starts.',
+        step_context, f'Executing "{step.key}" in the run worker (pid {os.getpid()}), not a forked process.',
         metadata={"pid": MetadataValue.text(str(os.getpid()))})
     plan = create_execution_plan(job=recon_job, run_config=step_context.run_config, step_keys_to_execute=[step.key],
                                  known_state=known_state, repository_load_data=repository_load_data)
@@ -172,7 +173,7 @@ class ResearchExecutor(MultiprocessExecutor):
                             step_context = plan_context.for_step(step)
                             term_events[step.key] = multiproc_ctx.Event()
                             # [research] A step tagged RUN_WORKER_TAG runs here, in the run worker's process.
-                            launch = (execute_step_in_run_worker if (step.tags or {}).get(RUN_WORKER_TAG)
+                            launch = (execute_step_in_run_worker if (step.tags or {}).get(RUN_WORKER_TAG) == "true"
                                       else execute_step_out_of_process)
                             active_iters[step.key] = launch(
                                 multiproc_ctx,
@@ -310,7 +311,8 @@ class ResearchExecutor(MultiprocessExecutor):
         if timer_result:
             yield DagsterEvent.engine_event(
                 plan_context,
-                f"Research executor: parent process exiting after {format_duration(timer_result.millis)} (pid: {os.getpid()})",
+                f"Research executor: parent process exiting after {format_duration(timer_result.millis)} "
+                f"(pid: {os.getpid()})",
                 event_specific_data=EngineEventData.multiprocess(os.getpid()),
             )
 
