@@ -260,7 +260,7 @@ def test_a_parameter_grid_is_one_partition_per_variant_kept_apart_from_the_weekl
 
 
 def test_a_failing_run_worker_step_fails_the_run_before_any_sleeve_starts(home):
-    """The history step runs in the run worker (meta/research_executor.py): its failure is the step's failure,
+    """The history step runs in the run worker (meta/executors.py): its failure is the step's failure,
     named, and no sleeve step is launched; the backtest tables stay as they were (here: never written)."""
     from dagster._core.definitions.reconstruct import ReconstructableRepository
 

@@ -7,7 +7,7 @@ dependency) and under TYPE_CHECKING. Layers, lowest first:
     ingest → factors → analysis → risk → portfolio → execution → reporting → meta → serving → operations
                  domain logic in the order data flows: plain modules, no Dagster, no resources/
     resources    resources/ (each resource wraps domain logic) and runs.py (Dagster's run records)
-    wiring       each domain's assets, checks, jobs, partitions, definitions; gates.py; the main job
+    wiring       each domain's assets, checks, jobs, executors, partitions, definitions; gates.py; the main job
     automation   schedules/, sensors/
     location     meridian_assets/definitions.py (merges every domain's Definitions)
     cli → desk
@@ -31,7 +31,7 @@ BASE_MODULES = {"meridian_assets", "meridian_assets.config", "meridian_assets.ca
 BASE_PACKAGES = ("meridian_assets.warehouse",)
 DOMAINS = ("ingest", "factors", "analysis", "risk", "portfolio", "execution", "reporting", "meta", "serving")
 OPERATIONS = {"meridian_assets.summary", "meridian_assets.reset"}  # what `meridian reset` / the run summaries do
-WIRING_FILES = {"assets", "checks", "jobs", "definitions", "partitions"}
+WIRING_FILES = {"assets", "checks", "jobs", "executors", "definitions", "partitions"}
 WIRING_MODULES = {"meridian_assets.gates", "meridian_assets.jobs",  # jobs: main_job, across every domain
                   "meridian_assets.risk.kill_switch"}  # kill_switch: the halt_lock asset
 

@@ -1,5 +1,5 @@
 """Meta-layer assets, fanned out: sleeve backtests as dynamic partitions (one per sleeve@version), computed side
-by side by the research executor (Dagster's multiprocess executor, `meta/research_executor.py`) in one run and
+by side by the research executor (Dagster's multiprocess executor, `meta/executors.py`) in one run and
 published by one writer step.
 
     research_plan              (duckdb pool)  the window, purpose and sleeves -> $MERIDIAN_HOME/research/plan.json,
@@ -42,7 +42,7 @@ from meridian_assets.meta.assets import GROUP, MD, BacktestConfig, sweep_plan
 from meridian_assets.meta.backtest import write_results
 from meridian_assets.meta.history import load_history
 from meridian_assets.meta.proposal_assets import EVIDENCE, evidence_backtests, proposal_inputs
-from meridian_assets.meta.research_executor import RUN_WORKER_TAG
+from meridian_assets.meta.executors import RUN_WORKER_TAG
 from meridian_assets.meta.runs import SWEEP
 from meridian_assets.meta.schemas import BACKTEST_DAILY, BACKTEST_RUNS, BACKTEST_TRADES
 from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings

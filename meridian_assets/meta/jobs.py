@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from meridian_assets.meta.research_executor import research_executor
+from meridian_assets.meta.executors import research_executor
 
 BACKTESTS = ["backtest_runs", "backtest_daily", "backtest_trades"]
 WEEKLY = ["sleeve_configs", *BACKTESTS, "sleeve_decisions", "sleeve_allocation", "meta_target_book",
@@ -38,7 +38,7 @@ meta_research_plan_job = dg.define_asset_job(
 # one-library-thread settings (meta/fanout_worker.py, first: before any numerical library), the optimizer, the
 # code location and the Dagster instance's storages (SQLite with alembic; PostgreSQL where installed: the fork
 # server skips a module it cannot import). A step then starts without an interpreter or imports: ~2 s for the
-# code location and cvxpy, ~1 s more to open the instance. The research executor (meta/research_executor.py)
+# code location and cvxpy, ~1 s more to open the instance. The research executor (meta/executors.py)
 # starts the server with the run and computes the history step in the run worker meanwhile.
 RESEARCH_PRELOAD = [
     "meridian_assets.meta.fanout_worker", "cvxpy", "meridian_assets.definitions", "meridian_assets.meta.backtest",
