@@ -40,9 +40,9 @@ from meridian_assets.ingest.loading import preview_markdown
 from meridian_assets.meta import fanout
 from meridian_assets.meta.assets import GROUP, MD, BacktestConfig, sweep_plan
 from meridian_assets.meta.backtest import write_results
+from meridian_assets.meta.executors import RUN_WORKER_TAG
 from meridian_assets.meta.history import load_history
 from meridian_assets.meta.proposal_assets import EVIDENCE, evidence_backtests, proposal_inputs
-from meridian_assets.meta.executors import RUN_WORKER_TAG
 from meridian_assets.meta.runs import SWEEP
 from meridian_assets.meta.schemas import BACKTEST_DAILY, BACKTEST_RUNS, BACKTEST_TRADES
 from resources import DUCKDB_POOL, DuckDBStore, MeridianSettings

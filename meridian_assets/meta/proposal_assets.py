@@ -160,6 +160,11 @@ def published_evidence(conn, jobs, cfg, window, since) -> dict[str, PublishedRun
             for r in runs.iter_rows(named=True) if r["sessions"]}
 
 
+def to_compute(jobs, published: dict[str, PublishedRun], cfg, window) -> list[tuple[Sleeve, int]]:
+    """The evidence backtests of ``jobs`` not in ``published``, as (sleeve, version) for `run_sweep`."""
+    return [(s, v) for s, v, _ in jobs if run_id_for(s, cfg, *window, EVIDENCE) not in published]
+
+
 def _evidence(cands, history, cfg, window, returns, decisions,
               published: dict[str, PublishedRun] | None = None) -> tuple[list[dict], list]:
     """One evidence dict per candidate: sleeve changes backtested (current and proposed, one parallel sweep of
@@ -167,7 +172,7 @@ def _evidence(cands, history, cfg, window, returns, decisions,
     the backtests computed here (to be written)."""
     published = published or {}
     jobs = evidence_backtests(cands)
-    todo = [(s, v) for s, v, _ in jobs if run_id_for(s, cfg, *window, EVIDENCE) not in published]
+    todo = to_compute(jobs, published, cfg, window)
     results = run_sweep(history, todo, cfg, *window, purpose=EVIDENCE) if todo else []
     by_hash = {r.sleeve.hash: r for r in results}
     by_hash.update({s.hash: published[rid] for s, _, _ in jobs
@@ -260,8 +265,7 @@ def meta_controller_config_proposals(context: dg.AssetExecutionContext, db: Duck
         duplicates, jobs = inputs.duplicates, evidence_backtests(inputs.cands)
         # Evidence a research run fanned out (or an earlier materialization wrote) since the sweep is read back.
         published = published_evidence(conn, jobs, cfg, window, inputs.runs["created_at"].max())
-        todo = [s for s, _, _ in jobs if run_id_for(s, cfg, *window, EVIDENCE) not in published]
-        history = load_history(conn, *window, cfg) if todo else None
+        history = load_history(conn, *window, cfg) if to_compute(jobs, published, cfg, window) else None
     batch_id = f"batch-{as_of:%Y%m%d}-{context.run_id[:8]}"
     sleeve_returns = {s: f.select("date", "ret") for s, f in returns.items()}
     decided = dict(zip(dec["sleeve"].to_list(), dec["decision"].to_list()))
