@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import sqlalchemy.exc
 from dagster._core.test_utils import create_run_for_test
 
 from meridian_assets.runs import WORKER_HOST_TAG, WORKER_PID_TAG, WORKER_STARTED_TAG, worker_tags
@@ -58,8 +59,11 @@ def _start_writer_and_freeze(env: dict, instance: dg.DagsterInstance, log: Path)
         if held and "wrote" in log.read_text():
             worker = _worker_pid(proc.pid)
             os.kill(worker, signal.SIGSTOP)
-            held = _held_by(instance)
-            if held and not _instance_write_locked(Path(env["DAGSTER_HOME"])):
+            try:  # stopped inside a write to the instance, its lock can refuse even this read: resume, again
+                held = {} if _instance_write_locked(Path(env["DAGSTER_HOME"])) else _held_by(instance)
+            except sqlalchemy.exc.OperationalError:
+                held = {}
+            if held:
                 return proc, next(iter(held))
             os.kill(worker, signal.SIGCONT)  # stopped between two steps, or inside a write to the instance: again
         time.sleep(0.05)
