@@ -21,6 +21,7 @@ import pytest
 from meridian_assets.warehouse import ducklake
 
 ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # the lake's processes import the project from the repository
 PROBLEM = ducklake.extension_problem("postgres:")  # None: this interpreter's DuckDB attaches lakes itself
 
 
@@ -38,8 +39,8 @@ def lake_python() -> str:
 
 
 def _run(python: str, code: str, *args: str, timeout: int = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([python, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.run([python, "-c", code, *args], cwd=ROOT, env=ENV, capture_output=True, text=True,
+                          timeout=timeout)
 
 WINDOWS = 12  # windows of 5 sessions each writer commits, interleaved with the other writer's
 TICKERS = [f"T{i:03d}" for i in range(40)]
@@ -141,9 +142,8 @@ def test_two_processes_write_one_lake_at_once_without_lock_errors_or_lost_rows(t
     done = _run(lake_python, SETUP, catalog, data)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
     args = [catalog, data, None, str(WINDOWS), ",".join(TICKERS)]
-    procs = [subprocess.Popen([lake_python, "-c", WRITER, *(a if a else str(who) for a in args)], cwd=ROOT,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for who in (0, 1)]
+    procs = [subprocess.Popen([lake_python, "-c", WRITER, *(a if a else str(who) for a in args)], cwd=ROOT, env=ENV,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for who in (0, 1)]
     outs = [p.communicate(timeout=240) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0 and out.strip() == "ok", err[-2000:]
